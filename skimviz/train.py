@@ -1,0 +1,190 @@
+"""The one training loop: every model, the CLI and the app's live training go through
+:class:`Trainer`. A ``callback(progress)`` is called after every step; it returns True (or
+raises :class:`StopTraining`) to stop. Pages pass a callback that updates the UI.
+
+Optimiser set-up follows the Skip RNN paper (Sec. 4): Adam (β1 = 0.9, β2 = 0.999, ε = 1e-8) and
+gradient clipping at norm 1 over all trainable variables.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .models import budget_loss
+
+LossFn = Callable[[nn.Module, Tuple[Tensor, ...]], Tuple[Tensor, Dict[str, float]]]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says what to change."""
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training early (the model keeps what it learnt)."""
+
+
+@dataclass
+class Progress:
+    step: int
+    total_steps: int
+    epoch: int
+    loss: float
+    stats: Dict[str, float]
+    elapsed_s: float
+    history: List[Dict[str, float]] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / max(1, self.total_steps))
+
+
+def batches(x: Tensor, y: Tensor, batch_size: int, seed: int = 0, start_epoch: int = 0
+            ) -> Iterator[Tuple[int, Tuple[Tensor, Tensor]]]:
+    """Endless shuffled mini-batches as (epoch, (x, y)); each epoch is a fresh permutation that
+    depends only on (seed, epoch), so a resumed run sees the same order."""
+    n = len(x)
+    if n == 0:
+        raise ValueError("no training examples")
+    epoch = start_epoch
+    while True:
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            idx = perm[i:i + batch_size]
+            yield epoch, (x[idx], y[idx])
+        epoch += 1
+
+
+def classification_loss(lam: float) -> LossFn:
+    """Cross-entropy + the Skip RNN budget loss λ·Σu_t (Eq. 8)."""
+
+    def fn(model: nn.Module, batch: Tuple[Tensor, ...]):
+        x, y = batch
+        logits, trace = model(x, return_trace=True)
+        task = F.cross_entropy(logits, y)
+        loss = task + (budget_loss(trace, lam) if lam else 0.0)
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == y).float().mean().item()
+            rate = trace.update.float().mean().item()
+        return loss, {"task_loss": task.item(), "accuracy": acc, "update_rate": rate}
+
+    return fn
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, loss_fn: LossFn, lr: float = 1e-3, clip: float = 1.0):
+        self.model, self.loss_fn, self.clip = model, loss_fn, clip
+        self.opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        self.step = 0
+        self.history: List[Dict[str, float]] = []
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.step = int(state["step"])
+        self.history = list(state["history"])
+
+    def fit(self, data: Iterator[Tuple[int, Tuple[Tensor, ...]]], steps: int,
+            callback: Optional[Callable[[Progress], Optional[bool]]] = None,
+            log_every: int = 1, max_seconds: Optional[float] = None) -> List[Dict[str, float]]:
+        """Run ``steps`` optimisation steps (counted from the current ``self.step``).
+
+        Appends one row per ``log_every`` steps to ``self.history``. Raises
+        :class:`TrainingDiverged` on a non-finite loss, before the weights are touched.
+        """
+        t0 = time.perf_counter()
+        end = self.step + steps
+        self.model.train()
+        try:
+            while self.step < end:
+                epoch, batch = next(data)
+                loss, stats = self.loss_fn(self.model, batch)
+                if not math.isfinite(loss.item()):
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at step {self.step + 1}; lower the learning "
+                        "rate or λ and start again")
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.clip:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                self.opt.step()
+                self.step += 1
+                row = {"step": self.step, "epoch": epoch, "loss": loss.item(), **stats}
+                if self.step % log_every == 0 or self.step == end:
+                    self.history.append(row)
+                elapsed = time.perf_counter() - t0
+                if callback is not None:
+                    prog = Progress(self.step, end, epoch, row["loss"], stats, elapsed, self.history)
+                    if callback(prog):
+                        break
+                if max_seconds is not None and elapsed > max_seconds:
+                    break
+        except StopTraining:
+            pass
+        finally:
+            self.model.eval()
+        return self.history
+
+
+@torch.no_grad()
+def evaluate_classifier(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000,
+                        threshold: Optional[float] = None) -> Dict[str, float]:
+    """Accuracy, mean updates per sequence and mean FLOPs on (x, y), with the inference path
+    (skipped steps are not computed). ``threshold`` overrides θ for this call only."""
+    model.eval()
+    old = getattr(getattr(model, "rnn", None), "update_threshold", None)
+    if threshold is not None and hasattr(model, "set_threshold"):
+        model.set_threshold(threshold)
+    correct, updates, flops = 0, 0.0, 0.0
+    try:
+        for i in range(0, len(x), batch_size):
+            logits, trace = model(x[i:i + batch_size], return_trace=True)
+            correct += (logits.argmax(-1) == y[i:i + batch_size]).sum().item()
+            updates += trace.update.sum().item()
+            flops += trace.flops.sum().item()
+    finally:
+        if old is not None:
+            model.set_threshold(old)
+    n, T = len(x), x.shape[1]
+    return {"accuracy": correct / n, "updates": updates / n, "update_rate": updates / n / T,
+            "flops": flops / n, "n": n}
+
+
+def threshold_sweep(model: nn.Module, x: Tensor, y: Tensor,
+                    thresholds=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)) -> List[Dict[str, float]]:
+    """Accuracy and updates as the inference threshold θ on ũ moves."""
+    return [{"threshold": float(t), **evaluate_classifier(model, x, y, threshold=float(t))}
+            for t in thresholds]
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def summarize_history(history: List[Dict[str, float]], every: int) -> List[Dict[str, float]]:
+    """Average history rows in windows of ``every`` steps (for compact cards and charts)."""
+    out = []
+    for i in range(0, len(history), every):
+        chunk = history[i:i + every]
+        keys = [k for k in chunk[0] if isinstance(chunk[0][k], (int, float))]
+        row = {k: float(np.mean([c[k] for c in chunk])) for k in keys}
+        row["step"] = chunk[-1]["step"]
+        row["epoch"] = chunk[-1]["epoch"]
+        out.append(row)
+    return out
+
+
+def as_dict(p: Progress) -> dict:
+    return asdict(p)
