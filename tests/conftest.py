@@ -1,0 +1,44 @@
+"""Shared pytest configuration for the whole suite (unit, AppTest and browser tests).
+
+- Tests under ``tests/browser/`` get the ``browser`` marker automatically, so
+  ``pytest -m "not browser"`` runs everything that needs no Chromium.
+- Hypothesis: no per-example deadline (this runs on small, busy CI machines where a torch op can
+  take a second); under CI (``CI`` set) examples are derandomized so a run is reproducible.
+- ``REPO_ROOT`` / ``repo_root``: the repository root, for tests that need files by path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BROWSER_DIR = REPO_ROOT / "tests" / "browser"
+
+try:  # hypothesis is a test requirement, but keep the suite importable without it
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover
+    settings = None
+
+if settings is not None:
+    settings.register_profile(
+        "skimviz", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.register_profile(
+        "ci", parent=settings.get_profile("skimviz"), derandomize=True, print_blob=True
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                          or ("ci" if os.environ.get("CI") else "skimviz"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if BROWSER_DIR in path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
