@@ -20,6 +20,10 @@ def _add_train(sub) -> None:
     m.add_argument("--dense", action="store_true", help="train the plain RNN baseline")
     m.add_argument("--lam", type=float, default=1e-4, help="λ, cost per sample (Eq. 8)")
     m.add_argument("--lr", type=float, default=1e-3)
+    m.add_argument("--gate-lr-scale", type=float, default=0.1,
+                   help="the gate's learning rate is lr × this (0.1 → the paper's 1e-4)")
+    m.add_argument("--lam-warmup-epochs", type=float, default=1.0,
+                   help="ramp λ from 0 over this many epochs")
     m.add_argument("--batch-size", type=int, default=128)
     m.add_argument("--epochs", type=int, default=20)
     m.add_argument("--side", type=int, default=28, choices=[7, 14, 28],

@@ -83,7 +83,9 @@ def train_command(args) -> int:
         x_va, y_va = validation_set(side)
         steps_per_epoch, epochs = len(x_tr) // args.batch_size, args.epochs
     lam = 0.0 if args.dense else args.lam
-    trainer = Trainer(model, classification_loss(lam), lr=args.lr, clip=1.0)
+    loss_fn = classification_loss(lam, warmup_steps=int(args.lam_warmup_epochs * steps_per_epoch))
+    trainer = Trainer(model, loss_fn, lr=args.lr, clip=1.0,
+                      gate_lr=args.lr * args.gate_lr_scale)
     work = Path(args.work) / args.name
     work.mkdir(parents=True, exist_ok=True)
     meta = {"best_acc": -1.0, "wall_s": 0.0, "epochs_done": 0, "valid": []}
@@ -91,6 +93,7 @@ def train_command(args) -> int:
         state = torch.load(_state_path(work), weights_only=True)
         trainer.load_state_dict(state["trainer"])
         meta = json.loads(state["meta"])
+        loss_fn.calls = trainer.step
         print(f"resumed at step {trainer.step} (epoch {meta['epochs_done']})", flush=True)
     data = batches(x_tr, y_tr, args.batch_size, seed=args.seed, start_epoch=meta["epochs_done"])
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
@@ -151,6 +154,7 @@ def export(model, args, meta, v, history, command, x_va, y_va) -> Path:
     card["training"] = {
         "command": command,
         "lambda": 0.0 if args.dense else args.lam, "lr": args.lr, "batch_size": args.batch_size,
+        "gate_lr": args.lr * args.gate_lr_scale, "lambda_warmup_epochs": args.lam_warmup_epochs,
         "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
         "epochs": meta["epochs_done"], "epochs_planned": args.epochs, "seed": args.seed,
         "wall_time_s": round(meta["wall_s"], 1), "threads": args.threads,

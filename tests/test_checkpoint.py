@@ -1,0 +1,97 @@
+"""Checkpoints: safetensors + JSON card round trip; anything else is refused, nothing unpickled."""
+import json
+import pickle
+
+import pytest
+import torch
+
+from skimviz import checkpoint
+from skimviz.checkpoint import CheckpointError
+from skimviz.tasks import mnist as task
+
+
+def _card(model, name="tiny"):
+    return {"name": name, "architecture": "SequenceClassifier", "config": model.config,
+            "task": task.TASK, "input": {"side": 7}}
+
+
+def test_round_trip(tmp_path):
+    torch.manual_seed(0)
+    m = task.make_model("lstm", hidden=8, skip=True)
+    checkpoint.save(m, _card(m), tmp_path / "tiny")
+    m2, card = checkpoint.load(tmp_path / "tiny")
+    assert card["config"] == m.config
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k])
+    x = torch.rand(2, 49, 1)
+    m.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), m2(x))
+    assert not m2.training
+    assert checkpoint.list_pretrained(tmp_path) == ["tiny"]
+    assert checkpoint.load("tiny", pretrained_dir=tmp_path)[1]["name"] == "tiny"
+
+
+def test_pickle_is_refused(tmp_path):
+    m = task.make_model("gru", hidden=4)
+    d = checkpoint.save(m, _card(m), tmp_path / "x")
+    torch.save(m.state_dict(), d / "model.safetensors")  # a pickle under the right name
+    with pytest.raises(CheckpointError, match="safetensors"):
+        checkpoint.load(d)
+    data = pickle.dumps({"a": 1})
+    with pytest.raises(CheckpointError, match="not a safetensors"):
+        checkpoint.read_weights_bytes(data)
+    with pytest.raises(CheckpointError):
+        checkpoint.read_weights_bytes(b"")
+    with pytest.raises(CheckpointError, match="limit"):
+        checkpoint.read_weights_bytes(b"\0" * (checkpoint.MAX_CHECKPOINT_BYTES + 1))
+
+
+def test_bytes_round_trip_and_mismatch(tmp_path):
+    m = task.make_model("gru", hidden=4)
+    d = checkpoint.save(m, _card(m), tmp_path / "x")
+    tensors = checkpoint.read_weights_bytes((d / "model.safetensors").read_bytes())
+    card = json.loads((d / "card.json").read_text())
+    checkpoint.build_from(card, tensors)
+    card["config"]["hidden_size"] = 5
+    with pytest.raises(CheckpointError, match="do not match"):
+        checkpoint.build_from(card, tensors)
+    with pytest.raises(CheckpointError, match="known model"):
+        checkpoint.build_from({**card, "architecture": "os.system"}, tensors)
+    with pytest.raises(CheckpointError, match="known model"):
+        checkpoint.build_from({**card, "config": {"bogus": 1}}, tensors)
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"name": "a"}',
+                                  '{"name": "a", "architecture": "X", "config": 3}'])
+def test_bad_cards(text):
+    with pytest.raises(CheckpointError):
+        checkpoint.parse_card(text)
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "x" * 80])
+def test_bad_names(name, tmp_path):
+    with pytest.raises(CheckpointError):
+        checkpoint.load(name, pretrained_dir=tmp_path)
+
+
+def test_missing_checkpoint_message(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        checkpoint.load("nope", pretrained_dir=tmp_path)
+
+
+def test_save_is_atomic_and_needs_card_keys(tmp_path):
+    m = task.make_model("gru", hidden=4)
+    with pytest.raises(CheckpointError):
+        checkpoint.save(m, {"name": "a"}, tmp_path / "a")
+    checkpoint.save(m, _card(m, "a"), tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["card.json", "model.safetensors"]
+
+
+def test_shipped_checkpoints_load():
+    names = checkpoint.list_pretrained()
+    for name in names:
+        model, card = checkpoint.load(name)
+        for key in ("task", "data", "metrics", "training"):
+            assert key in card, f"{name}: card lacks {key}"
+        assert card["training"]["command"].startswith("python -m skimviz train")
