@@ -93,7 +93,9 @@ def _print(obj: dict, as_json: bool) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in model cards as the reproducing command
     from .checkpoint import CheckpointError
 
     try:

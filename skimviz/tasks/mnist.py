@@ -97,7 +97,7 @@ def train_command(args) -> int:
         print(f"resumed at step {trainer.step} (epoch {meta['epochs_done']})", flush=True)
     data = batches(x_tr, y_tr, args.batch_size, seed=args.seed, start_epoch=meta["epochs_done"])
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
-    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
     log_every = 1 if args.dry_run else 10
 
     def on_step(p):

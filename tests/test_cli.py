@@ -1,0 +1,91 @@
+"""The command line: train --dry-run, evaluate --json, predict --json, bench --json."""
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skimviz.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A dry-run Skip GRU and dense GRU exported into a temporary folder."""
+    d = tmp_path_factory.mktemp("ck")
+    for extra in ([], ["--dense"]):
+        name = "tiny-dense" if extra else "tiny-skip"
+        assert main(["train", "mnist", "--dry-run", "--hidden", "8", "--side", "7",
+                     "--name", name, "--out", str(d), "--work", str(d / "work"), *extra]) == 0
+    return d
+
+
+def _json(capsys):
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_help_lists_the_subcommands():
+    r = subprocess.run([sys.executable, "-m", "skimviz", "--help"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0
+    for cmd in ("train", "evaluate", "predict", "bench"):
+        assert cmd in r.stdout
+
+
+def test_dry_run_card(tiny):
+    card = json.loads((tiny / "tiny-skip" / "card.json").read_text())
+    assert card["training"]["dry_run"] is True
+    assert card["training"]["command"].startswith("python -m skimviz train mnist")
+    assert card["config"]["skip"] is True and card["input"]["side"] == 7
+    assert [s["threshold"] for s in card["threshold_sweep"]][:2] == [0.3, 0.4]
+
+
+def test_evaluate_json(tiny, capsys):
+    assert main(["evaluate", str(tiny / "tiny-skip"), "--split", "valid", "--json"]) == 0
+    r = _json(capsys)
+    assert r["n"] == 5000 and 0 <= r["accuracy"] <= 1
+    assert 1 <= r["updates_mean"] <= 49 and r["flops_reduction"] > 0
+    assert main(["evaluate", str(tiny / "tiny-skip"), "--threshold", "1.0", "--json"]) == 0
+    assert _json(capsys)["threshold"] == 1.0
+
+
+def test_evaluate_test_split_needs_the_files(tiny, tmp_path, capsys):
+    assert main(["evaluate", str(tiny / "tiny-skip"), "--split", "test", "--data-dir",
+                 str(tmp_path), "--json"]) == 2
+    assert "t10k-images" in capsys.readouterr().err
+
+
+def test_evaluate_unknown_checkpoint(capsys):
+    assert main(["evaluate", "no-such-model", "--json"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_predict_index_and_image(tiny, tmp_path, capsys):
+    assert main(["predict", str(tiny / "tiny-skip"), "--index", "3", "--json"]) == 0
+    r = _json(capsys)
+    assert 0 <= r["label"] <= 9 and len(r["probabilities"]) == 10 and r["steps"] == 49
+    assert r["true_label"] is not None
+    from PIL import Image
+    img = np.zeros((40, 40), np.uint8)
+    img[5:35, 18:22] = 255
+    Image.fromarray(img).save(tmp_path / "one.png")
+    assert main(["predict", str(tiny / "tiny-skip"), "--input", str(tmp_path / "one.png"),
+                 "--json"]) == 0
+    assert _json(capsys)["true_label"] is None
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert main(["predict", str(tiny / "tiny-skip"), "--input", str(tmp_path / "bad.png")]) == 2
+    assert main(["predict", str(tiny / "tiny-skip"), "--index", "5000"]) == 2
+
+
+def test_bench_json(tiny, capsys):
+    assert main(["bench", "skip-rnn", "--name", str(tiny / "tiny-skip"), "--dense-name",
+                 str(tiny / "tiny-dense"), "--digits", "2", "--batch", "8", "--json"]) == 0
+    r = _json(capsys)
+    assert r["steps"] == 49 and r["flop_reduction"] > 0
+    for k in ("skip", "skip-forced-dense", "dense"):
+        assert r["batch1_ms"][k] > 0 and r["batch_ms"][k] > 0
