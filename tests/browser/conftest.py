@@ -89,6 +89,9 @@ OUTSIDE_URL = re.compile(
     r"^(?:https?|wss?|ftp)://(?!(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?(?:[/?#]|$))"
 )
 
+#: Streamlit's base-path discovery: http://127.0.0.1:PORT/<page>/_stcore/(health|host-config).
+BASE_PATH_PROBE = re.compile(r"^https?://[^/]+/[^?#]+/_stcore/(?:health|host-config)(?:[?#]|$)")
+
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -259,6 +262,7 @@ class PageWatch:
     console_errors: List[str] = field(default_factory=list)
     page_errors: List[str] = field(default_factory=list)
     outside_requests: List[str] = field(default_factory=list)
+    ignored: List[str] = field(default_factory=list)  # known-harmless console errors
     _reported: int = 0
 
     def problems(self) -> List[str]:
@@ -275,10 +279,18 @@ class PageWatch:
 
     # event handlers
     def on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            loc = msg.location or {}
-            where = f" ({loc.get('url')}:{loc.get('lineNumber')})" if loc.get("url") else ""
-            self.console_errors.append(f"{msg.text}{where}")
+        if msg.type != "error":
+            return
+        loc = msg.location or {}
+        url = loc.get("url") or ""
+        if msg.text.startswith("Failed to load resource") and BASE_PATH_PROBE.search(url):
+            # Opened at a page URL (/some-page), Streamlit's frontend first looks for the server
+            # under that path (/some-page/_stcore/health, .../host-config), gets a 404 and falls
+            # back to the root. Expected, and local.
+            self.ignored.append(f"{msg.text} ({url})")
+            return
+        where = f" ({url}:{loc.get('lineNumber')})" if url else ""
+        self.console_errors.append(f"{msg.text}{where}")
 
     def on_page_error(self, exc: Error) -> None:
         self.page_errors.append(f"{exc.name}: {exc.message}" if exc.name else str(exc))
