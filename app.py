@@ -1,0 +1,19 @@
+"""skimviz: the Streamlit entry point (`streamlit run app.py`).
+
+Only the shell lives here: page config and navigation. Each page is a thin script under
+``pages/``; all computation is in the ``skimviz`` library and every figure is built by
+``skimviz.figures``. No page loads anything from another host (no material icons, no CDN assets).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="skimviz", page_icon="⏭️", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", default=True),
+    st.Page("pages/skip_rnn_mnist.py", title="Skip RNN — MNIST pixels",
+            url_path="skip-rnn-mnist"),
+]
+
+st.navigation(PAGES).run()

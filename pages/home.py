@@ -1,0 +1,54 @@
+"""Home: what conditional computation is, one card per system, and the device in use."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from skimviz import checkpoint, cost
+
+st.title("skimviz — conditional computation you can see")
+st.markdown(
+    "A recurrent network or a transformer normally spends the same work on every input step. "
+    "**Conditional computation** lets the model decide, step by step, how much work an input "
+    "deserves: it can *skip* a state update, *skim* a word with a small network, or *drop* tokens "
+    "it no longer needs. Each page below shows one such system on real data: which steps the "
+    "model used and which it skipped, what that saves in FLOPs, and what it saves (or not) in "
+    "measured time on this machine.")
+
+SYSTEMS = [
+    ("Skip RNN — MNIST pixels",
+     "Campos et al., ICLR 2018. A GRU reads a digit pixel by pixel (784 steps) and a learned "
+     "binary gate decides at every pixel whether to update its state or copy it. See which pixels "
+     "it reads, move the inference threshold, and train your own small model live.",
+     "pages/skip_rnn_mnist.py"),
+    ("Skim-RNN",
+     "Seo et al., ICLR 2018. A big and a small RNN share the state; each word is either read by "
+     "the big one or skimmed by the small one.", None),
+    ("Transkimmer",
+     "Guan et al., ACL 2022. A transformer learns, layer by layer, which tokens to skim so that "
+     "later layers process fewer of them.", None),
+    ("SRU / speed lab",
+     "Lei et al., EMNLP 2018. Simple Recurrent Units move the heavy matrix products out of the "
+     "recurrence; measured latency next to FLOP counts.", None),
+]
+
+cols = st.columns(len(SYSTEMS))
+for col, (title, text, page) in zip(cols, SYSTEMS):
+    with col, st.container(border=True):
+        st.subheader(title)
+        st.markdown(text)
+        if page:
+            st.page_link(page, label=f"Open {title}")
+        else:
+            st.caption("Coming soon — not built yet.")
+
+st.divider()
+devices = cost.available_devices()
+st.markdown("**Device in use:** " + "; ".join(cost.describe_device(d) for d in devices))
+if "cuda" not in devices:
+    st.caption("No CUDA GPU is visible to PyTorch, so every model runs and is timed on the CPU.")
+
+shipped = checkpoint.list_pretrained(os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None)
+st.caption("Shipped checkpoints found: " + (", ".join(shipped) if shipped else
+           "none yet (see the README for the training commands)."))

@@ -1,0 +1,552 @@
+"""Skip RNN — MNIST pixels: which pixels does a Skip GRU read, what does it save, and a model
+trained live in the session.
+
+A thin page: numbers come from ``skimviz`` (tasks.mnist, train, cost, checkpoint) and every chart
+from ``skimviz.figures``. The shipped checkpoint is loaded once per process
+(``st.cache_resource``) and deep-copied into each session before its threshold is touched, so a
+session's θ never leaks into another's; the session's own model lives in ``st.session_state`` only.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from skimviz import checkpoint, cost, figures
+from skimviz.checkpoint import CheckpointError
+from skimviz.data import mnist as mnist_data
+from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, image_to_digit
+from skimviz.tasks import mnist as task
+from skimviz.train import (Trainer, TrainingDiverged, batches, classification_loss,
+                           evaluate_classifier, threshold_sweep)
+
+SKIP_NAME, DENSE_NAME = "skip-gru-mnist", "gru-mnist"
+N_DIGITS = mnist_data.N_BUNDLED
+THETA_MIN, THETA_MAX, THETA_STEP = 0.05, 1.0, 0.05
+# Live training: the bundled digits at 14×14 (196 steps), a stratified 4,000 / 1,000 split.
+LIVE_SIDE, LIVE_BATCH, LIVE_VALID_PER_CLASS = 14, 64, 100
+LIVE_LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
+LIVE_HIDDEN = [16, 32, 64]
+LIVE_LRS = [1e-3, 3e-3, 1e-2, 3e-2]
+LIVE_MAX_STEPS = 3000
+# One CPU thread for training and timing: these small recurrent ops gain nothing from a second
+# thread, and on a busy 2-core machine two OpenMP threads per op run many times slower.
+THREADS = 1
+# The gate (W_p, b_p) learns 10× slower than the rest, as in the shipped models' recipe: with a
+# fast gate the budget closes it before the classifier has learnt anything.
+GATE_LR_SCALE = 0.1
+TRAIN_HELP = ("python -m skimviz train mnist --data-dir ../shared/data --name skip-gru-mnist "
+              "(and --dense --name gru-mnist for the dense baseline)")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers (no figures here: those are in skimviz.figures)
+def _pretrained_dir() -> str | None:
+    return os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None
+
+
+def _stamp(name: str, directory: str | None):
+    """Modification times of a checkpoint's files: a re-export (after each training epoch) gives
+    a new cache key, so the page picks up the newer weights."""
+    base = Path(directory or checkpoint.PRETRAINED_DIR) / name
+    try:
+        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
+    except OSError:
+        return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_shared(name: str, directory: str | None, stamp) -> tuple:
+    """(model, card), shared by all sessions: never mutate it (see ``_session_model``)."""
+    return checkpoint.load(name, directory)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _fresh_dense(hidden: int) -> torch.nn.Module:
+    """An untrained dense GRU classifier of the given size (for timing only)."""
+    return task.make_model("gru", hidden, skip=False).eval()
+
+
+@st.cache_resource(show_spinner=False)
+def _live_data() -> dict:
+    x, y = mnist_data.load_bundled()
+    tr, va = figures.live_split(y, LIVE_VALID_PER_CLASS)
+    seq = mnist_data.to_sequence(x, LIVE_SIDE)
+    yt = torch.tensor(y)
+    return {"x_train": seq[tr], "y_train": yt[tr], "x_valid": seq[va], "y_valid": yt[va],
+            "n_train": len(tr), "n_valid": len(va)}
+
+
+def _session_model(name: str):
+    """This session's own deep copy of a shipped checkpoint: (model, card, key)."""
+    d = _pretrained_dir()
+    stamp = _stamp(name, d)
+    key = (name, d, stamp)
+    slot = st.session_state.setdefault("_models", {})
+    if name not in slot or slot[name][2] != key:
+        model, card = _load_shared(name, d, stamp)
+        slot[name] = (copy.deepcopy(model), card, key)
+    return slot[name]
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    old = torch.get_num_threads()
+    if old == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _rng() -> np.random.Generator:
+    if "_rng" not in st.session_state:
+        st.session_state["_rng"] = np.random.default_rng()
+    return st.session_state["_rng"]
+
+
+# --- digit picking (widget callbacks: the last action wins) ----------------------------------
+def _set_index(i: int, source: str) -> None:
+    _, y = mnist_data.load_bundled()
+    st.session_state["digit"] = {"source": source, "index": int(i), "label": int(y[i])}
+
+
+def _on_index() -> None:
+    v = st.session_state.get("digit_index")
+    if v is not None and 0 <= int(v) < N_DIGITS:
+        _set_index(int(v), "index")
+
+
+def _on_random() -> None:
+    _set_index(int(_rng().integers(N_DIGITS)), "random")
+
+
+def _on_class() -> None:
+    c = st.session_state.get("digit_class")
+    _, y = mnist_data.load_bundled()
+    idx = np.nonzero(y == int(c))[0]
+    _set_index(int(_rng().choice(idx)), "class")
+
+
+def _on_upload() -> None:
+    f = st.session_state.get("digit_upload")
+    st.session_state["upload_error"] = None
+    if f is None:
+        return
+    try:
+        if f.size > MAX_UPLOAD_BYTES:
+            raise ImageError(f"the file is {f.size / 2**20:.1f} MiB; the limit is "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
+        img = image_to_digit(f.getvalue())
+    except ImageError as e:
+        st.session_state["upload_error"] = f"“{f.name}”: {e}"
+        return
+    st.session_state["digit"] = {"source": "upload", "index": None, "label": None,
+                                 "image": img, "name": f.name}
+
+
+def _current_digit():
+    """(image 28×28 uint8, description, true label or None)."""
+    d = st.session_state.setdefault("digit", {"source": "index", "index": 0, "label": None})
+    if d["source"] == "upload":
+        return d["image"], f"your image “{d['name']}”", None
+    x, y = mnist_data.load_bundled()
+    i = d["index"]
+    return x[i], f"validation digit #{i} (a {int(y[i])})", int(y[i])
+
+
+# --- live training ----------------------------------------------------------------------------
+def _live_metrics(live: dict) -> None:
+    """Validation accuracy / updates and a θ sweep for the session's model (once)."""
+    if live.get("metrics") is not None or live["step"] == 0:
+        return
+    data = _live_data()
+    model = live["model"]
+    with _threads(THREADS):
+        v = evaluate_classifier(model, data["x_valid"], data["y_valid"], threshold=0.5)
+        sweep = threshold_sweep(model, data["x_valid"], data["y_valid"], task.SWEEP)
+    live["metrics"] = {"valid_accuracy": v["accuracy"], "valid_updates_mean": v["updates"],
+                       "n_valid": v["n"]}
+    live["sweep"] = [{k: s[k] for k in ("threshold", "accuracy", "updates", "flops")}
+                     for s in sweep]
+
+
+def _fmt_lambda(v: float) -> str:
+    return "0 (no budget)" if v == 0 else f"{v:.0e}"
+
+
+# =============================================================================================
+st.title("Skip RNN — MNIST pixels")
+st.markdown(
+    "A **Skip RNN** (Campos et al., ICLR 2018) reads a digit one pixel at a time, 784 steps in "
+    "scan-line order. Before each pixel a learned binary gate decides whether to **update** the "
+    "recurrent state with that pixel (the GRU runs) or to **copy** the previous state and skip "
+    "the pixel (nothing runs). Training adds a budget loss λ·Σu_t, a price per used pixel, which "
+    "pushes the network to read fewer pixels for the same answer.")
+
+# --- model -------------------------------------------------------------------------------------
+live = st.session_state.get("live")
+if live is not None and live["status"] == "training":
+    # A rerun interrupted the training loop (the Stop button or any other click): keep the model.
+    live["status"] = "stopped"
+has_live = live is not None and live["step"] > 0
+
+if st.session_state.pop("_select_live", False) and has_live:
+    st.session_state["model_choice"] = "session"
+options = ["shipped"] + (["session"] if has_live else [])
+if st.session_state.get("model_choice") not in options:
+    st.session_state.pop("model_choice", None)
+choice = st.radio(
+    "Model", options, key="model_choice", horizontal=True,
+    format_func=lambda o: {"shipped": f"Shipped: {SKIP_NAME} (28×28 = 784 steps)",
+                           "session": f"My session's model "
+                                      f"({LIVE_SIDE}×{LIVE_SIDE} = {LIVE_SIDE ** 2} steps)"}[o],
+    help="Train your own model in the last section of this page; it then appears here.")
+
+model = card = None
+model_key = None
+if choice == "shipped":
+    try:
+        model, card, model_key = _session_model(SKIP_NAME)
+    except CheckpointError as e:
+        st.error(f"The shipped checkpoint **{SKIP_NAME}** is not available: {e}\n\n"
+                 f"Train it with `{TRAIN_HELP}` (it is exported to `pretrained/` after every "
+                 "epoch), or train a small model in this session at the bottom of this page.")
+    if card is not None:
+        side = int(card.get("input", {}).get("side", 28))
+        metrics = card.get("metrics", {})
+        training = card.get("training", {})
+        sweep = card.get("threshold_sweep", [])
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Validation accuracy", f"{metrics.get('valid_accuracy', float('nan')):.1%}",
+                  help=f"on the {metrics.get('n_valid', '?')} bundled MNIST digits, never trained "
+                       "on, at θ = 0.5")
+        c2.metric("Mean state updates", f"{metrics.get('valid_updates_mean', float('nan')):.0f}"
+                  f" / {side * side}", help="pixels used per digit, averaged over validation")
+        c3.metric("Epochs trained", f"{training.get('epochs', '?')}",
+                  help=f"of {training.get('epochs_planned', '?')} planned; "
+                       f"λ = {training.get('lambda', '?')}")
+        if training.get("dry_run"):
+            st.warning("This checkpoint comes from a pipeline dry run (two training steps): its "
+                       "predictions are meaningless. Train the real one with "
+                       f"`{TRAIN_HELP}`.")
+        st.caption(f"Checkpoint `{card['name']}`: {card.get('architecture')} "
+                   f"{card.get('config', {}).get('cell', '').upper()}, "
+                   f"{card.get('config', {}).get('hidden_size')} units, "
+                   f"λ = {training.get('lambda', '?')}. "
+                   f"Validation: {card.get('data', {}).get('valid', '?')}.")
+else:
+    _live_metrics(live)
+    model, side, sweep = live["model"], LIVE_SIDE, live.get("sweep") or []
+    model_key = ("session", live["version"], live["step"])
+    m = live["metrics"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Validation accuracy", f"{m['valid_accuracy']:.1%}",
+              help=f"on the {m['n_valid']} held-out bundled digits (100 per class), at θ = 0.5")
+    c2.metric("Mean state updates", f"{m['valid_updates_mean']:.0f} / {LIVE_SIDE ** 2}")
+    c3.metric("Training steps", f"{live['step']}",
+              help=f"batches of {LIVE_BATCH}; {live['step'] * LIVE_BATCH / _live_data()['n_train']:.1f}"
+                   " epochs over the 4,000 training digits")
+    cfg = live["config"]
+    st.caption(f"Your Skip GRU: {cfg['hidden']} units, λ = {_fmt_lambda(cfg['lam'])}, "
+               f"learning rate {cfg['lr']:g}, trained in this session only (status: "
+               f"{live['status']}).")
+
+# --- digit ---------------------------------------------------------------------------------------
+st.header("1 · Choose the input")
+x_all, y_all = mnist_data.load_bundled()
+pick, show = st.columns([3, 2])
+with pick:
+    a, b = st.columns(2)
+    with a:
+        st.selectbox("Digit class", list(range(10)), index=None, key="digit_class",
+                     placeholder="a random digit of class…", on_change=_on_class)
+        st.button("Another one of this class", key="digit_class_again", on_click=_on_class,
+                  disabled=st.session_state.get("digit_class") is None)
+    with b:
+        st.number_input(f"Digit index (0–{N_DIGITS - 1})", value=0, step=1, key="digit_index",
+                        on_change=_on_index,
+                        help="one of the 5,000 MNIST digits bundled with the app; the shipped "
+                             "model never trained on them")
+        st.button("Random digit", key="digit_random", on_click=_on_random)
+    idx_value = st.session_state.get("digit_index")
+    if idx_value is None or not 0 <= int(idx_value) < N_DIGITS:
+        st.error(f"Digit index {idx_value} is out of range: choose a number from 0 to "
+                 f"{N_DIGITS - 1}. The page still shows the previous digit.")
+    st.file_uploader(
+        f"…or upload a photo or drawing of a digit (PNG or JPEG, up to "
+        f"{MAX_UPLOAD_BYTES // 2**20} MiB)", type=["png", "jpg", "jpeg"], key="digit_upload",
+        on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+        help="It is turned into a 28×28 MNIST-like digit: grey, inverted if the paper is light, "
+             "cropped and centred.")
+    if st.session_state.get("upload_error"):
+        st.error(f"That upload cannot be used: {st.session_state['upload_error']}. The page "
+                 "still shows the previous digit.")
+
+image, digit_text, true_label = _current_digit()
+with show:
+    st.plotly_chart(figures.digit_figure(image, height=240), key="digit_input",
+                    config={"displayModeBar": False}, alt=f"the input: {digit_text}")
+    st.caption(f"The input: {digit_text}, 28×28 pixels"
+               + (f", read by this model at {side}×{side}" if model is not None and side != 28
+                  else "") + ".")
+
+# --- θ and prediction ---------------------------------------------------------------------------
+def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image: np.ndarray,
+              true_label) -> None:
+    """θ slider, sweep chart, prediction, the two maps and the counters for one digit."""
+    st.header("2 · What the model reads")
+    tcol, scol = st.columns([2, 3])
+    with tcol:
+        default_theta = float(card.get("update_threshold", 0.5)) if card else 0.5
+        theta = st.slider("Inference threshold θ", THETA_MIN, THETA_MAX, value=default_theta,
+                          step=THETA_STEP, key="theta",
+                          help="u_t = 1 (update) when the accumulated update probability ũ_t ≥ θ."
+                               " 0.5 is the paper's rounding; a larger θ skips more pixels.")
+        st.caption("The budget knob at inference time: the same weights, a different threshold "
+                   "on ũ. Moving it re-runs the digit.")
+    theta = float(np.clip(theta, THETA_MIN, THETA_MAX))
+    try:
+        model.set_threshold(theta)
+    except ValueError as e:
+        st.error(f"θ = {theta} cannot be used: {e}")
+        return
+    with scol:
+        st.plotly_chart(figures.threshold_sweep_figure(sweep, theta, side * side, height=290),
+                        key="sweep_chart", config={"displayModeBar": False},
+                        alt="validation accuracy against mean updates across θ")
+        mark = figures.sweep_marker(sweep, theta)
+        st.caption("Validation accuracy vs mean pixels used as θ moves (each grey point is one θ "
+                   "from the model's card); the star is the current θ"
+                   + (f": {mark['note']}." if mark else "."))
+
+    try:
+        with _threads(THREADS):
+            pred = task.predict_digit(model, image, side)
+    except Exception as e:  # the model must never take the page down
+        st.error(f"The model could not run on this digit: {e}")
+        return
+
+    c_map, c_prob_map = st.columns(2)
+    with c_map:
+        with st.container(key="used_map"):
+            st.plotly_chart(
+                figures.used_skipped_figure(image, pred["update"], side, pred["update_prob"],
+                                            height=400),
+                key="used_skipped_chart", config={"displayModeBar": False},
+                alt="map of used (red) and skipped (blue) pixels")
+        st.caption("Used pixels in red (the state was updated), skipped pixels in blue (the state "
+                   "was copied); the digit's ink in the strong colours — the paper's Fig. 4.")
+    with c_prob_map:
+        st.plotly_chart(figures.update_prob_figure(pred["update_prob"], side, theta, height=400),
+                        key="update_prob_chart", config={"displayModeBar": False},
+                        alt="map of the update probability")
+        st.caption("ũ, the update probability before each pixel: it grows by Δũ at every skipped "
+                   f"pixel until it reaches θ = {theta:.2f}, then the state is updated.")
+
+    # --- counters -----------------------------------------------------------------------------
+    text = figures.counters(pred)
+    dense_model, dense_note = None, ""
+    if choice == "shipped":
+        try:
+            dense_model, _ = _load_shared(DENSE_NAME, _pretrained_dir(),
+                                                   _stamp(DENSE_NAME, _pretrained_dir()))
+            dense_note = f"the `{DENSE_NAME}` checkpoint"
+        except CheckpointError:
+            dense_note = (f"an untrained dense GRU of the same size: the `{DENSE_NAME}` checkpoint "
+                          "is not available, and weights do not change the time")
+    else:
+        dense_note = "an untrained dense GRU of the same size (weights do not change the time)"
+    if dense_model is None:
+        dense_model = _fresh_dense(int(model.config["hidden_size"]))
+
+    lat_cache = st.session_state.setdefault("_latency", {})
+    lat_key = (model_key, hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(), side,
+               round(theta, 4))
+    latency, latency_error = lat_cache.get(lat_key), None
+    if latency is None:
+        latency = {}
+        try:
+            with st.spinner("Timing both models on this digit…"), _threads(THREADS):
+                for dev in cost.available_devices():
+                    sm, dm = (model, dense_model) if dev == "cpu" else \
+                        (copy.deepcopy(model), copy.deepcopy(dense_model))  # .to() would move ours
+                    latency[dev] = task.latency_pair(sm, dm, image, side, dev, repeats=5)
+                    latency[dev]["name"] = cost.describe_device(dev)
+            if len(lat_cache) > 64:
+                lat_cache.clear()
+            lat_cache[lat_key] = latency
+        except Exception as e:  # timing is informative only
+            latency_error = str(e)
+
+    c_prob, c_count = st.columns([1, 2])
+    with c_prob:
+        truth = f" (true label {true_label})" if true_label is not None else ""
+        st.metric("Prediction", f"{pred['label']}",
+                  f"{max(pred['probabilities']):.0%} probability", delta_color="off",
+                  delta_arrow="off")
+        st.plotly_chart(figures.probabilities_figure(pred["probabilities"], true_label, height=220),
+                        key="probabilities", config={"displayModeBar": False},
+                        alt="class probabilities")
+        st.caption(f"The ten class probabilities; the predicted class in green{truth}.")
+    with c_count:
+        st.subheader("Counters")
+        cols = st.columns(2)
+        cols[0].metric("State updates", text["updates"], text["update_rate"], delta_color="off",
+                       delta_arrow="off",
+                       help="pixels where the GRU ran; on the others the state was copied")
+        cols[1].metric("FLOPs vs the dense GRU", text["flops_ratio"], text["flops"],
+                       delta_color="off", delta_arrow="off",
+                       help="analytic count: a used pixel costs the GRU cell and the gate, a "
+                            "skipped one 3 FLOPs; the dense GRU runs its cell at every pixel")
+        cols = st.columns(2)
+        for i, (dev, lat) in enumerate(latency.items()):
+            s, d = lat["skip"]["median_ms"], lat["dense"]["median_ms"]
+            cols[i % 2].metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
+                               f"dense GRU {d:.1f} ms (Skip GRU {d / s:.2f}× faster)" if d >= s
+                               else f"dense GRU {d:.1f} ms (Skip GRU {s / d:.2f}× slower)",
+                               delta_color="off", delta_arrow="off",
+                               help=f"{lat['name']}; median of {lat['skip']['repeats']} runs after "
+                                    "2 warm-up runs")
+        if latency_error:
+            st.warning(f"Latency could not be measured: {latency_error}")
+        devs = "; ".join(f"{lat['name']}" for lat in latency.values())
+        st.caption(f"Device in use: {devs or cost.describe_device('cpu')}. Latency is one digit at "
+                   f"batch 1 ({THREADS} CPU thread), the Skip GRU against {dense_note}. "
+                   "The dense GRU is one fused nn.GRU call, while the Skip GRU steps in Python "
+                   "from update to update, so fewer FLOPs do not always mean less time.")
+
+if model is not None:
+    _analysis(model, card, side, sweep, model_key, choice, image, true_label)
+
+# --- live training --------------------------------------------------------------------------------
+st.header("3 · Train your own Skip GRU in this session")
+st.markdown(
+    f"A small Skip GRU learns from scratch on the bundled digits, average-pooled to "
+    f"{LIVE_SIDE}×{LIVE_SIDE} = {LIVE_SIDE ** 2} steps: 400 digits per class (4,000) for "
+    f"training and the last 100 of each class (1,000) for validation; batches of {LIVE_BATCH}, "
+    f"Adam, gradient clipping at 1, {THREADS} CPU thread. λ is ramped up over the first third of "
+    "the steps and the gate learns 10× slower than the rest, so the classifier learns something "
+    "before the budget closes the gate. "
+    "About a minute for 400 steps; **any click on the page stops the training** (the model so "
+    "far is kept). The model lives only in this browser session.")
+w1, w2, w3, w4 = st.columns(4)
+lam = w1.select_slider("Budget λ (cost per used pixel)", LIVE_LAMBDAS, value=1e-3,
+                       key="live_lambda", format_func=_fmt_lambda)
+hidden = w2.select_slider("Hidden units", LIVE_HIDDEN, value=32, key="live_hidden")
+steps = w3.number_input("Training steps", min_value=1, max_value=LIVE_MAX_STEPS, value=400,
+                        step=50, key="live_steps", help=f"batches of {LIVE_BATCH}")
+lr = w4.select_slider("Learning rate", LIVE_LRS, value=1e-2, key="live_lr",
+                      format_func=lambda v: f"{v:g}")
+b1, b2, _ = st.columns([1, 1, 4])
+start = b1.button("Start training", key="live_start", type="primary")
+b2.button("Stop training", key="live_stop", help="stops the training; the model so far is kept")
+
+status_box = st.empty()
+with st.container(key="train_progress"):
+    progress_box = st.empty()
+curves_box = st.empty()
+live_map_box = st.empty()
+
+problems = []
+if lam not in LIVE_LAMBDAS:
+    problems.append(f"λ must be one of {', '.join(map(_fmt_lambda, LIVE_LAMBDAS))}")
+if hidden not in LIVE_HIDDEN:
+    problems.append(f"hidden units must be one of {LIVE_HIDDEN}")
+if steps is None or not 1 <= int(steps) <= LIVE_MAX_STEPS:
+    problems.append(f"training steps must be between 1 and {LIVE_MAX_STEPS}")
+if lr not in LIVE_LRS:
+    problems.append(f"the learning rate must be one of {LIVE_LRS}")
+
+if start and problems:
+    status_box.error("Cannot start: " + "; ".join(problems) + ".")
+elif start:
+    steps = int(steps)
+    data = _live_data()
+    seed = int(_rng().integers(2**31))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        new_model = task.make_model("gru", int(hidden), skip=True)
+    trainer = Trainer(new_model, classification_loss(float(lam), warmup_steps=max(1, steps // 3)),
+                      lr=float(lr), gate_lr=float(lr) * GATE_LR_SCALE)
+    live = {"model": new_model, "config": {"hidden": int(hidden), "lam": float(lam),
+                                           "lr": float(lr), "steps": steps, "seed": seed},
+            "status": "training", "step": 0, "elapsed_s": 0.0, "history": trainer.history,
+            "metrics": None, "sweep": None, "error": None,
+            "version": int(time.time() * 1e6)}
+    st.session_state["live"] = live  # stored now: a Stop keeps whatever was learnt so far
+    chart_every = max(1, steps // 25)
+    map_every = max(1, steps // 8)
+    map_image = image
+
+    def on_step(p) -> bool:
+        live["step"], live["elapsed_s"] = p.step, p.elapsed_s
+        last = p.step == p.total_steps
+        if p.step % max(1, steps // 100) == 0 or last or p.step == 1:
+            s = p.stats
+            progress_box.progress(
+                p.fraction, text=f"step {p.step}/{p.total_steps} · loss {p.loss:.3f} · batch "
+                                 f"accuracy {s['accuracy']:.0%} · update rate "
+                                 f"{s['update_rate']:.0%} · {p.elapsed_s:.0f} s")
+        if p.step % chart_every == 0 or last:
+            curves_box.plotly_chart(figures.training_curves_figure(p.history),
+                                    key=f"live_curves_{p.step}", config={"displayModeBar": False})
+        if p.step % map_every == 0 or last:
+            r = task.predict_digit(new_model, map_image, LIVE_SIDE)
+            new_model.train()  # predict_digit switched to eval; training goes on
+            live_map_box.plotly_chart(
+                figures.used_skipped_figure(map_image, r["update"], LIVE_SIDE, r["update_prob"],
+                                            title=f"your model at step {p.step}: predicts "
+                                                  f"{r['label']}, uses {r['updates']}/"
+                                                  f"{r['steps']} pixels", height=330),
+                key=f"live_map_{p.step}", config={"displayModeBar": False})
+        return False
+
+    status_box.info("Training… click “Stop training” (or anything else) to stop.")
+    progress_box.progress(0.0, text=f"step 0/{steps}")
+    try:
+        with _threads(THREADS):
+            trainer.fit(batches(data["x_train"], data["y_train"], LIVE_BATCH, seed=seed), steps,
+                        callback=on_step, log_every=1)
+    except TrainingDiverged as e:
+        live["status"], live["error"] = "diverged", str(e)
+        status_box.error(f"Training diverged: {e}. The model keeps the weights from before the "
+                         "bad step; try a lower learning rate or a smaller λ.")
+    else:
+        live["status"] = "done"
+        _live_metrics(live)
+        st.session_state["_select_live"] = True
+        st.rerun()
+
+live = st.session_state.get("live")
+if live is not None and not start:
+    if live["status"] == "diverged":
+        status_box.error(f"Training diverged: {live['error']}. The model keeps the weights from "
+                         "before the bad step; try a lower learning rate or a smaller λ.")
+    elif live["status"] == "stopped":
+        status_box.warning(f"Training stopped at step {live['step']} of "
+                           f"{live['config']['steps']}; the model trained so far is kept"
+                           + (" and can be chosen under “Model” at the top." if live["step"]
+                              else "."))
+    elif live["status"] == "done":
+        m = live.get("metrics") or {}
+        status_box.success(
+            f"Trained {live['step']} steps in {live['elapsed_s']:.0f} s: validation accuracy "
+            f"{m.get('valid_accuracy', float('nan')):.1%}, {m.get('valid_updates_mean', 0):.0f} of "
+            f"{LIVE_SIDE ** 2} pixels used on average. Your model is selected under “Model” at "
+            "the top.")
+    if live["history"]:
+        curves_box.plotly_chart(figures.training_curves_figure(live["history"]),
+                                key="live_curves", config={"displayModeBar": False})
+st.caption("Training curves (when a model has been trained here): loss, batch accuracy and the "
+           "fraction of pixels used, per step (grey) and averaged over 10 steps.")

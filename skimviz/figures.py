@@ -1,0 +1,302 @@
+"""Figures for the app: pure functions from numbers to plotly figures (no Streamlit here).
+
+Every chart the pages draw is built here so that its data can be unit-tested: the used/skipped
+map's ``z`` is exactly the update mask reshaped to side × side, used pixels are red and skipped
+ones blue (the colours of the Skip RNN paper's Fig. 4), the θ marker on the sweep chart sits where
+:func:`sweep_marker` says, and so on.
+
+A few small helpers for the app's live training (the stratified split of the bundled digits and
+the numbers shown in the counters) live at the end; they are pure as well.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+USED_COLOR = "#d62728"     # red: the state was updated with this pixel (u_t = 1)
+SKIPPED_COLOR = "#1f77b4"  # blue: the state was copied, the pixel was skipped (u_t = 0)
+PREDICTED_COLOR = "#2ca02c"
+OTHER_COLOR = "#9e9e9e"
+MARKER_COLOR = "#ff7f0e"
+# Background (no ink) pixels are washed out towards white by this much, so the digit's ink shows
+# in the full used/skipped colour and the empty canvas in a pale one.
+INK_WASH = 0.75
+
+_FONT = dict(family="sans-serif", size=12)
+
+
+def _base_layout(fig: go.Figure, height: int, title: Optional[str] = None) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      font=_FONT, title=dict(text=title) if title else None,
+                      paper_bgcolor="white", plot_bgcolor="white")
+    return fig
+
+
+def _square_axes(fig: go.Figure, side: int) -> go.Figure:
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                     range=[-0.5, side - 0.5],
+                     constrain="domain")
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                     autorange="reversed",
+                     scaleanchor="x", scaleratio=1, constrain="domain")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+def as_grid(values: Sequence[float] | np.ndarray, side: int) -> np.ndarray:
+    """A per-step sequence (scan-line order, length side²) as a (side, side) float array."""
+    a = np.asarray(values, dtype=np.float64).reshape(-1)
+    if a.size != side * side:
+        raise ValueError(f"expected {side * side} values for a {side}×{side} map, got {a.size}")
+    return a.reshape(side, side)
+
+
+def ink(image: np.ndarray, side: int = 28) -> np.ndarray:
+    """The digit as the model sees it: (side, side) intensities in [0, 1] (2×2 mean-pooled when
+    side is 14, exactly like :func:`skimviz.data.mnist.to_sequence`)."""
+    img = np.asarray(image, dtype=np.float64)
+    if img.shape != (28, 28):
+        raise ValueError(f"expected a 28×28 digit, got shape {img.shape}")
+    img = img / 255.0
+    if side == 28:
+        return img
+    if 28 % side:
+        raise ValueError("side must divide 28 (28, 14, 7)")
+    k = 28 // side
+    return img.reshape(side, k, side, k).mean(axis=(1, 3))
+
+
+def digit_figure(image: np.ndarray, title: Optional[str] = None, height: int = 260) -> go.Figure:
+    """The input digit in grey levels (white ink on black, like MNIST)."""
+    z = ink(image, 28)
+    fig = go.Figure(go.Heatmap(z=z, zmin=0.0, zmax=1.0, colorscale="gray", showscale=False,
+                               hovertemplate="row %{y}, column %{x}<br>intensity %{z:.2f}"
+                                             "<extra></extra>"))
+    return _square_axes(_base_layout(fig, height, title), 28)
+
+
+def used_skipped_figure(image: np.ndarray, update: Sequence[float], side: int,
+                        update_prob: Optional[Sequence[float]] = None,
+                        title: Optional[str] = None, height: int = 360) -> go.Figure:
+    """The paper's Fig. 4: each pixel coloured by whether the state was updated there (red) or
+    copied (blue). Two layers: trace 0 is the update mask (``z`` = u reshaped to side × side, a
+    two-colour scale), trace 1 a white wash over the background (``z`` = 1 − intensity), so the
+    digit's ink shows in the full colour. Two legend-only traces name the colours with counts."""
+    mask = as_grid(update, side)
+    if not np.isin(mask, (0.0, 1.0)).all():
+        raise ValueError("update must hold only 0 and 1")
+    level = ink(image, side)
+    T = side * side
+    step = np.arange(T).reshape(side, side)
+    prob = as_grid(update_prob, side) if update_prob is not None else np.full((side, side), np.nan)
+    custom = np.stack([step, level, prob], axis=-1)
+    text = np.where(mask > 0.5, "used (state updated)", "skipped (state copied)")
+    used = int(mask.sum())
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=mask, zmin=0.0, zmax=1.0, showscale=False, name="update",
+        colorscale=[[0.0, SKIPPED_COLOR], [0.5, SKIPPED_COLOR], [0.5, USED_COLOR],
+                    [1.0, USED_COLOR]],
+        customdata=custom, text=text,
+        hovertemplate="step %{customdata[0]} (row %{y}, column %{x})<br>%{text}<br>"
+                      "intensity %{customdata[1]:.2f}<br>ũ %{customdata[2]:.3f}<extra></extra>"))
+    fig.add_trace(go.Heatmap(
+        z=1.0 - level, zmin=0.0, zmax=1.0, showscale=False, name="ink", hoverinfo="skip",
+        colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, f"rgba(255,255,255,{INK_WASH})"]]))
+    for name, colour in ((f"used: {used}", USED_COLOR), (f"skipped: {T - used}", SKIPPED_COLOR)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(symbol="square", size=12, color=colour),
+                                 hoverinfo="skip"))
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.0,
+                                                   xanchor="left", x=0.0))
+    return _square_axes(_base_layout(fig, height, title), side)
+
+
+def update_prob_figure(update_prob: Sequence[float], side: int, theta: Optional[float] = None,
+                       title: Optional[str] = None, height: int = 360) -> go.Figure:
+    """ũ_t, the accumulated update probability at every pixel (u_t = [ũ_t ≥ θ])."""
+    z = as_grid(update_prob, side)
+    step = np.arange(side * side).reshape(side, side)
+    label = "ũ" if theta is None else f"ũ (θ = {theta:.2f})"
+    fig = go.Figure(go.Heatmap(
+        z=z, zmin=0.0, zmax=1.0, colorscale="Viridis", customdata=step, name="ũ",
+        colorbar=dict(title=dict(text=label), thickness=12, len=0.9),
+        hovertemplate="step %{customdata} (row %{y}, column %{x})<br>ũ %{z:.3f}<extra></extra>"))
+    return _square_axes(_base_layout(fig, height, title), side)
+
+
+def probabilities_figure(probabilities: Sequence[float], true_label: Optional[int] = None,
+                         height: int = 260) -> go.Figure:
+    """Bar chart of the 10 class probabilities; the predicted class in green."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if p.size != 10:
+        raise ValueError(f"expected 10 probabilities, got {p.size}")
+    pred = int(p.argmax())
+    colours = [PREDICTED_COLOR if i == pred else OTHER_COLOR for i in range(10)]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=p, marker_color=colours,
+                           hovertemplate="class %{x}: %{y:.3f}<extra></extra>"))
+    fig.update_yaxes(range=[0, 1], title_text="probability", gridcolor="#eeeeee")
+    fig.update_xaxes(title_text="class", type="category")
+    if true_label is not None:
+        fig.add_annotation(x=str(int(true_label)), y=1.0, text="true", showarrow=False,
+                           yanchor="bottom", font=dict(size=11))
+    return _base_layout(fig, height)
+
+
+# ---------------------------------------------------------------------------------------------
+def sweep_marker(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Dict[str, object]]:
+    """Where θ sits on a card's ``threshold_sweep``: accuracy and mean updates at θ.
+
+    ``how`` is "exact" (θ is a sweep point), "interpolated" (linear in θ between the two sweep
+    points around it) or "nearest" (θ outside the swept range: the nearest end point is used).
+    Returns None for an empty sweep (the dense model has none).
+    """
+    pts = sorted((float(s["threshold"]), float(s["accuracy"]), float(s["updates"]))
+                 for s in sweep)
+    if not pts:
+        return None
+    theta = float(theta)
+    for t, acc, upd in pts:
+        if math.isclose(t, theta, abs_tol=1e-9):
+            return {"threshold": theta, "accuracy": acc, "updates": upd, "how": "exact",
+                    "note": f"sweep point θ = {t:g}"}
+    if theta < pts[0][0] or theta > pts[-1][0]:
+        t, acc, upd = pts[0] if theta < pts[0][0] else pts[-1]
+        return {"threshold": theta, "accuracy": acc, "updates": upd, "how": "nearest",
+                "note": f"θ is outside the swept range {pts[0][0]:g}–{pts[-1][0]:g}; "
+                        f"nearest sweep point θ = {t:g} marked"}
+    for (t0, a0, u0), (t1, a1, u1) in zip(pts, pts[1:]):
+        if t0 <= theta <= t1:
+            w = (theta - t0) / (t1 - t0)
+            return {"threshold": theta, "accuracy": a0 + w * (a1 - a0),
+                    "updates": u0 + w * (u1 - u0), "how": "interpolated",
+                    "note": f"interpolated between sweep points θ = {t0:g} and θ = {t1:g}"}
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
+                           seq_len: Optional[int] = None, height: int = 300) -> go.Figure:
+    """Validation accuracy against mean state updates as θ moves (trace 0, one point per swept θ)
+    with the current θ marked (trace 1, see :func:`sweep_marker`)."""
+    pts = sorted(sweep, key=lambda s: float(s["threshold"]))
+    fig = go.Figure()
+    if not pts:
+        fig.add_annotation(text="this model's card has no θ sweep", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return _base_layout(fig, height)
+    xs = [float(s["updates"]) for s in pts]
+    ys = [float(s["accuracy"]) for s in pts]
+    ts = [float(s["threshold"]) for s in pts]
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="lines+markers+text", name="swept θ", text=[f"{t:g}" for t in ts],
+        textposition="top center", textfont=dict(size=10), customdata=ts,
+        line=dict(color="#7f7f7f"), marker=dict(size=7, color="#7f7f7f"),
+        hovertemplate="θ = %{customdata:g}<br>updates %{x:.1f}<br>accuracy %{y:.3f}"
+                      "<extra></extra>"))
+    m = sweep_marker(pts, theta)
+    assert m is not None
+    label = f"current θ = {theta:.2f} ({m['how']})"
+    fig.add_trace(go.Scatter(
+        x=[m["updates"]], y=[m["accuracy"]], mode="markers", name=label,
+        marker=dict(symbol="star", size=16, color=MARKER_COLOR, line=dict(width=1, color="black")),
+        hovertemplate=f"{label}<br>updates %{{x:.1f}}<br>accuracy %{{y:.3f}}<extra></extra>"))
+    xtitle = "mean state updates per digit" + (f" (of {seq_len})" if seq_len else "")
+    fig.update_xaxes(title_text=xtitle, gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="validation accuracy", gridcolor="#eeeeee")
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.25,
+                                                   xanchor="left", x=0.0))
+    return _base_layout(fig, height)
+
+
+# ---------------------------------------------------------------------------------------------
+CURVES = (("loss", "loss (task + budget)"), ("accuracy", "batch accuracy"),
+          ("update_rate", "update rate (fraction of steps used)"))
+
+
+def moving_average(values: Sequence[float], window: int) -> List[float]:
+    """Trailing mean over ``window`` values (shorter at the start)."""
+    out, acc = [], 0.0
+    v = [float(x) for x in values]
+    for i, x in enumerate(v):
+        acc += x
+        if i >= window:
+            acc -= v[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def training_curves_figure(history: Sequence[Dict[str, float]], height: int = 280,
+                           smooth: int = 10) -> go.Figure:
+    """Loss, batch accuracy and update rate against the training step: three panels, each with the
+    raw per-step values (faint) and a moving average over ``smooth`` steps."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in CURVES],
+                        horizontal_spacing=0.08)
+    steps = [int(r["step"]) for r in history]
+    for col, (key, title) in enumerate(CURVES, start=1):
+        vals = [float(r[key]) for r in history]
+        fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines", name=f"{key} (per step)",
+                                 line=dict(color="#c7c7c7", width=1), showlegend=False),
+                      row=1, col=col)
+        fig.add_trace(go.Scatter(x=steps, y=moving_average(vals, smooth), mode="lines",
+                                 name=f"{key} (mean of {smooth})",
+                                 line=dict(color=USED_COLOR if key == "update_rate" else "#1f1f1f",
+                                           width=2), showlegend=False),
+                      row=1, col=col)
+        fig.update_xaxes(title_text="step", row=1, col=col, gridcolor="#eeeeee")
+        if key != "loss":
+            fig.update_yaxes(range=[0, 1.02], row=1, col=col, gridcolor="#eeeeee")
+        else:
+            fig.update_yaxes(rangemode="tozero", row=1, col=col, gridcolor="#eeeeee")
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=_FONT,
+                      paper_bgcolor="white", plot_bgcolor="white")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers for the counters (st.metric) and the live-training split; pure helpers.
+def flops_ratio(flops: float, dense_flops: float) -> float:
+    """How many times fewer FLOPs than the dense model (> 1 means cheaper)."""
+    if flops <= 0:
+        raise ValueError("flops must be positive")
+    return float(dense_flops) / float(flops)
+
+
+def format_flops(flops: float) -> str:
+    for unit, scale in (("GFLOPs", 1e9), ("MFLOPs", 1e6), ("kFLOPs", 1e3)):
+        if flops >= scale:
+            return f"{flops / scale:.2f} {unit}"
+    return f"{flops:.0f} FLOPs"
+
+
+def counters(prediction: Dict[str, object]) -> Dict[str, str]:
+    """The counters' texts for one :func:`skimviz.tasks.mnist.predict_digit` result."""
+    ratio = flops_ratio(float(prediction["flops"]), float(prediction["dense_flops"]))
+    return {
+        "updates": f"{int(prediction['updates'])} / {int(prediction['steps'])}",
+        "update_rate": f"{float(prediction['update_rate']):.0%} of steps",
+        "flops_ratio": f"{ratio:.2f}× fewer" if ratio >= 1 else f"{1 / ratio:.2f}× more",
+        "flops": f"{format_flops(float(prediction['flops']))} vs "
+                 f"{format_flops(float(prediction['dense_flops']))} dense",
+    }
+
+
+def live_split(labels: Sequence[int] | np.ndarray, valid_per_class: int = 100
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """Stratified split of the bundled digits for live training: the last ``valid_per_class``
+    digits of every class are held out for validation, the rest train. (The bundled 5,000 are
+    sorted by class, 500 each, so "the last 1,000" would be only 8s and 9s.)"""
+    y = np.asarray(labels).reshape(-1)
+    valid = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.nonzero(y == c)[0]
+        if len(idx) <= valid_per_class:
+            raise ValueError(f"class {c} has only {len(idx)} digits")
+        valid[idx[-valid_per_class:]] = True
+    return np.nonzero(~valid)[0], np.nonzero(valid)[0]

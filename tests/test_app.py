@@ -1,0 +1,251 @@
+"""Streamlit AppTest tests of the app shell and the "Skip RNN — MNIST pixels" page.
+
+The app is pointed (``SKIMVIZ_PRETRAINED_DIR``) at tiny checkpoints that the training CLI's
+``--dry-run`` builds in a temporary folder, so these tests never depend on the long-training
+checkpoints in ``pretrained/``.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP = str(REPO_ROOT / "app.py")
+MNIST_PAGE = "pages/skip_rnn_mnist.py"
+TIMEOUT = 120  # seconds per script run: a 2-core machine shared with trainings
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """skip-gru-mnist and gru-mnist from the CLI's dry run (16 units, two steps), built in
+    parallel."""
+    out = tmp_path_factory.mktemp("pretrained")
+    work = tmp_path_factory.mktemp("work")
+    base = [sys.executable, "-m", "skimviz", "train", "mnist", "--dry-run", "--hidden", "16",
+            "--out", str(out), "--work", str(work)]
+    procs = [subprocess.Popen(base + extra, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for extra in (["--name", "skip-gru-mnist"], ["--dense", "--name", "gru-mnist"])]
+    for p in procs:
+        log, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, log
+    assert (out / "skip-gru-mnist" / "card.json").is_file()
+    assert (out / "gru-mnist" / "card.json").is_file()
+    return out
+
+
+@pytest.fixture
+def pretrained_env(tiny_pretrained, monkeypatch) -> Path:
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tiny_pretrained))
+    return tiny_pretrained
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _mnist(monkeypatch=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _no_exception(at)
+    at.switch_page(MNIST_PAGE).run()
+    _no_exception(at)
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return found[0]
+
+
+def _chart(at: AppTest, key: str) -> dict:
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert len(charts) == 1, f"chart {key!r}: {[c.proto.id for c in at.get('plotly_chart')]}"
+    return json.loads(charts[0].proto.spec)
+
+
+def _array(v) -> np.ndarray:
+    """A plotly JSON array: a plain list or a typed array {dtype, bdata, shape}."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = v.get("shape")
+        if shape:
+            a = a.reshape([int(s) for s in str(shape).split(",")])
+        return a
+    return np.asarray(v, dtype=float)
+
+
+def _errors(at: AppTest) -> str:
+    return " | ".join(e.value for e in at.error)
+
+
+# --- home -----------------------------------------------------------------------------------------
+def test_home_page(pretrained_env):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _no_exception(at)
+    assert at.title[0].value.startswith("skimviz")
+    headers = [h.value for h in at.subheader]
+    for system in ("Skip RNN — MNIST pixels", "Skim-RNN", "Transkimmer", "SRU / speed lab"):
+        assert any(system in h for h in headers), headers
+    links = at.page_link
+    assert len(links) == 1 and links[0].proto.label == "Open Skip RNN — MNIST pixels"
+    assert sum("Coming soon" in c.value for c in at.caption) == 3
+    device = [m.value for m in at.markdown if "Device in use" in m.value]
+    assert device and "CPU" in device[0]
+    assert any("gru-mnist" in c.value and "skip-gru-mnist" in c.value for c in at.caption)
+
+
+def test_no_material_icons_or_remote_assets():
+    for path in [REPO_ROOT / "app.py", *(REPO_ROOT / "pages").glob("*.py"),
+                 REPO_ROOT / "skimviz" / "figures.py"]:
+        text = path.read_text()
+        assert ":material/" not in text, path
+        assert "http://" not in text and "https://" not in text, path
+
+
+# --- MNIST page ---------------------------------------------------------------------------------------
+def test_pick_by_index_shows_map_and_counters(pretrained_env):
+    at = _mnist()
+    assert at.title[0].value == "Skip RNN — MNIST pixels"
+    at.number_input(key="digit_index").set_value(1234).run()
+    _no_exception(at)
+    assert at.session_state["digit"]["index"] == 1234
+    assert "#1234" in " ".join(c.value for c in at.caption)
+    # the used/skipped map: trace 0's z is the model's update mask, as 28×28
+    spec = _chart(at, "used_skipped_chart")
+    z = _array(spec["data"][0]["z"])
+    assert z.shape == (28, 28) and set(np.unique(z)) <= {0.0, 1.0}
+    used, total = _metric(at, "State updates").split(" / ")
+    assert int(total) == 784 and int(used) == int(z.sum())
+    assert _metric(at, "FLOPs vs the dense GRU").endswith(("fewer", "more"))
+    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    assert _metric(at, "Prediction") in {str(d) for d in range(10)}
+    _chart(at, "update_prob_chart")
+    _chart(at, "probabilities")
+    sweep = _chart(at, "sweep_chart")
+    assert "current θ = 0.50" in sweep["data"][1]["name"]
+    assert any("Device in use: CPU" in c.value for c in at.caption)
+    # the dry-run checkpoint is flagged as such
+    assert any("dry run" in w.value for w in at.warning)
+
+
+def test_out_of_range_index_is_an_error_not_a_crash(pretrained_env):
+    at = _mnist()
+    at.number_input(key="digit_index").set_value(42).run()
+    at.number_input(key="digit_index").set_value(5000).run()
+    _no_exception(at)
+    assert "out of range" in _errors(at)
+    assert at.session_state["digit"]["index"] == 42  # the previous digit stays
+    _chart(at, "used_skipped_chart")
+    at.number_input(key="digit_index").set_value(-3).run()
+    _no_exception(at)
+    assert "out of range" in _errors(at)
+    at.number_input(key="digit_index").set_value(7).run()
+    assert "out of range" not in _errors(at)
+    assert at.session_state["digit"]["index"] == 7
+
+
+def test_theta_changes_updates(pretrained_env):
+    at = _mnist()
+    before = int(_metric(at, "State updates").split(" / ")[0])
+    at.slider(key="theta").set_value(1.0).run()
+    _no_exception(at)
+    after = int(_metric(at, "State updates").split(" / ")[0])
+    assert after < before  # θ = 1 waits for ũ to reach 1: fewer updates
+    sweep = _chart(at, "sweep_chart")
+    assert "current θ = 1.00" in sweep["data"][1]["name"]
+
+
+def test_pick_by_class_and_random(pretrained_env):
+    from skimviz.data import mnist
+
+    _, y = mnist.load_bundled()
+    at = _mnist()
+    at.selectbox(key="digit_class").set_value(3).run()
+    _no_exception(at)
+    assert at.session_state["digit"]["source"] == "class"
+    assert y[at.session_state["digit"]["index"]] == 3
+    at.button(key="digit_random").click().run()
+    _no_exception(at)
+    assert at.session_state["digit"]["source"] == "random"
+
+
+def test_uploads(pretrained_env):
+    from PIL import Image
+
+    at = _mnist()
+    at.file_uploader(key="digit_upload").set_value(("notes.png", b"not an image", "image/png"))
+    at.run()
+    _no_exception(at)
+    assert "cannot be used" in _errors(at)
+    assert at.session_state["digit"]["source"] == "index"
+    img = np.full((60, 40), 255, np.uint8)  # a dark "1" on white paper
+    img[10:50, 18:23] = 0
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    at.file_uploader(key="digit_upload").set_value(("one.png", buf.getvalue(), "image/png"))
+    at.run()
+    _no_exception(at)
+    assert "cannot be used" not in _errors(at)
+    assert at.session_state["digit"]["source"] == "upload"
+    _chart(at, "used_skipped_chart")
+
+
+def test_short_training_run(pretrained_env):
+    at = _mnist()
+    at.select_slider(key="live_hidden").set_value(16)
+    at.number_input(key="live_steps").set_value(3)
+    at.button(key="live_start").click().run()
+    _no_exception(at)
+    live = at.session_state["live"]
+    assert live["status"] == "done" and live["step"] == 3
+    rows = live["history"]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(k in rows[0] for k in ("loss", "accuracy", "update_rate"))
+    curves = _chart(at, "live_curves")
+    assert list(_array(curves["data"][0]["x"])) == [1, 2, 3]
+    # the session's model is now selected and read at 14×14
+    assert at.session_state["model_choice"] == "session"
+    assert _metric(at, "State updates").endswith("/ 196")
+    assert _array(_chart(at, "used_skipped_chart")["data"][0]["z"]).shape == (14, 14)
+    assert _metric(at, "Training steps") == "3"
+    assert any("Trained 3 steps" in s.value for s in at.success)
+    # the shipped model is still one click away, unchanged
+    at.radio(key="model_choice").set_value("shipped").run()
+    _no_exception(at)
+    assert _metric(at, "State updates").endswith("/ 784")
+
+
+def test_training_nan_shows_message(pretrained_env, monkeypatch):
+    from skimviz import train
+
+    def diverge(self, *args, **kwargs):
+        raise train.TrainingDiverged("the loss became nan at step 1; lower the learning rate")
+
+    monkeypatch.setattr(train.Trainer, "fit", diverge)
+    at = _mnist()
+    at.number_input(key="live_steps").set_value(2)
+    at.button(key="live_start").click().run()
+    _no_exception(at)
+    assert "Training diverged" in _errors(at)
+    at.slider(key="theta").set_value(0.7).run()  # the session goes on
+    _no_exception(at)
+    assert "Training diverged" in _errors(at)
+
+
+def test_missing_checkpoint_explains_how_to_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
+    at = _mnist()
+    errors = _errors(at)
+    assert "skip-gru-mnist" in errors and "python -m skimviz train mnist" in errors
+    _chart(at, "digit_input")  # the digit picker still works
+    at.number_input(key="digit_index").set_value(3).run()
+    _no_exception(at)

@@ -1,0 +1,214 @@
+"""The app's figures are pure functions: test their data, not their pixels."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from skimviz import figures as F
+
+
+def _digit(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((28, 28), np.uint8)
+    img[6:22, 11:17] = rng.integers(128, 256, size=(16, 6))
+    return img
+
+
+def _mask(T: int, every: int = 3) -> np.ndarray:
+    u = np.zeros(T)
+    u[::every] = 1
+    return u
+
+
+SWEEP = [{"threshold": t, "accuracy": a, "updates": u, "flops": 1.0}
+         for t, a, u in ((0.3, 0.97, 500.0), (0.5, 0.96, 390.0), (0.7, 0.93, 250.0),
+                         (1.0, 0.80, 120.0))]
+
+
+# --- used / skipped map --------------------------------------------------------------------------
+@pytest.mark.parametrize("side", [28, 14])
+def test_used_map_z_is_the_update_mask(side):
+    T = side * side
+    u = _mask(T)
+    fig = F.used_skipped_figure(_digit(), u, side, np.linspace(0, 1, T))
+    heat = fig.data[0]
+    assert isinstance(heat, go.Heatmap)
+    np.testing.assert_array_equal(np.asarray(heat.z), u.reshape(side, side))
+    # hover data: step index in scan-line order, the pixel intensity and ũ
+    custom = np.asarray(heat.customdata)
+    assert custom.shape == (side, side, 3)
+    np.testing.assert_array_equal(custom[..., 0], np.arange(T).reshape(side, side))
+    np.testing.assert_allclose(custom[..., 2], np.linspace(0, 1, T).reshape(side, side))
+    assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, like the image
+
+
+def test_used_red_skipped_blue():
+    fig = F.used_skipped_figure(_digit(), _mask(784), 28)
+    scale = fig.data[0].colorscale
+    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1
+    low = {c for v, c in scale if v <= 0.5 and c != scale[-1][1]}
+    assert low == {F.SKIPPED_COLOR}          # z = 0 (skipped) → blue
+    assert scale[-1][1] == F.USED_COLOR      # z = 1 (used) → red
+    assert scale[0][1] == F.SKIPPED_COLOR
+    assert F.USED_COLOR.lower() == "#d62728" and F.SKIPPED_COLOR.lower() == "#1f77b4"
+    legend = {t.name: t.marker.color for t in fig.data if isinstance(t, go.Scatter)}
+    used = int(_mask(784).sum())
+    assert legend == {f"used: {used}": F.USED_COLOR, f"skipped: {784 - used}": F.SKIPPED_COLOR}
+
+
+def test_used_map_ink_layer_washes_the_background_only():
+    img = _digit()
+    fig = F.used_skipped_figure(img, _mask(784), 28)
+    wash = fig.data[1]
+    np.testing.assert_allclose(np.asarray(wash.z), 1.0 - img / 255.0)
+    assert wash.hoverinfo == "skip"
+    assert wash.colorscale[0][1].endswith(",0)")  # ink (z = 0): fully transparent
+
+
+def test_ink_pools_like_to_sequence():
+    from skimviz.data import mnist
+
+    img = _digit(3)
+    np.testing.assert_allclose(F.ink(img, 14),
+                               mnist.to_sequence(img[None], 14).reshape(14, 14).numpy(),
+                               atol=1e-6)
+    np.testing.assert_allclose(F.ink(img, 28), img / 255.0)
+
+
+def test_used_map_rejects_bad_input():
+    with pytest.raises(ValueError):
+        F.used_skipped_figure(_digit(), np.ones(100), 28)
+    with pytest.raises(ValueError):
+        F.used_skipped_figure(_digit(), np.full(784, 0.5), 28)
+    with pytest.raises(ValueError):
+        F.used_skipped_figure(np.zeros((10, 10)), np.ones(784), 28)
+
+
+def test_update_prob_map():
+    p = np.linspace(0, 1, 196)
+    fig = F.update_prob_figure(p, 14, theta=0.7)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), p.reshape(14, 14))
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 1)
+    assert "0.70" in fig.data[0].colorbar.title.text
+
+
+def test_digit_figure():
+    img = _digit()
+    fig = F.digit_figure(img)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), img / 255.0)
+
+
+def test_probabilities_figure_highlights_prediction():
+    p = np.full(10, 0.02)
+    p[7] = 0.82
+    fig = F.probabilities_figure(p, true_label=7)
+    bar = fig.data[0]
+    assert list(bar.x) == [str(i) for i in range(10)]
+    np.testing.assert_allclose(np.asarray(bar.y), p)
+    colours = list(bar.marker.color)
+    assert colours[7] == F.PREDICTED_COLOR and colours.count(F.PREDICTED_COLOR) == 1
+    assert [a.text for a in fig.layout.annotations] == ["true"]
+    with pytest.raises(ValueError):
+        F.probabilities_figure([0.5, 0.5])
+
+
+# --- θ sweep -----------------------------------------------------------------------------------
+def test_sweep_marker_exact_interpolated_nearest():
+    m = F.sweep_marker(SWEEP, 0.5)
+    assert m["how"] == "exact" and m["accuracy"] == 0.96 and m["updates"] == 390.0
+    m = F.sweep_marker(SWEEP, 0.6)
+    assert m["how"] == "interpolated"
+    assert m["accuracy"] == pytest.approx(0.945) and m["updates"] == pytest.approx(320.0)
+    m = F.sweep_marker(SWEEP, 0.85)  # between 0.7 and 1.0: 50 %
+    assert m["updates"] == pytest.approx(185.0)
+    m = F.sweep_marker(SWEEP, 0.1)
+    assert m["how"] == "nearest" and m["updates"] == 500.0 and "0.3" in m["note"]
+    assert F.sweep_marker(list(reversed(SWEEP)), 0.6)["updates"] == pytest.approx(320.0)
+    assert F.sweep_marker([], 0.5) is None
+
+
+def test_sweep_figure_marks_current_theta():
+    fig = F.threshold_sweep_figure(SWEEP, 0.6, seq_len=784)
+    line, star = fig.data
+    assert list(line.x) == [500.0, 390.0, 250.0, 120.0]
+    assert list(line.y) == [0.97, 0.96, 0.93, 0.80]
+    assert list(line.text) == ["0.3", "0.5", "0.7", "1"]
+    assert star.x[0] == pytest.approx(320.0) and star.y[0] == pytest.approx(0.945)
+    assert "0.60" in star.name and "interpolated" in star.name
+    assert "784" in fig.layout.xaxis.title.text
+
+
+def test_sweep_figure_without_sweep():
+    fig = F.threshold_sweep_figure([], 0.5)
+    assert len(fig.data) == 0
+    assert "no θ sweep" in fig.layout.annotations[0].text
+
+
+# --- training curves ----------------------------------------------------------------------------
+def test_training_curves():
+    hist = [{"step": i + 1, "epoch": 0, "loss": 2.0 - i / 10, "accuracy": i / 20,
+             "update_rate": 1.0 - i / 40, "task_loss": 1.0} for i in range(12)]
+    fig = F.training_curves_figure(hist, smooth=4)
+    assert len(fig.data) == 6  # raw + smoothed for loss, accuracy, update rate
+    for k, key in enumerate(("loss", "accuracy", "update_rate")):
+        raw, smooth = fig.data[2 * k], fig.data[2 * k + 1]
+        assert list(raw.x) == list(range(1, 13))
+        assert list(raw.y) == [r[key] for r in hist]
+        assert list(smooth.y) == pytest.approx(F.moving_average(raw.y, 4))
+    assert F.training_curves_figure([]).data[0].x in ((), None, [])
+
+
+def test_moving_average():
+    assert F.moving_average([1, 2, 3, 4], 2) == [1.0, 1.5, 2.5, 3.5]
+    assert F.moving_average([], 3) == []
+
+
+# --- counters and the live split -----------------------------------------------------------------
+def test_counters():
+    pred = {"updates": 392, "steps": 784, "update_rate": 0.5, "flops": 1.0e6,
+            "dense_flops": 2.0e6}
+    c = F.counters(pred)
+    assert c["updates"] == "392 / 784"
+    assert c["update_rate"] == "50% of steps"
+    assert c["flops_ratio"] == "2.00× fewer"
+    assert c["flops"] == "1.00 MFLOPs vs 2.00 MFLOPs dense"
+    assert F.counters({**pred, "flops": 4.0e6})["flops_ratio"] == "2.00× more"
+    with pytest.raises(ValueError):
+        F.flops_ratio(0, 1)
+
+
+def test_live_split_is_stratified():
+    y = np.repeat(np.arange(10), 500)  # the bundled digits are sorted by class
+    tr, va = F.live_split(y, 100)
+    assert len(tr) == 4000 and len(va) == 1000
+    assert set(tr).isdisjoint(va)
+    assert np.bincount(y[va]).tolist() == [100] * 10
+    assert np.bincount(y[tr]).tolist() == [400] * 10
+    with pytest.raises(ValueError):
+        F.live_split(np.arange(10), 1)
+
+
+def test_figures_serialise():
+    """Every figure goes to the browser as JSON; nothing may fail to encode."""
+    img = _digit()
+    for fig in (F.used_skipped_figure(img, _mask(784), 28, np.zeros(784)),
+                F.update_prob_figure(np.zeros(196), 14), F.digit_figure(img),
+                F.probabilities_figure(np.full(10, 0.1)), F.threshold_sweep_figure(SWEEP, 0.5),
+                F.training_curves_figure([{"step": 1, "loss": 1, "accuracy": 0,
+                                           "update_rate": 1}])):
+        json.loads(fig.to_json())
+
+
+def test_figures_module_does_not_import_streamlit():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(F))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import,))
+             for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom) and n.module}
+    assert "streamlit" not in names
