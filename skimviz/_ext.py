@@ -1,0 +1,130 @@
+"""Optional C++ kernels (``skimviz/csrc``): built ahead of time, loaded if present.
+
+    python -m skimviz._ext build     # compile skimviz/csrc/sru_cpu.cpp into build/ext/
+    python -m skimviz._ext status    # is a build for this source and this torch present?
+
+Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz_sru``
+when a library built from the current source exists, else ``None``, and
+:mod:`skimviz.models.sru` then falls back to PyTorch. The library's file name carries a hash of
+the source, the torch version and the compiler flags, so editing the ``.cpp`` or upgrading torch
+makes it "not built" instead of loading a stale binary.
+
+:func:`build` calls the C++ compiler (``$CXX``, default ``c++``; gcc >= 10 for the C++20 that
+torch's headers need) directly with torch's include and library paths, so neither ninja nor
+setuptools is needed. The result goes to ``<repo>/build/ext`` (git-ignored), or to
+``$SKIMVIZ_EXT_DIR``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, List, Optional
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE = Path(__file__).resolve().parent / "csrc" / "sru_cpu.cpp"
+BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")
+# -fopenmp: at::parallel_for is inline OpenMP code; at run time it binds to the libgomp that
+# torch has already loaded, so torch.set_num_threads applies to it too.
+FLAGS = ["-O3", "-std=c++20", "-fPIC", "-shared", "-fopenmp",
+         f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"]
+# at::vec::Vectorized as torch's own AVX2 kernels compile it (its exp/tanh call the SLEEF that
+# libtorch_cpu exports), if this CPU has AVX2; else its portable scalar version. The flags are
+# part of the library's name, so a build for another CPU is not picked up.
+if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+    FLAGS += ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+else:
+    FLAGS += ["-DCPU_CAPABILITY=DEFAULT"]
+
+_ops: Optional[Any] = None
+
+
+def library_path() -> Path:
+    """Where the library for the current source, torch version and flags is (or would be)."""
+    key = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode()
+                         + " ".join(FLAGS).encode()).hexdigest()[:16]
+    return BUILD_DIR / f"sru_cpu_{key}.so"
+
+
+_LIBRARY = library_path()
+
+
+def compile_command(output: Path) -> List[str]:
+    """The compiler command line that builds ``SOURCE`` into ``output``."""
+    from torch.utils import cpp_extension  # imports setuptools: only when building
+    libs = cpp_extension.library_paths()
+    return ([os.environ.get("CXX", "c++"), str(SOURCE), "-o", str(output), *FLAGS]
+            + [f"-I{p}" for p in cpp_extension.include_paths()]
+            + [f"-L{p}" for p in libs] + [f"-Wl,-rpath,{p}" for p in libs]
+            + ["-lc10", "-ltorch_cpu"])
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile the extension (a no-op if it is already built) and return the library's path.
+
+    Raises ``RuntimeError`` with the compiler's output if compilation fails.
+    """
+    if _LIBRARY.is_file():
+        return _LIBRARY
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)  # then an atomic rename
+    os.close(fd)
+    cmd = compile_command(Path(tmp))
+    if verbose:
+        print(shlex.join(cmd), flush=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"compiling {SOURCE.name} failed ({proc.returncode}):\n"
+                               f"{proc.stderr[-3000:]}")
+        os.replace(tmp, _LIBRARY)
+        for stale in BUILD_DIR.glob("sru_cpu_*.so"):  # builds of older sources or flags
+            if stale != _LIBRARY:
+                stale.unlink(missing_ok=True)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return _LIBRARY
+
+
+def load() -> Optional[Any]:
+    """``torch.ops.skimviz_sru`` if the extension is built (loading it once), else ``None``."""
+    global _ops
+    if _ops is None and _LIBRARY.is_file():
+        try:
+            torch.ops.load_library(str(_LIBRARY))
+            _ops = torch.ops.skimviz_sru
+        except (OSError, RuntimeError) as exc:  # e.g. built against another libtorch
+            warnings.warn(f"skimviz: could not load {_LIBRARY}: {exc}; using PyTorch instead")
+    return _ops
+
+
+load()  # at import: pick up an existing build, never compile
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m skimviz._ext", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["build", "status"])
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        try:
+            print(build(verbose=True))
+        except (RuntimeError, OSError) as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        return 0 if load() is not None else 1
+    print(f"{_LIBRARY}: {'built' if _LIBRARY.is_file() else 'not built'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""SRU (Lei et al. 2017): both recurrences (PyTorch loop, C++ extension) against a per-step loop
+written here from Eq. 3–7, gradcheck of each, C++ == PyTorch forward and backward.
+
+The C++ cases need the extension. If ``python -m skimviz._ext build`` has not been run, the
+module-scoped ``cpp`` fixture builds it once (about a minute of compiling) and the C++ cases
+skip, saying why, if that fails (e.g. no C++ compiler).
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.autograd import gradcheck
+
+from skimviz import _ext
+from skimviz.models import sru
+from skimviz.models.sru import SRU, SRUFunction, _recurrence_python
+
+H = 8
+
+
+@pytest.fixture(scope="module")
+def cpp():
+    """torch.ops.skimviz_sru, building the extension first if needed; skips if it can't."""
+    if _ext.load() is None:
+        try:
+            _ext.build()
+        except Exception as exc:  # no compiler, missing headers, compile error…
+            pytest.skip(f"C++ SRU extension not built, and building it here failed "
+                        f"({type(exc).__name__}: {str(exc)[-800:]})")
+    ops = _ext.load()
+    if ops is None:
+        pytest.skip(f"C++ SRU extension at {_ext.library_path()} could not be loaded")
+    return ops
+
+
+@pytest.fixture(params=["python", "cpp"])
+def backend(request, monkeypatch):
+    """Runs the test once per recurrence implementation (SKIMVIZ_SRU_BACKEND)."""
+    if request.param == "cpp":
+        request.getfixturevalue("cpp")
+    monkeypatch.setenv("SKIMVIZ_SRU_BACKEND", request.param)
+    assert sru.backend() == request.param
+    return request.param
+
+
+def naive_sru(m: SRU, x: torch.Tensor, c0: torch.Tensor):
+    """Eq. 3–7 step by step, one layer after the other; x (B, T, I), c0 (L, B, H)."""
+    Hm = m.hidden_size
+    inputs = list(x.unbind(1))
+    c_n = []
+    for layer in range(m.num_layers):
+        W, b, v = m._params(layer)
+        W_x, W_f, W_r, W_h = W[:Hm], W[Hm:2 * Hm], W[2 * Hm:3 * Hm], W[3 * Hm:]
+        c, outputs = c0[layer], []
+        for x_t in inputs:
+            x_tilde = x_t @ W_x.T                                            # Eq. 3
+            pre_f, pre_r = x_t @ W_f.T + b[:Hm], x_t @ W_r.T + b[Hm:]
+            if v is not None:                                                # peephole on c_{t-1}
+                pre_f, pre_r = pre_f + v[:Hm] * c, pre_r + v[Hm:] * c
+            f, r = torch.sigmoid(pre_f), torch.sigmoid(pre_r)                # Eq. 4, 5
+            c = f * c + (1 - f) * x_tilde                                    # Eq. 6
+            highway = x_t if W_h.numel() == 0 else x_t @ W_h.T               # Appendix A.1
+            outputs.append(r * torch.tanh(c) + (1 - r) * highway)            # Eq. 7
+        inputs = outputs
+        c_n.append(c)
+    return torch.stack(inputs, 1), torch.stack(c_n)
+
+
+@pytest.mark.parametrize("input_size", [H, 5])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("given_c0", [False, True])
+def test_equals_naive_loop(backend, input_size, layers, peephole, given_c0):
+    torch.manual_seed(0)
+    m = SRU(input_size, H, num_layers=layers, use_peephole=peephole, highway_bias=-1.0)
+    x = torch.randn(3, 9, input_size)
+    c0 = torch.randn(layers, 3, H) if given_c0 else None
+    with torch.no_grad():
+        out, c_n = m(x, c0)
+        ref_out, ref_c = naive_sru(m, x, torch.zeros(layers, 3, H) if c0 is None else c0)
+    assert out.shape == (3, 9, H) and c_n.shape == (layers, 3, H)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(c_n, ref_c, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("input_size", [H, 5])
+def test_batch_first_false(backend, input_size):
+    torch.manual_seed(1)
+    m = SRU(input_size, H, num_layers=2, batch_first=False, use_peephole=True)
+    x, c0 = torch.randn(9, 3, input_size), torch.randn(2, 3, H)  # (T, B, I)
+    with torch.no_grad():
+        out, c_n = m(x, c0)
+        ref_out, ref_c = naive_sru(m, x.transpose(0, 1), c0)
+    assert out.shape == (9, 3, H)
+    torch.testing.assert_close(out, ref_out.transpose(0, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(c_n, ref_c, atol=1e-5, rtol=0)
+
+
+def _recurrence_inputs(k: int, peephole: bool, T=4, B=2, Hs=3, dtype=torch.float64):
+    torch.manual_seed(2)
+    make = lambda *s: torch.randn(*s, dtype=dtype, requires_grad=True)  # noqa: E731
+    return (make(T, B, k * Hs), make(T, B, Hs) if k == 3 else None, make(B, Hs), make(2 * Hs),
+            make(2 * Hs) if peephole else None)
+
+
+@pytest.mark.parametrize("k", [3, 4])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_gradcheck_python(k, peephole):
+    assert gradcheck(_recurrence_python, _recurrence_inputs(k, peephole))
+
+
+@pytest.mark.parametrize("k", [3, 4])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_gradcheck_cpp(cpp, k, peephole):
+    assert gradcheck(SRUFunction.apply, _recurrence_inputs(k, peephole))
+
+
+@pytest.mark.parametrize("input_size,hidden", [(H, H), (5, H), (7, 70)])  # 70: 2 blocks of 64
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpp_equals_python_forward_backward(cpp, monkeypatch, input_size, hidden, peephole,
+                                            dtype):
+    torch.manual_seed(3)
+    m = SRU(input_size, hidden, num_layers=2, use_peephole=peephole).to(dtype)
+    x = torch.randn(4, 11, input_size, dtype=dtype, requires_grad=True)
+    c0 = torch.randn(2, 4, hidden, dtype=dtype, requires_grad=True)
+    g_out, g_c = torch.randn(4, 11, hidden, dtype=dtype), torch.randn(2, 4, hidden, dtype=dtype)
+    results = []
+    for name in ("cpp", "python"):
+        monkeypatch.setenv("SKIMVIZ_SRU_BACKEND", name)
+        out, c_n = m(x, c0)
+        grads = torch.autograd.grad([out, c_n], [x, c0, *m.parameters()], [g_out, g_c])
+        results.append((out, c_n, *grads))
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def test_parameters_and_init():
+    m = SRU(5, H, num_layers=2, highway_bias=-2.0, use_peephole=True)
+    assert m.weight_l0.shape == (4 * H, 5)      # [W; W_f; W_r; W_h]: projected highway
+    assert m.weight_l1.shape == (3 * H, H)      # [W; W_f; W_r]
+    assert torch.all(m.bias_l0[:H] == 0) and torch.all(m.bias_l0[H:] == -2.0)  # b_f, b_r
+    assert m.peephole_l1.shape == (2 * H,)
+    assert SRU(H, H).peephole_l0 is None
+
+
+def test_rejects_empty_sequence():
+    with pytest.raises(ValueError):
+        SRU(3, H)(torch.randn(2, 0, 3))
+
+
+def test_falls_back_without_a_build(tmp_path):
+    """Import never compiles: with an empty build dir the backend is the PyTorch loop."""
+    code = ("import torch; from skimviz.models import sru; m = sru.SRU(3, 4); "
+            "out, c = m(torch.randn(2, 5, 3)); print(sru.backend(), tuple(out.shape))")
+    env = {**os.environ, "SKIMVIZ_EXT_DIR": str(tmp_path)}
+    env.pop("SKIMVIZ_SRU_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=_ext.REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["python", "(2,", "5,", "4)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("input_size", [H, 5])
+def test_cuda_matches_cpu(input_size):
+    torch.manual_seed(4)
+    m = SRU(input_size, H, num_layers=2, use_peephole=True)
+    x, c0 = torch.randn(3, 9, input_size), torch.randn(2, 3, H)
+    out, c_n = m(x, c0)
+    (out.sum() + c_n.sum()).backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    m_gpu = m.cuda()
+    out_gpu, c_gpu = m_gpu(x.cuda(), c0.cuda())
+    (out_gpu.sum() + c_gpu.sum()).backward()
+    torch.testing.assert_close(out_gpu.cpu(), out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c_gpu.cpu(), c_n, atol=1e-5, rtol=1e-5)
+    for g, p in zip(grads, m_gpu.parameters()):
+        torch.testing.assert_close(p.grad.cpu(), g, atol=1e-4, rtol=1e-4)
