@@ -164,6 +164,19 @@ def test_theta_changes_updates(pretrained_env):
     assert "current θ = 1.00" in sweep["data"][1]["name"]
 
 
+def test_theta_does_not_leak_between_sessions(pretrained_env):
+    """The checkpoint is cached once per process; each session works on its own deep copy, so
+    one session's θ never changes what another sees."""
+    a = _mnist()
+    dense_updates = _metric(a, "State updates")
+    a.slider(key="theta").set_value(1.0).run()
+    assert _metric(a, "State updates") != dense_updates
+    b = _mnist()
+    assert _metric(b, "State updates") == dense_updates
+    assert a.session_state["_models"]["skip-gru-mnist"][0] is not \
+        b.session_state["_models"]["skip-gru-mnist"][0]
+
+
 def test_pick_by_class_and_random(pretrained_env):
     from skimviz.data import mnist
 
