@@ -33,9 +33,9 @@ SYSTEMS = [
      "recurrence; measured latency next to FLOP counts.", None),
 ]
 
-cols = st.columns(len(SYSTEMS))
-for col, (title, text, page) in zip(cols, SYSTEMS):
-    with col, st.container(border=True):
+cols = st.columns(2)
+for i, (title, text, page) in enumerate(SYSTEMS):
+    with cols[i % 2], st.container(border=True):
         st.subheader(title)
         st.markdown(text)
         if page:

@@ -332,8 +332,12 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
                         key="sweep_chart", config={"displayModeBar": False},
                         alt="validation accuracy against mean updates across θ")
         mark = figures.sweep_marker(sweep, theta)
-        st.caption("Validation accuracy vs mean pixels used as θ moves (each grey point is one θ "
-                   "from the model's card); the star is the current θ"
+        n_valid = (card or {}).get("metrics", {}).get("n_valid")
+        source = (f"the model's card, on {n_valid:,} validation digits" if card and n_valid
+                  else "the model's card" if card
+                  else "your model, on the 1,000 held-out digits")
+        st.caption("Validation accuracy vs mean pixels used as θ moves (each grey point is one θ, "
+                   f"from {source}); the star is the current θ"
                    + (f": {mark['note']}." if mark else "."))
 
     try:

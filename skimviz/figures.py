@@ -111,9 +111,11 @@ def used_skipped_figure(image: np.ndarray, update: Sequence[float], side: int,
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                  marker=dict(symbol="square", size=12, color=colour),
                                  hoverinfo="skip"))
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.0,
-                                                   xanchor="left", x=0.0))
-    return _square_axes(_base_layout(fig, height, title), side)
+    fig = _square_axes(_base_layout(fig, height, title), side)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.01,
+                                                   xanchor="center", x=0.5),
+                      margin=dict(b=36))
+    return fig
 
 
 def update_prob_figure(update_prob: Sequence[float], side: int, theta: Optional[float] = None,
