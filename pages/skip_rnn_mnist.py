@@ -388,10 +388,8 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
         latency = {}
         try:
             with st.spinner("Timing both models on this digit…"), _threads(THREADS):
-                for dev in cost.available_devices():
-                    sm, dm = (model, dense_model) if dev == "cpu" else \
-                        (copy.deepcopy(model), copy.deepcopy(dense_model))  # .to() would move ours
-                    latency[dev] = task.latency_pair(sm, dm, image, side, dev, repeats=5)
+                for dev in cost.available_devices():  # latency_pair times copies on `dev`
+                    latency[dev] = task.latency_pair(model, dense_model, image, side, dev, repeats=5)
                     latency[dev]["name"] = cost.describe_device(dev)
             if len(lat_cache) > 64:
                 lat_cache.clear()

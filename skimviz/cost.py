@@ -138,4 +138,5 @@ def describe_device(device: str = "cpu") -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(0)}"
     import platform
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU: {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''}"

@@ -191,10 +191,15 @@ def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: 
 
 @torch.no_grad()
 def predict_digit(model, image: "np.ndarray", side: int = 28) -> dict:
-    """Run one digit (28×28 uint8) through the model; the inference path really skips."""
+    """Run one digit (28×28 uint8) through the model; the inference path really skips.
+    The model's train/eval mode is restored afterwards."""
+    was_training = model.training
     model.eval()
     x = mnist.to_sequence(image[None], side)
-    logits, trace = model(x, return_trace=True)
+    try:
+        logits, trace = model(x, return_trace=True)
+    finally:
+        model.train(was_training)
     probs = torch.softmax(logits, -1)[0]
     return {"label": int(probs.argmax()), "probabilities": [round(float(p), 6) for p in probs],
             "updates": int(trace.update.sum()), "steps": x.shape[1],
@@ -205,11 +210,14 @@ def predict_digit(model, image: "np.ndarray", side: int = 28) -> dict:
 
 def latency_pair(skip_model, dense_model, image, side: int = 28, device: str = "cpu",
                  repeats: int = 10) -> Dict[str, dict]:
-    """Measured latency of one digit, batch 1, skip model vs dense model."""
+    """Measured latency of one digit, batch 1, skip model vs dense model. The models are copied
+    to ``device`` (the callers' models are never moved: they may be shared)."""
+    import copy
+
     x = mnist.to_sequence(image[None], side).to(device)
     out = {}
     for key, m in (("skip", skip_model), ("dense", dense_model)):
-        m = m.to(device).eval()
+        m = copy.deepcopy(m).to(device).eval()
         out[key] = cost.measure_latency(lambda: m(x), device=device, warmup=2,
                                         repeats=repeats).to_dict()
     return out
