@@ -15,7 +15,7 @@ def _add_train(sub) -> None:
     tsub = p.add_subparsers(dest="task", required=True)
     m = tsub.add_parser("mnist", help="Skip RNN / RNN on MNIST pixel sequences (paper Sec. 4.3)")
     m.add_argument("--name", default="skip-gru-mnist")
-    m.add_argument("--cell", choices=["gru", "lstm"], default="gru")
+    m.add_argument("--cell", choices=["gru", "lstm", "sru"], default="gru")
     m.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
     m.add_argument("--dense", action="store_true", help="train the plain RNN baseline")
     m.add_argument("--lam", type=float, default=1e-4, help="λ, cost per sample (Eq. 8)")

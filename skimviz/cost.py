@@ -56,13 +56,28 @@ def lstm_cell_flops(input_size: int, hidden_size: int) -> int:
     return lstm_cell_matmul_flops(input_size, hidden_size) + 21 * H
 
 
+def sru_cell_matmul_flops(input_size: int, hidden_size: int) -> int:
+    """Matmul part of one SRU step: [W; W_f; W_r] x (3H×I), plus W_h x when I ≠ H (4H×I)."""
+    k = 3 if input_size == hidden_size else 4
+    return 2 * k * hidden_size * input_size
+
+
+def sru_cell_flops(input_size: int, hidden_size: int) -> int:
+    """One SRU step (Lei et al. 2017, Eq. 3–7) for one sequence, without the peephole.
+
+    Element-wise: 2H bias adds, 2H σ (f, r), 4H for c' = f ⊙ c + (1 − f) ⊙ x̃, H tanh and 4H for
+    h' = r ⊙ g(c') + (1 − r) ⊙ x = 13H. No H×H product: that is what makes SRU cheap.
+    """
+    return sru_cell_matmul_flops(input_size, hidden_size) + 13 * hidden_size
+
+
 def skip_gate_flops(state_size: int) -> int:
     """Skip RNN gate on an updating step: Δũ = σ(W_p s + b_p) (Eq. 4) plus the reset ũ = Δũ."""
     return linear_flops(state_size, 1) + 1
 
 
 def cell_flops(cell: str, input_size: int, hidden_size: int) -> int:
-    table = {"gru": gru_cell_flops, "lstm": lstm_cell_flops}
+    table = {"gru": gru_cell_flops, "lstm": lstm_cell_flops, "sru": sru_cell_flops}
     if cell not in table:
         raise ValueError(f"unknown cell {cell!r}")
     return table[cell](input_size, hidden_size)

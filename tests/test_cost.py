@@ -84,3 +84,12 @@ def test_measure_latency_cuda_events():
 def test_devices():
     assert cost.available_devices()[0] == "cpu"
     assert cost.describe_device("cpu").startswith("CPU")
+
+
+@pytest.mark.parametrize("I,H", [(1, 16), (16, 16)])
+def test_sru_matmuls_match_flop_counter(I, H):
+    from skimviz.models import SRUCell
+    cell, x = SRUCell(I, H), torch.randn(1, I)
+    hc = (torch.zeros(1, H), torch.zeros(1, H))
+    assert cost.measured_matmul_flops(lambda: cell(x, hc)) == cost.sru_cell_matmul_flops(I, H)
+    assert cost.sru_cell_flops(I, H) < cost.gru_cell_flops(I, H)

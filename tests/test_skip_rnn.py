@@ -188,3 +188,37 @@ def test_cuda_matches_cpu(cell):
         o_gpu, _, t_gpu = m.cuda()(x.cuda(), return_trace=True)
     torch.testing.assert_close(o_gpu.cpu(), o_cpu, atol=1e-4, rtol=0)
     assert torch.equal(t_gpu.update.cpu(), t_cpu.update)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("mode", ["train", "eval-batch", "eval-b1"])
+def test_sru_cell_always_update_equals_sru_layer(layers, mode):
+    """cell="sru": the gate forced to update ⇒ identical to the SRU layer with the same weights."""
+    from skimviz.models import SRU
+    torch.manual_seed(9)
+    m = SkipRNN(3, 16, cell="sru", num_layers=layers)
+    m.force_update = True
+    ref = SRU(3, 16, num_layers=layers)
+    with torch.no_grad():
+        for i, cell in enumerate(m.cells):
+            getattr(ref, f"weight_l{i}").copy_(cell.sru.weight_l0)
+            getattr(ref, f"bias_l{i}").copy_(cell.sru.bias_l0)
+    B = 1 if mode == "eval-b1" else 4
+    x, (h0, c0) = torch.randn(B, 20, 3), _hx(m, B)
+    m.train(mode == "train")
+    with torch.no_grad():
+        out, (h_n, c_n) = m(x, (h0, c0))
+        ref_out, ref_c = ref(x, c0)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(c_n, ref_c, atol=1e-5, rtol=0)
+
+
+def test_sru_skip_rnn_skips_and_counts_flops():
+    from skimviz import cost
+    torch.manual_seed(10)
+    m = SkipRNN(1, 8, cell="sru").eval()
+    with torch.no_grad():
+        m.gate.bias.fill_(-2.0)
+        _, _, tr = m(torch.randn(2, 30, 1), return_trace=True)
+    assert 0 < tr.update.mean() < 1
+    assert m.flops_per_update() == cost.sru_cell_flops(1, 8) + cost.skip_gate_flops(16)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from .. import cost
 from .skip_rnn import SkipRNN, SkipTrace
+from .sru import SRU
 
 
 class SequenceClassifier(nn.Module):
@@ -28,7 +29,7 @@ class SequenceClassifier(nn.Module):
         if skip:
             self.rnn = SkipRNN(input_size, hidden_size, cell=cell, num_layers=num_layers)
         else:
-            RNN = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+            RNN = {"gru": nn.GRU, "lstm": nn.LSTM, "sru": SRU}[cell]
             self.rnn = RNN(input_size, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, num_classes)
 

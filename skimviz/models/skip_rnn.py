@@ -15,7 +15,9 @@ f_binarize is ``round`` (update when ũ_t ≥ 0.5) with the straight-through gra
 Details taken from the paper (Sec. 4, "Training"): b_p is initialised to 1 so that every sample is
 used at the start of training; the initial state s_0 is learned; ũ_1 = 1 forces the first update.
 For the LSTM the state s_t is the pair (h_t, c_t), so the gate reads both: W_p [h_t; c_t]. (The
-authors' TensorFlow code reads only c_t; we follow the paper's Eq. 4.) With several layers the
+authors' TensorFlow code reads only c_t; we follow the paper's Eq. 4.) ``cell="sru"`` uses the
+Simple Recurrent Unit (Lei et al. 2017, :class:`~skimviz.models.sru.SRUCell`) as S, with the same
+(h_t, c_t) state and gate as the LSTM. With several layers the
 whole stack is updated or copied together and the gate reads the top layer (the paper's Sec. 2:
 "applied to the whole stack of RNN layers at the same time").
 
@@ -39,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import cost
+from .sru import SRUCell
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
 
@@ -97,7 +100,7 @@ class SkipRNN(nn.Module):
     Args:
         input_size: features per step, I.
         hidden_size: state size, H.
-        cell: ``"gru"`` or ``"lstm"``.
+        cell: ``"gru"``, ``"lstm"`` or ``"sru"``.
         num_layers: stacked cells, updated or copied together.
         batch_first: input (B, T, I) when True (default), else (T, B, I).
 
@@ -110,13 +113,13 @@ class SkipRNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, cell: str = "gru", num_layers: int = 1,
                  batch_first: bool = True):
         super().__init__()
-        if cell not in ("gru", "lstm"):
-            raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
+        if cell not in ("gru", "lstm", "sru"):
+            raise ValueError(f"cell must be 'gru', 'lstm' or 'sru', got {cell!r}")
         if num_layers < 1:
             raise ValueError("num_layers must be >= 1")
         self.input_size, self.hidden_size, self.cell = input_size, hidden_size, cell
         self.num_layers, self.batch_first = num_layers, batch_first
-        Cell = nn.GRUCell if cell == "gru" else nn.LSTMCell
+        Cell = {"gru": nn.GRUCell, "lstm": nn.LSTMCell, "sru": SRUCell}[cell]
         self.cells = nn.ModuleList(
             Cell(input_size if i == 0 else hidden_size, hidden_size) for i in range(num_layers))
         n_state = 1 if cell == "gru" else 2
@@ -140,16 +143,13 @@ class SkipRNN(nn.Module):
     # ----------------------------------------------------------------------------------------
     def flops_per_update(self) -> int:
         """FLOPs of one updating step: every layer's cell plus the gate (Eq. 3-4)."""
-        I, H = self.input_size, self.hidden_size
-        cell_f = cost.gru_cell_flops if self.cell == "gru" else cost.lstm_cell_flops
-        total = sum(cell_f(I if i == 0 else H, H) for i in range(self.num_layers))
-        return total + cost.skip_gate_flops(self.gate.in_features)
+        return self.dense_flops_per_step() + cost.skip_gate_flops(self.gate.in_features)
 
     def dense_flops_per_step(self) -> int:
         """FLOPs of the same stack without a gate (the dense baseline's step)."""
         I, H = self.input_size, self.hidden_size
-        cell_f = cost.gru_cell_flops if self.cell == "gru" else cost.lstm_cell_flops
-        return sum(cell_f(I if i == 0 else H, H) for i in range(self.num_layers))
+        return sum(cost.cell_flops(self.cell, I if i == 0 else H, H)
+                   for i in range(self.num_layers))
 
     # state helpers: the state is a list over layers of (h,) or (h, c), each (B, H) -------------
     def _initial_state(self, hx: Optional[State], batch: int, ref: Tensor) -> list:

@@ -195,3 +195,23 @@ class SRU(nn.Module):
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"batch_first={self.batch_first}, highway_bias={self.highway_bias}, "
                 f"use_peephole={self.use_peephole}, backend={backend()!r}")
+
+
+class SRUCell(nn.Module):
+    """One SRU step, shaped like ``nn.LSTMCell``: ``forward(x_t, (h_{t−1}, c_{t−1})) -> (h_t, c_t)``.
+
+    It is a one-layer :class:`SRU` run for T = 1 (same parameters, same equations), so that the
+    Skip RNN can use SRU as its state transition S (Skip RNN Eq. 3). h_{t−1} is accepted for the
+    LSTM-like interface and ignored: SRU's gates do not read it (Eq. 4–5).
+    x_t: (B, I); h, c: (B, H).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, **kwargs) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.sru = SRU(input_size, hidden_size, num_layers=1, batch_first=True, **kwargs)
+
+    def forward(self, x: Tensor, state: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor]:
+        _, c = state
+        h, c_n = self.sru(x.unsqueeze(1), c.unsqueeze(0))   # (B, 1, H), (1, B, H)
+        return h.squeeze(1), c_n.squeeze(0)
