@@ -1,0 +1,153 @@
+"""The MNIST page's view in the URL: pure parse/encode of query parameters (no Streamlit here).
+
+A shared link such as ``/skip-rnn-mnist?digit=12&theta=0.7&method=ig`` (or, robust on a fresh
+server, ``/?page=skip-rnn-mnist&digit=12&theta=0.7``) opens the same view. Every parameter is
+validated; a bad or hostile value falls back to the default and yields a notice naming the
+parameter. Notices never contain raw URL text: values are reduced to a short, safe excerpt
+(:func:`safe_excerpt`) so they can be shown as Markdown.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Dict, List, Mapping, Tuple, Union
+
+PAGE = "skip-rnn-mnist"
+N_DIGITS = 5000
+THETA_MIN, THETA_MAX, THETA_STEP = 0.05, 1.0, 0.05
+MODELS = ("shipped", "session")
+METHODS = ("ig", "saliency")
+DEFAULTS: Dict[str, object] = {"digit": 0, "model": "shipped", "theta": None, "method": "ig"}
+KEYS = ("digit", "model", "theta", "method")
+#: Parameters other pages or Streamlit itself may put in the URL: ignored silently.
+IGNORED = {"page", "embed", "embed_options"}
+MAX_LEN = 32  # longer values are rejected before any parsing
+
+_SAFE = re.compile(r"[^A-Za-z0-9 ._+-]")
+_INT = re.compile(r"^[+-]?\d{1,9}$")
+_FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+
+Params = Mapping[str, Union[str, List[str], Tuple[str, ...]]]
+
+
+def safe_excerpt(value: object, limit: int = 20) -> str:
+    """A short, printable excerpt of an untrusted value: only letters, digits and ``._+-``
+    survive (everything else becomes ``?``), at most ``limit`` characters (then ``…``)."""
+    s = str(value)
+    cut = len(s) > limit
+    s = _SAFE.sub("?", s[:limit])
+    return s + ("…" if cut else "")
+
+
+def _one(value) -> Tuple[str, bool]:
+    """(the last value, whether several were given): ``?digit=1&digit=2`` gives a list."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "", True
+        return str(value[-1]), len(value) > 1
+    return str(value), False
+
+
+def snap_theta(theta: float) -> float:
+    """θ on the slider's grid (multiples of 0.05 in [0.05, 1])."""
+    t = round(round(float(theta) / THETA_STEP) * THETA_STEP, 2)
+    return min(THETA_MAX, max(THETA_MIN, t))
+
+
+def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
+    """Query parameters → (state, notices).
+
+    ``state`` has every key of :data:`KEYS`; a missing parameter takes its default (``theta``
+    None means "the model's own θ"). Each rejected parameter adds one notice (plain text that
+    names the parameter; safe to render as Markdown).
+    """
+    state = dict(DEFAULTS)
+    notices: List[str] = []
+
+    def bad(key: str, raw: str, why: str) -> None:
+        shown = f" “{safe_excerpt(raw)}”" if raw != "" else ""
+        notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
+
+    unknown = []
+    for key, value in dict(params).items():
+        key = str(key)
+        if key in IGNORED:
+            continue
+        if key not in KEYS:
+            unknown.append(key)
+            continue
+        raw, repeated = _one(value)
+        if repeated:
+            bad(key, raw, "given more than once")
+            continue
+        raw = raw.strip()
+        if len(raw) > MAX_LEN:
+            bad(key, raw, f"longer than {MAX_LEN} characters")
+            continue
+        if key == "digit":
+            if not _INT.match(raw):
+                bad(key, raw, f"not a whole number from 0 to {N_DIGITS - 1}")
+                continue
+            v = int(raw)
+            if not 0 <= v < N_DIGITS:
+                bad(key, raw, f"out of range, 0 to {N_DIGITS - 1}")
+                continue
+            state["digit"] = v
+        elif key == "theta":
+            if not _FLOAT.match(raw):
+                bad(key, raw, "not a number between 0 and 1")
+                continue
+            v = float(raw)
+            if not math.isfinite(v) or not 0.0 < v <= 1.0:
+                bad(key, raw, "out of range, it must be above 0 and at most 1")
+                continue
+            state["theta"] = snap_theta(v)
+        elif key == "model":
+            if raw.lower() not in MODELS:
+                bad(key, raw, f"must be one of {', '.join(MODELS)}")
+                continue
+            state["model"] = raw.lower()
+        elif key == "method":
+            if raw.lower() not in METHODS:
+                bad(key, raw, f"must be one of {', '.join(METHODS)}")
+                continue
+            state["method"] = raw.lower()
+    if unknown:
+        names = ", ".join(f"`{safe_excerpt(k, 16)}`" for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notices.append(f"Unknown URL parameters ignored: {names}{more}.")
+    return state, notices
+
+
+def encode(state: Mapping[str, object]) -> Dict[str, str]:
+    """State → query parameters (strings). ``theta`` None is left out (the model's default);
+    keys equal to their default are kept, so a link always states the full view."""
+    out: Dict[str, str] = {}
+    digit = state.get("digit", DEFAULTS["digit"])
+    if digit is not None:
+        out["digit"] = str(int(digit))
+    out["model"] = str(state.get("model") or DEFAULTS["model"])
+    theta = state.get("theta")
+    if theta is not None:
+        out["theta"] = f"{snap_theta(float(theta)):.2f}"
+    out["method"] = str(state.get("method") or DEFAULTS["method"])
+    return out
+
+
+def page_of(params: Params) -> str | None:
+    """The ``page`` parameter when it names a page this app knows (for ``/?page=...`` links)."""
+    if "page" not in params:
+        return None
+    raw, repeated = _one(params["page"])
+    raw = raw.strip().strip("/")
+    return raw if not repeated and raw == PAGE else None
+
+
+def share_query(state: Mapping[str, object], via_home: bool = True) -> str:
+    """The query string of a shareable link (``page=...&digit=...``), URL-encoded."""
+    from urllib.parse import urlencode
+
+    q = encode(state)
+    if via_home:
+        q = {"page": PAGE, **q}
+    return urlencode(q)
