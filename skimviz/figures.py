@@ -150,6 +150,102 @@ def probabilities_figure(probabilities: Sequence[float], true_label: Optional[in
 
 
 # ---------------------------------------------------------------------------------------------
+def attribution_figure(attr: Sequence[float], side: int, update: Optional[Sequence[float]] = None,
+                       k: Optional[int] = None, signed: bool = True, title: Optional[str] = None,
+                       height: int = 360) -> go.Figure:
+    """An attribution map: trace 0 is the heatmap (``z`` = attribution reshaped to side × side;
+    a diverging scale centred on 0 when ``signed``, else |attribution| on a sequential one).
+    With ``k``, trace 1 marks the top-k |attribution| positions (the positives of the used-AUC):
+    a hollow square, black where the pixel was used and grey where it was skipped."""
+    a = as_grid(attr, side)
+    if not np.isfinite(a).all():
+        raise ValueError("the attribution has non-finite values")
+    step = np.arange(side * side).reshape(side, side)
+    used = as_grid(update, side) if update is not None else np.full((side, side), np.nan)
+    state = np.where(used > 0.5, "used", np.where(used < 0.5, "skipped", "?"))
+    custom = np.stack([step, state], axis=-1)
+    if signed:
+        m = float(np.abs(a).max()) or 1.0
+        z, zmin, zmax, scale = a, -m, m, "RdBu_r"
+    else:
+        z, zmin, zmax, scale = np.abs(a), 0.0, float(np.abs(a).max()) or 1.0, "Hot_r"
+    fig = go.Figure(go.Heatmap(
+        z=z, zmin=zmin, zmax=zmax, colorscale=scale, customdata=custom, name="attribution",
+        colorbar=dict(title=dict(text="attribution" if signed else "|attribution|"),
+                      thickness=12, len=0.9),
+        hovertemplate="step %{customdata[0]} (row %{y}, column %{x})<br>%{customdata[1]}<br>"
+                      "attribution %{z:.3g}<extra></extra>"))
+    if k:
+        flat = np.abs(a).reshape(-1)
+        idx = np.argsort(-flat, kind="mergesort")[: int(k)]
+        rows, cols = np.divmod(idx, side)
+        u = used.reshape(-1)[idx]
+        fig.add_trace(go.Scatter(
+            x=cols, y=rows, mode="markers", name=f"top {int(k)} |attribution|",
+            marker=dict(symbol="square-open", size=max(4, 220 // side),
+                        color=["black" if v > 0.5 else "#9e9e9e" for v in u], line=dict(width=1)),
+            hoverinfo="skip", showlegend=True))
+    fig = _square_axes(_base_layout(fig, height, title), side)
+    if k:
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.01, xanchor="center",
+                                      x=0.5), margin=dict(b=36))
+    return fig
+
+
+def agreement_figure(summary: Dict[str, object], height: int = 320) -> go.Figure:
+    """Agreement over a validation subset: one point per digit, x = fraction of pixels used (the
+    chance level of the mass), y = share of |attribution| on used pixels (trace 0); the diagonal
+    y = x (trace 1) is chance, points above it put more attribution on used pixels than chance."""
+    x = np.asarray(summary["used_fraction"], dtype=np.float64)
+    y = np.asarray(summary["mass_on_used"], dtype=np.float64)
+    auc = np.asarray(summary["used_auc"], dtype=np.float64)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=x, y=y, mode="markers", name="one digit", customdata=auc,
+        marker=dict(size=7, color=USED_COLOR, opacity=0.7),
+        hovertemplate="used %{x:.0%} of pixels<br>attribution on used %{y:.0%}<br>"
+                      "used-AUC %{customdata:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance (y = x)",
+                             line=dict(color="#7f7f7f", dash="dash"), hoverinfo="skip"))
+    fig.update_xaxes(title_text="fraction of pixels used", range=[0, 1.02], gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="share of |attribution| on used pixels", range=[0, 1.02],
+                     gridcolor="#eeeeee")
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.2,
+                                                   xanchor="left", x=0.0))
+    return _base_layout(fig, height)
+
+
+def pixel_table(image: np.ndarray, side: int, update: Sequence[float],
+                update_prob: Sequence[float], attr: Optional[Sequence[float]] = None
+                ) -> List[Dict[str, object]]:
+    """One row per step (the CSV export behind the maps): row, col, step, pixel value in [0, 1]
+    as the model reads it, used (0/1), ũ and the attribution (None when not computed)."""
+    level = ink(image, side).reshape(-1)
+    u = as_grid(update, side).reshape(-1)
+    p = as_grid(update_prob, side).reshape(-1)
+    a = as_grid(attr, side).reshape(-1) if attr is not None else [None] * (side * side)
+    return [{"row": t // side, "col": t % side, "step": t, "pixel": round(float(level[t]), 6),
+             "used": int(u[t]), "u_tilde": round(float(p[t]), 6),
+             "attribution": None if a[t] is None else float(a[t])}
+            for t in range(side * side)]
+
+
+def to_csv(rows: Sequence[Dict[str, object]]) -> str:
+    """Rows of dicts (same keys) as CSV text; None becomes an empty cell."""
+    import csv
+    import io
+
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
 def sweep_marker(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Dict[str, object]]:
     """Where θ sits on a card's ``threshold_sweep``: accuracy and mean updates at θ.
 

@@ -212,3 +212,53 @@ def test_figures_module_does_not_import_streamlit():
     names |= {n.module.split(".")[0] for n in ast.walk(tree)
               if isinstance(n, ast.ImportFrom) and n.module}
     assert "streamlit" not in names
+
+
+# --- attributions -------------------------------------------------------------------------------
+@pytest.mark.parametrize("side", [28, 7])
+def test_attribution_figure_z_and_top_k(side):
+    T = side * side
+    rng = np.random.default_rng(0)
+    attr = rng.normal(size=T)
+    u = _mask(T)
+    fig = F.attribution_figure(attr, side, u, k=5)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), attr.reshape(side, side))
+    assert fig.data[0].zmin == -fig.data[0].zmax == -np.abs(attr).max()
+    top = np.argsort(-np.abs(attr))[:5]
+    assert sorted(zip(fig.data[1].y, fig.data[1].x)) == sorted(zip(*np.divmod(top, side)))
+    colours = ["black" if u[t] else "#9e9e9e" for t in top]
+    assert sorted(fig.data[1].marker.color) == sorted(colours)
+    unsigned = F.attribution_figure(attr, side, signed=False)
+    assert len(unsigned.data) == 1 and (np.asarray(unsigned.data[0].z) >= 0).all()
+    with pytest.raises(ValueError):
+        F.attribution_figure(attr[:-1], side)
+    with pytest.raises(ValueError):
+        F.attribution_figure(np.full(T, np.nan), side)
+
+
+def test_agreement_figure():
+    s = {"used_fraction": [0.2, 0.5], "mass_on_used": [0.9, 0.4], "used_auc": [0.8, 0.5]}
+    fig = F.agreement_figure(s)
+    assert list(fig.data[0].x) == [0.2, 0.5] and list(fig.data[0].y) == [0.9, 0.4]
+    assert list(fig.data[1].x) == [0, 1] and list(fig.data[1].y) == [0, 1]
+    json.loads(fig.to_json())
+
+
+def test_pixel_table_and_csv():
+    side = 14
+    T = side * side
+    u = _mask(T)
+    p = np.linspace(0, 1, T)
+    a = np.arange(T, dtype=float)
+    rows = F.pixel_table(_digit(), side, u, p, a)
+    assert len(rows) == T
+    assert rows[side + 2] == {"row": 1, "col": 2, "step": side + 2,
+                              "pixel": pytest.approx(F.ink(_digit(), side)[1, 2]),
+                              "used": int(u[side + 2]), "u_tilde": pytest.approx(p[side + 2], abs=1e-6),
+                              "attribution": float(side + 2)}
+    text = F.to_csv(rows)
+    lines = text.splitlines()
+    assert lines[0] == "row,col,step,pixel,used,u_tilde,attribution" and len(lines) == T + 1
+    no_attr = F.to_csv(F.pixel_table(_digit(), side, u, p))
+    assert no_attr.splitlines()[1].endswith(",")
+    assert F.to_csv([]) == ""
