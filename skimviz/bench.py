@@ -102,4 +102,114 @@ def main(args) -> int:
         r = skip_rnn(args.name, args.dense_name, args.digits, args.batch, args.device, args.threads)
         print(json.dumps(r) if args.json else _table(r))
         return 0
+    if args.what == "kernels":
+        if args.threads < 1:
+            raise ValueError("--threads must be >= 1")
+        r = kernels(args.quick, args.threads)
+        print(json.dumps(r) if args.json else _kernels_table(r))
+        return 0
     raise ValueError(f"unknown benchmark {args.what!r}")
+
+
+# =============================================================================================
+# ``python -m skimviz bench kernels``: the issue's speed targets, measured side by side in one run.
+KERNEL_TARGETS = {
+    "sru_train_speedup": 5.0,    # SRU vs nn.LSTM, training step (forward + backward), batch 32
+    "sru_infer_speedup": 10.0,   # SRU vs nn.LSTM, inference, batch 1
+    "skip_own_dense_factor": 0.8,  # Skip GRU at rate p: speed-up over its own dense run >= 0.8/p
+    "skip_vs_lstm_max_p": 0.5,   # ... and faster than nn.LSTM whenever p <= 0.5
+}
+SKIP_RATES = (1.0, 0.5, 0.25, 0.1)
+
+
+def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> Dict[str, object]:
+    """Measure the rows and judge the targets (nothing here is hard-coded but the thresholds).
+
+    Full size: 784 steps (pixel MNIST), hidden 128, input 1, CPU; inference at batch 1 and a
+    training step (forward + backward of ``output.sum()``) at batch 32. ``quick`` shrinks it to
+    49 steps, hidden 16, training batch 4 (for tests; its verdicts mean nothing).
+    """
+    from . import speedlab
+    from .models import sru as sru_mod
+
+    T, H, B = (49, 16, 4) if quick else (784, 128, 32)
+    max_s = 0.3 if quick else max_seconds
+    cpp = sru_mod.backend() == "cpp"
+    sru_cells = (["sru"] if cpp else []) + ["sru-python"]
+    notes = []
+    if not cpp:
+        notes.append("C++ SRU extension not built (python -m skimviz._ext build): "
+                     "only the PyTorch-loop SRU is measured")
+    rows: List[Dict[str, object]] = []
+    with speedlab.threads(threads):
+        machine = speedlab.describe_machine("cpu")
+        for mode, batch in (("inference", 1), ("train", B)):
+            for cell in ["lstm"] + sru_cells:
+                rows.append(speedlab.measure_point(cell, T, batch, H, mode=mode,
+                                                   max_seconds=max_s))
+        for p in SKIP_RATES:
+            rows.append(speedlab.measure_point("skip-gru", T, 1, H, mode="inference",
+                                               update_rate=p, max_seconds=max_s))
+
+    def ms(cell, mode, p=None):
+        for r in rows:
+            if r["cell"] == cell and r["mode"] == mode and (
+                    p is None or r["requested_update_rate"] == p):
+                return float(r["ms"])
+        raise KeyError(cell)
+
+    targets = []
+    for cell in sru_cells:
+        name = f"SRU ({'cpp' if cell == 'sru' else 'python'})"
+        for mode, key, what in (("train", "sru_train_speedup", f"training step, batch {B}"),
+                                ("inference", "sru_infer_speedup", "inference, batch 1")):
+            s = ms("lstm", mode) / ms(cell, mode)
+            thr = KERNEL_TARGETS[key]
+            targets.append({"target": f"{name} vs nn.LSTM, {what}: speed-up >= {thr:g}x",
+                            "measured": s, "threshold": thr, "pass": bool(s >= thr),
+                            "primary": cell == sru_cells[0]})
+    dense = ms("skip-gru", "inference", 1.0)
+    lstm1 = ms("lstm", "inference")
+    for p in SKIP_RATES:
+        skip = ms("skip-gru", "inference", p)
+        if p < 1.0:
+            thr = KERNEL_TARGETS["skip_own_dense_factor"] / p
+            s = dense / skip
+            targets.append({"target": f"Skip GRU p={p:g} vs its own dense run (p=1), batch 1: "
+                                      f"speed-up >= 0.8/p = {thr:g}x",
+                            "measured": s, "threshold": thr, "pass": bool(s >= thr),
+                            "primary": True})
+        if p <= KERNEL_TARGETS["skip_vs_lstm_max_p"]:
+            s = lstm1 / skip
+            targets.append({"target": f"Skip GRU p={p:g} vs nn.LSTM (oneDNN), batch 1: "
+                                      f"faster (speed-up > 1x)",
+                            "measured": s, "threshold": 1.0, "pass": bool(s > 1.0),
+                            "primary": True})
+    return {
+        "benchmark": "kernels", "quick": quick, "device": machine,
+        "platform": platform.platform(), "machine": platform.machine(),
+        "processor": platform.processor(), "torch": torch.__version__, "threads": threads,
+        "sru_backend": sru_mod.backend(), "steps": T, "hidden": H, "input_size": 1,
+        "train_batch": B, "rows": rows, "targets": targets,
+        "all_primary_pass": all(t["pass"] for t in targets if t["primary"]), "notes": notes,
+    }
+
+
+def _kernels_table(r: dict) -> str:
+    lines = [f"bench kernels on {r['device']} ({r['platform']}; torch {r['torch']}, "
+             f"{r['threads']} thread(s)); SRU backend: {r['sru_backend']}",
+             f"{r['steps']} steps, hidden {r['hidden']}, input {r['input_size']}"
+             + (" [--quick: sizes shrunk, verdicts meaningless]" if r["quick"] else ""),
+             "", f"{'cell':<22}{'backend':<9}{'mode':<11}{'batch':>6}{'p':>6}{'ms':>11}"
+             f"{'GFLOP/s':>10}{'updates':>9}"]
+    for x in r["rows"]:
+        p = "" if x["requested_update_rate"] is None else f"{x['requested_update_rate']:g}"
+        lines.append(f"{x['label']:<22}{x['backend'] or '-':<9}{x['mode']:<11}{x['batch']:>6}"
+                     f"{p:>6}{x['ms']:>11.2f}{x['gflops_per_s']:>10.3f}"
+                     f"{100 * x['update_rate']:>8.1f}%")
+    lines += ["", "targets:"]
+    for t in r["targets"]:
+        lines.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']}: measured "
+                     f"{t['measured']:.2f}x" + ("" if t["primary"] else "  (secondary backend)"))
+    lines += [f"note: {n}" for n in r["notes"]]
+    return "\n".join(lines)

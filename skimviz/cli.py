@@ -69,6 +69,11 @@ def _add_bench(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--json", action="store_true")
+    k = bsub.add_parser("kernels", help="SRU vs nn.LSTM and Skip GRU at fixed update rates "
+                                        "(784 steps, hidden 128, CPU), each target PASS/FAIL")
+    k.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    k.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
+    k.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def build_parser() -> argparse.ArgumentParser:

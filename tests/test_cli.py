@@ -89,3 +89,26 @@ def test_bench_json(tiny, capsys):
     assert r["steps"] == 49 and r["flop_reduction"] > 0
     for k in ("skip", "skip-forced-dense", "dense"):
         assert r["batch1_ms"][k] > 0 and r["batch_ms"][k] > 0
+
+
+def test_bench_kernels_quick_json(capsys):
+    """``bench kernels --quick --json``: every row measured, every target judged (tiny sizes, so
+    the verdicts themselves are not asserted), the machine described."""
+    assert main(["bench", "kernels", "--quick", "--json", "--threads", "1"]) == 0
+    r = _json(capsys)
+    assert r["benchmark"] == "kernels" and r["quick"] is True and r["threads"] == 1
+    assert r["device"] and r["torch"] and r["platform"]
+    assert r["sru_backend"] in ("cpp", "python")
+    cells = {(x["cell"], x["mode"]) for x in r["rows"]}
+    assert {("lstm", "inference"), ("lstm", "train"), ("sru-python", "inference"),
+            ("sru-python", "train")} <= cells
+    assert ("sru", "train") in cells or r["notes"]
+    rates = sorted(x["requested_update_rate"] for x in r["rows"] if x["cell"] == "skip-gru")
+    assert rates == [0.1, 0.25, 0.5, 1.0]
+    assert all(x["ms"] > 0 and x["flops"] > 0 for x in r["rows"])
+    assert r["targets"] and all(isinstance(t["pass"], bool) for t in r["targets"])
+    assert all(t["measured"] > 0 for t in r["targets"])
+    assert main(["bench", "kernels", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out or "FAIL" in out
+    assert main(["bench", "kernels", "--quick", "--threads", "0"]) == 2

@@ -1,0 +1,342 @@
+"""Speed lab: a small benchmark runner for recurrent cells (no Streamlit here).
+
+:func:`run_grid` builds each requested model, times it over a grid of sequence lengths and batch
+sizes with :func:`skimviz.cost.measure_latency`, and returns one row per point::
+
+    {cell, label, backend, device, seq_len, batch, hidden, input_size, mode, ms, p10_ms, p90_ms,
+     repeats, flops, gflops_per_s, update_rate, status}
+
+Cells (``CELLS``):
+
+* ``"lstm"`` / ``"gru"``: ``torch.nn.LSTM`` / ``torch.nn.GRU`` (oneDNN / cuDNN fused kernels);
+* ``"sru"``: :class:`~skimviz.models.sru.SRU` with the backend in use (``"cpp"`` when the C++
+  extension is built, else ``"python"``; CUDA tensors always use the PyTorch loop);
+* ``"sru-python"``: the same SRU forced onto the PyTorch recurrence (for cpp-vs-python rows);
+* ``"skip-gru"``: :class:`~skimviz.models.skip_rnn.SkipRNN` with a GRU cell and a fixed update
+  rate (see :func:`set_update_rate`).
+
+Modes: ``"inference"`` times the forward pass under ``torch.inference_mode`` (``model.eval()``,
+so the Skip RNN really jumps over skipped steps); ``"train"`` times forward + backward of
+``output.sum()`` (``model.train()``; for the Skip RNN that is the paper's training path, which
+computes every step).
+
+FLOPs are analytic (:mod:`skimviz.cost`), per sequence step times steps times batch:
+nn.LSTM ``lstm_cell_flops``, nn.GRU ``gru_cell_flops``, SRU ``sru_cell_flops``; the Skip RNN
+counts ``flops_per_update`` on updating steps and ``SKIP_STEP_FLOPS`` on skipped ones (in train
+mode every step is computed, so every step counts ``flops_per_update``). A training step counts
+3 × the forward FLOPs (the usual convention: the backward costs about twice the forward).
+
+Time caps: every point gets at most ``max_seconds_per_point`` of timed runs (the number of
+repeats is chosen from the first call's time; a point whose first call alone exceeds the cap is
+reported from that one call with ``status="capped"``), and the grid stops starting new points
+once ``max_seconds_total`` has passed or a point is predicted (from the last point of the same
+cell, scaled by steps × batch) not to fit in what is left (``status="skipped"``, ``ms`` NaN).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from . import cost
+from .models import sru as sru_mod
+from .models.skip_rnn import SkipRNN
+
+CELLS: Dict[str, str] = {
+    "lstm": "nn.LSTM",
+    "gru": "nn.GRU",
+    "sru": "SRU",
+    "sru-python": "SRU (PyTorch loop)",
+    "skip-gru": "Skip GRU",
+}
+MODES = ("inference", "train")
+REPEATS = 10
+THETA = 0.5  # the Skip RNN's inference threshold (the paper's round())
+
+
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def threads(n: Optional[int]) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the old value afterwards
+    (``None``: leave it as it is)."""
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine(device: str = "cpu") -> str:
+    """``cost.describe_device`` plus the CPU model and core count, for result tables."""
+    import os
+    return f"{cost.describe_device(device)}; {cpu_model()}, {os.cpu_count()} logical cores"
+
+
+class _PythonSRU(sru_mod.SRU):
+    """:class:`SRU` that always runs the PyTorch recurrence, whatever ``sru.backend()`` says
+    (the same equations; used for the cpp-vs-python comparison without touching the process-wide
+    ``SKIMVIZ_SRU_BACKEND``)."""
+
+    def forward(self, input: Tensor, c0: Optional[Tensor] = None):  # type: ignore[override]
+        x = input.transpose(0, 1) if self.batch_first else input
+        if c0 is None:
+            c0 = x.new_zeros(self.num_layers, x.shape[1], self.hidden_size)
+        c_n = []
+        for layer in range(self.num_layers):
+            w, b, v = self._params(layer)
+            U = nn.functional.linear(x, w)
+            h, c = sru_mod._recurrence_python(
+                U, x if w.shape[0] == 3 * self.hidden_size else None, c0[layer], b, v)
+            c_n.append(c)
+            x = h
+        return (x.transpose(0, 1) if self.batch_first else x), torch.stack(c_n)
+
+
+# --- the Skip RNN's update-rate knob ---------------------------------------------------------
+def update_period(p: float) -> int:
+    """The update period k the knob uses for a requested rate p: k = round(1/p), so the achieved
+    rate is 1/k (exact for p = 1, 1/2, 1/3, ...)."""
+    p = float(p)
+    if not 0.0 < p <= 1.0 or math.isnan(p):
+        raise ValueError(f"update rate must be in (0, 1], got {p}")
+    return max(1, int(round(1.0 / p)))
+
+
+def gate_delta(p: float, theta: float = THETA) -> float:
+    """The constant Δũ that makes the Skip RNN update every k = round(1/p) steps.
+
+    With zero gate weights Δũ_t = σ(b_p) = d at every step (Eq. 4). After an update ũ = d, and
+    each skipped step adds d (Eq. 5), so the next update comes n steps later with
+    n = ⌈θ/d⌉ (Eq. 6). d = θ/(k − ½) puts θ/d = k − ½ in the middle of (k − 1, k], so n = k with
+    a margin against float32 rounding; for k = 1 any d ≥ θ updates every step (d = 0.9).
+    """
+    k = update_period(p)
+    return 0.9 if k == 1 else theta / (k - 0.5)
+
+
+def set_update_rate(model: SkipRNN, p: float) -> float:
+    """Zero the gate's weights W_p and set its bias b_p = logit(Δũ) (see :func:`gate_delta`), so
+    that the model updates its state exactly every round(1/p) steps (the first step always
+    updates), on every path (training blend, batch-1 jump, batched rows). Returns the rate 1/k
+    that this gives for long sequences; over T steps the model makes ⌈T/k⌉ updates."""
+    d = gate_delta(p, model.update_threshold)
+    with torch.no_grad():
+        model.gate.weight.zero_()
+        model.gate.bias.fill_(math.log(d / (1.0 - d)))
+    return 1.0 / update_period(p)
+
+
+def expected_updates(seq_len: int, p: float) -> int:
+    """⌈T/k⌉: the updates a model set by :func:`set_update_rate` makes over ``seq_len`` steps."""
+    return -(-int(seq_len) // update_period(p))
+
+
+# --- models and FLOPs ------------------------------------------------------------------------
+def sru_backend(cell: str, device: str) -> str:
+    """Which SRU recurrence a cell runs on ``device``: "cpp" or "python" ("" for non-SRU)."""
+    if cell == "sru":
+        return sru_mod.backend() if torch.device(device).type == "cpu" else "python"
+    if cell == "sru-python":
+        return "python"
+    return ""
+
+
+def build_model(cell: str, input_size: int, hidden: int, update_rate: Optional[float] = None
+                ) -> nn.Module:
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden, batch_first=True)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden, batch_first=True)
+    if cell == "sru":
+        return sru_mod.SRU(input_size, hidden, batch_first=True)
+    if cell == "sru-python":
+        return _PythonSRU(input_size, hidden, batch_first=True)
+    if cell == "skip-gru":
+        m = SkipRNN(input_size, hidden, cell="gru")
+        set_update_rate(m, 1.0 if update_rate is None else update_rate)
+        return m
+    raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELLS)}")
+
+
+def dense_flops(cell: str, input_size: int, hidden: int, seq_len: int, batch: int) -> int:
+    """Forward FLOPs of a dense cell over the whole (batch, seq_len) input."""
+    base = {"lstm": "lstm", "gru": "gru", "sru": "sru", "sru-python": "sru"}[cell]
+    return cost.cell_flops(base, input_size, hidden) * seq_len * batch
+
+
+def skip_flops(model: SkipRNN, updates: float, seq_len: int, batch: int, mode: str) -> float:
+    """Forward FLOPs of the Skip RNN: ``updates`` is the total over the batch (inference); in
+    train mode every step is computed."""
+    if mode == "train":
+        return float(model.flops_per_update() * seq_len * batch)
+    skipped = seq_len * batch - updates
+    return float(updates * model.flops_per_update() + skipped * cost.SKIP_STEP_FLOPS)
+
+
+# --- one point -------------------------------------------------------------------------------
+def _step_fn(model: nn.Module, x: Tensor, mode: str) -> Callable[[], object]:
+    if mode == "inference":
+        def fn():
+            return model(x)
+        return fn
+
+    def fn():  # measure_latency runs fn under inference_mode: switch it off for autograd
+        with torch.inference_mode(False), torch.enable_grad():
+            model.zero_grad(set_to_none=True)
+            out = model(x)[0]
+            out.sum().backward()
+    return fn
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_size: int = 1,
+                  device: str = "cpu", mode: str = "inference", update_rate: Optional[float] = None,
+                  max_seconds: float = 2.0, repeats: int = REPEATS, seed: int = 0
+                  ) -> Dict[str, object]:
+    """Build ``cell``, time it on one (seq_len, batch) point and return its row."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    dev = torch.device(device)
+    torch.manual_seed(seed)
+    model = build_model(cell, input_size, hidden, update_rate).to(dev)
+    model.train(mode == "train")
+    x = torch.randn(batch, seq_len, input_size, device=dev)
+    fn = _step_fn(model, x, mode)
+    t_start = time.perf_counter()
+
+    rate = 1.0
+    if cell == "skip-gru":
+        with torch.no_grad():
+            _, _, trace = model(x, return_trace=True)
+        updates = float(trace.update.sum())
+        rate = updates / (seq_len * batch)
+        flops = skip_flops(model, updates, seq_len, batch, mode)
+    else:
+        flops = float(dense_flops(cell, input_size, hidden, seq_len, batch))
+    if mode == "train":
+        flops *= 3
+
+    t0 = time.perf_counter()  # the first call is the warm-up, and it sizes the repeats
+    with torch.inference_mode(mode == "inference"):
+        fn()
+    _sync(dev)
+    first = time.perf_counter() - t0
+    left = max_seconds - (time.perf_counter() - t_start)
+    status = "ok"
+    if left <= first:
+        ms, p10, p90, n = first * 1e3, first * 1e3, first * 1e3, 1
+        status = "capped"
+    else:
+        n_rep = max(1, min(repeats, int(left / max(first, 1e-6))))
+        lat = cost.measure_latency(fn, device=dev, warmup=0, repeats=n_rep, max_seconds=left)
+        ms, p10, p90, n = lat.median_ms, lat.p10_ms, lat.p90_ms, lat.repeats
+    return {
+        "cell": cell, "label": CELLS[cell], "backend": sru_backend(cell, device),
+        "device": str(dev), "seq_len": int(seq_len), "batch": int(batch), "hidden": int(hidden),
+        "input_size": int(input_size), "mode": mode, "ms": ms, "p10_ms": p10, "p90_ms": p90,
+        "repeats": n, "flops": flops, "gflops_per_s": flops / (ms / 1e3) / 1e9,
+        "update_rate": rate, "requested_update_rate": update_rate if cell == "skip-gru" else None,
+        "status": status,
+    }
+
+
+def _skipped_row(cell, seq_len, batch, hidden, input_size, device, mode, update_rate, why):
+    return {"cell": cell, "label": CELLS[cell], "backend": sru_backend(cell, device),
+            "device": str(torch.device(device)), "seq_len": int(seq_len), "batch": int(batch),
+            "hidden": int(hidden), "input_size": int(input_size), "mode": mode,
+            "ms": math.nan, "p10_ms": math.nan, "p90_ms": math.nan, "repeats": 0,
+            "flops": math.nan, "gflops_per_s": math.nan, "update_rate": math.nan,
+            "requested_update_rate": update_rate if cell == "skip-gru" else None,
+            "status": f"skipped: {why}"}
+
+
+def validate(cells: Sequence[str], seq_lens: Sequence[int], batches: Sequence[int], hidden: int,
+             device: str, mode: str, update_rate: Optional[float]) -> None:
+    """Raise ValueError with a readable message for a bad grid."""
+    if not cells:
+        raise ValueError("pick at least one cell")
+    for c in cells:
+        if c not in CELLS:
+            raise ValueError(f"unknown cell {c!r}; choose from {', '.join(CELLS)}")
+    if not seq_lens or not batches:
+        raise ValueError("give at least one sequence length and one batch size")
+    for name, vals in (("sequence length", seq_lens), ("batch size", batches)):
+        for v in vals:
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if int(hidden) != hidden or hidden < 1:
+        raise ValueError(f"hidden size must be a positive integer, got {hidden!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA is not available on this machine")
+    if "skip-gru" in cells:
+        update_period(1.0 if update_rate is None else update_rate)
+
+
+def run_grid(cells: Sequence[str], seq_lens: Sequence[int], batches: Sequence[int], hidden: int,
+             device: str = "cpu", mode: str = "inference", update_rate: Optional[float] = None,
+             progress: Optional[Callable[[float, str], None]] = None,
+             max_seconds_per_point: float = 2.0, max_seconds_total: float = math.inf,
+             input_size: int = 1, repeats: int = REPEATS, n_threads: Optional[int] = None
+             ) -> List[Dict[str, object]]:
+    """Time every cell on every (seq_len, batch) point; see the module docstring.
+
+    ``progress(fraction, message)`` is called before each point and once at the end (1.0).
+    ``n_threads``: torch threads while timing (restored afterwards); None keeps the current.
+    """
+    validate(cells, seq_lens, batches, hidden, device, mode, update_rate)
+    points = [(c, int(t), int(b)) for c in cells for t in seq_lens for b in batches]
+    rows: List[Dict[str, object]] = []
+    last: Dict[str, Dict[str, object]] = {}
+    start = time.perf_counter()
+    with threads(n_threads):
+        for i, (c, t, b) in enumerate(points):
+            if progress is not None:
+                progress(i / len(points), f"{CELLS[c]}: {t} steps, batch {b} "
+                                          f"({i + 1}/{len(points)})")
+            left = max_seconds_total - (time.perf_counter() - start)
+            prev = last.get(c)
+            est = (prev["ms"] / 1e3 * (t * b) / (prev["seq_len"] * prev["batch"])
+                   if prev is not None else 0.0)
+            if left <= 0:
+                rows.append(_skipped_row(c, t, b, hidden, input_size, device, mode, update_rate,
+                                         "total time cap reached"))
+                continue
+            if est > left:
+                rows.append(_skipped_row(c, t, b, hidden, input_size, device, mode, update_rate,
+                                         f"predicted {est:.1f} s, {left:.1f} s left"))
+                continue
+            r = measure_point(c, t, b, hidden, input_size=input_size, device=device, mode=mode,
+                              update_rate=update_rate, repeats=repeats,
+                              max_seconds=min(max_seconds_per_point, left))
+            rows.append(r)
+            last[c] = r
+    if progress is not None:
+        progress(1.0, f"done: {sum(not str(r['status']).startswith('skipped') for r in rows)} points")
+    return rows
