@@ -398,3 +398,106 @@ def live_split(labels: Sequence[int] | np.ndarray, valid_per_class: int = 100
             raise ValueError(f"class {c} has only {len(idx)} digits")
         valid[idx[-valid_per_class:]] = True
     return np.nonzero(~valid)[0], np.nonzero(valid)[0]
+
+
+# --- Speed lab (rows from skimviz.speedlab.run_grid) -----------------------------------------
+def _measured(rows: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
+    """Rows that have a time (points skipped by the time cap have ms = NaN)."""
+    out = []
+    for r in rows:
+        ms = r.get("ms")
+        if ms is not None and isinstance(ms, (int, float)) and math.isfinite(ms) and ms > 0:
+            out.append(r)
+    return out
+
+
+def _series_label(r: Dict[str, object]) -> str:
+    label = str(r.get("label") or r.get("cell"))
+    if r.get("backend"):
+        label += f" [{r['backend']}]"
+    if r.get("cell") == "skip-gru" and r.get("update_rate") is not None:
+        label += f" (p={float(r['update_rate']):.2g})"
+    return label
+
+
+def latency_figure(rows: Sequence[Dict[str, object]], x: str = "seq_len",
+                   height: int = 340, title: Optional[str] = None) -> go.Figure:
+    """Latency (ms) against ``x`` ("seq_len" or "batch"), log-log, one line per cell.
+
+    With several values of the other axis the line keeps the smallest one (batch 1 for the
+    sequence-length chart, the shortest sequence for the batch chart), so each line is one
+    slice of the grid, as in the SRU paper's Fig. 1.
+    """
+    if x not in ("seq_len", "batch"):
+        raise ValueError("x must be 'seq_len' or 'batch'")
+    other = "batch" if x == "seq_len" else "seq_len"
+    rows = _measured(rows)
+    fig = go.Figure()
+    series: Dict[str, List[Dict[str, object]]] = {}
+    for r in rows:
+        series.setdefault(_series_label(r), []).append(r)
+    for name, rs in series.items():
+        fix = min(int(r[other]) for r in rs)
+        pts = sorted((r for r in rs if int(r[other]) == fix), key=lambda r: int(r[x]))
+        fig.add_trace(go.Scatter(
+            x=[int(r[x]) for r in pts], y=[float(r["ms"]) for r in pts], mode="lines+markers",
+            name=f"{name}, {'batch' if other == 'batch' else 'T'} {fix}",
+            hovertemplate=f"{name}<br>{x}=%{{x}}<br>%{{y:.3g}} ms<extra></extra>"))
+    fig.update_xaxes(type="log", title="sequence length (steps)" if x == "seq_len" else "batch size")
+    fig.update_yaxes(type="log", title="latency (ms)")
+    return _base_layout(fig, height, title)
+
+
+def gflops_figure(rows: Sequence[Dict[str, object]], height: int = 320,
+                  title: Optional[str] = None) -> go.Figure:
+    """Achieved GFLOP/s (analytic FLOPs / measured time) per cell, one bar per grid point."""
+    rows = _measured(rows)
+    fig = go.Figure(go.Bar(
+        x=[f"{_series_label(r)}<br>T={r['seq_len']}, B={r['batch']}" for r in rows],
+        y=[float(r["gflops_per_s"]) for r in rows],
+        marker_color=MARKER_COLOR,
+        hovertemplate="%{x}<br>%{y:.3g} GFLOP/s<extra></extra>"))
+    fig.update_yaxes(title="achieved GFLOP/s", rangemode="tozero")
+    fig.update_xaxes(tickangle=-30)
+    return _base_layout(fig, height, title)
+
+
+def skip_speedup_points(rows: Sequence[Dict[str, object]]) -> List[Dict[str, float]]:
+    """Measured speed-up of Skip RNN rows over their own dense run (update rate 1) at the same
+    (seq_len, batch, hidden, mode, device): [{update_rate, speedup, theory}], theory = 1/p."""
+    rows = [r for r in _measured(rows) if r.get("cell") == "skip-gru"]
+    key = ("seq_len", "batch", "hidden", "mode", "device")
+    dense = {tuple(r.get(k) for k in key): float(r["ms"]) for r in rows
+             if float(r["update_rate"]) >= 1.0}
+    out = []
+    for r in rows:
+        d = dense.get(tuple(r.get(k) for k in key))
+        p = float(r["update_rate"])
+        if d is not None and p > 0:
+            out.append({"update_rate": p, "speedup": d / float(r["ms"]), "theory": 1.0 / p,
+                        "seq_len": int(r["seq_len"]), "batch": int(r["batch"])})
+    return sorted(out, key=lambda o: (o["seq_len"], o["batch"], o["update_rate"]))
+
+
+def speedup_figure(points: Sequence[Dict[str, float]], height: int = 320,
+                   title: Optional[str] = None) -> go.Figure:
+    """Measured vs theoretical speed-up of skipping: x = update rate p, y = speed-up over the
+    dense run; the 1/p bound (FLOPs alone) drawn as a line."""
+    fig = go.Figure()
+    ps = [float(p["update_rate"]) for p in points]
+    lo, hi = (min(ps + [1.0]), 1.0) if ps else (0.05, 1.0)
+    grid = np.geomspace(max(lo, 1e-3), hi, 50)
+    fig.add_trace(go.Scatter(x=grid.tolist(), y=(1.0 / grid).tolist(), mode="lines",
+                             name="theory: 1/p (FLOPs)", line=dict(dash="dash", color=OTHER_COLOR)))
+    groups: Dict[Tuple[object, object], List[Dict[str, float]]] = {}
+    for p in points:
+        groups.setdefault((p.get("seq_len"), p.get("batch")), []).append(p)
+    for (T, B), pts in groups.items():
+        name = "measured" if T is None else f"measured, T={T}, batch {B}"
+        fig.add_trace(go.Scatter(x=[float(p["update_rate"]) for p in pts],
+                                 y=[float(p["speedup"]) for p in pts], mode="markers+lines",
+                                 name=name, marker=dict(size=9),
+                                 hovertemplate="p=%{x:.3g}<br>%{y:.2f}x<extra></extra>"))
+    fig.update_xaxes(type="log", title="update rate p (fraction of steps computed)")
+    fig.update_yaxes(type="log", title="speed-up over the dense run (x)")
+    return _base_layout(fig, height, title)

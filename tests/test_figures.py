@@ -262,3 +262,53 @@ def test_pixel_table_and_csv():
     no_attr = F.to_csv(F.pixel_table(_digit(), side, u, p))
     assert no_attr.splitlines()[1].endswith(",")
     assert F.to_csv([]) == ""
+
+
+# --- Speed lab figures --------------------------------------------------------------------------
+def _row(cell, T, B, ms, p=1.0, backend="", mode="inference"):
+    return {"cell": cell, "label": cell, "backend": backend, "seq_len": T, "batch": B,
+            "hidden": 8, "mode": mode, "device": "cpu", "ms": ms, "flops": 1e6,
+            "gflops_per_s": 1e6 / (ms / 1e3) / 1e9, "update_rate": p, "status": "ok"}
+
+
+SPEED_ROWS = [_row("lstm", T, B, T * B * 0.01) for T in (10, 100) for B in (1, 4)] + [
+    _row("sru", T, B, T * B * 0.001, backend="cpp") for T in (10, 100) for B in (1, 4)] + [
+    dict(_row("gru", 1000, 1, float("nan")), status="skipped: total time cap reached")]
+
+
+def test_latency_figure_lines_per_cell_log_axes():
+    fig = F.latency_figure(SPEED_ROWS, x="seq_len")
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert len(fig.data) == 2  # the skipped gru point draws nothing
+    lstm = [t for t in fig.data if t.name.startswith("lstm")][0]
+    assert list(lstm.x) == [10, 100] and list(lstm.y) == [0.1, 1.0]  # the batch-1 slice
+    fig_b = F.latency_figure(SPEED_ROWS, x="batch")
+    sru = [t for t in fig_b.data if "[cpp]" in t.name][0]
+    assert list(sru.x) == [1, 4] and list(sru.y) == pytest.approx([0.01, 0.04])
+    with pytest.raises(ValueError):
+        F.latency_figure(SPEED_ROWS, x="hidden")
+    assert len(F.latency_figure([]).data) == 0
+
+
+def test_gflops_figure_bars():
+    fig = F.gflops_figure(SPEED_ROWS)
+    assert len(fig.data) == 1 and len(fig.data[0].y) == 8
+    assert fig.data[0].y[0] == pytest.approx(SPEED_ROWS[0]["gflops_per_s"])
+
+
+def test_speedup_points_and_figure():
+    rows = [_row("skip-gru", 50, 1, 10.0, 1.0), _row("skip-gru", 50, 1, 3.0, 0.25),
+            _row("skip-gru", 50, 1, 6.0, 0.5), _row("skip-gru", 60, 1, 1.0, 0.5),
+            _row("lstm", 50, 1, 2.0)]
+    pts = F.skip_speedup_points(rows)
+    assert [(p["update_rate"], round(p["speedup"], 4)) for p in pts] == [
+        (0.25, round(10 / 3, 4)), (0.5, round(10 / 6, 4)), (1.0, 1.0)]  # T=60 has no dense run
+    assert [p["theory"] for p in pts] == [4.0, 2.0, 1.0]
+    fig = F.speedup_figure(pts)
+    bound, measured = fig.data[0], fig.data[1]
+    assert "1/p" in bound.name
+    assert np.allclose(np.array(bound.y) * np.array(bound.x), 1.0)
+    assert list(measured.x) == [0.25, 0.5, 1.0]
+    assert fig.layout.xaxis.type == "log"
+    json.loads(fig.to_json())
+    assert len(F.speedup_figure([]).data) == 1  # the bound alone
