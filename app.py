@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", default=True),
     st.Page("pages/skip_rnn_mnist.py", title="Skip RNN — MNIST pixels",
             url_path="skip-rnn-mnist"),
+    st.Page("pages/speed_lab.py", title="Speed lab — SRU and skipping", url_path="speed-lab"),
 ]
 
 st.navigation(PAGES).run()

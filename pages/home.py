@@ -5,7 +5,14 @@ import os
 
 import streamlit as st
 
-from skimviz import checkpoint, cost
+from skimviz import checkpoint, cost, urlstate
+
+# A shared link `/?page=skip-rnn-mnist&digit=…` opens that page with the rest of its parameters
+# (the root URL always resolves, even on the first request to a fresh server).
+if urlstate.page_of({k: st.query_params.get_all(k) for k in st.query_params}):
+    st.switch_page("pages/skip_rnn_mnist.py",
+                   query_params={k: v for k, v in st.query_params.to_dict().items()
+                                 if k != "page"})
 
 st.title("skimviz — conditional computation you can see")
 st.markdown(
@@ -30,7 +37,8 @@ SYSTEMS = [
      "later layers process fewer of them.", None),
     ("SRU / speed lab",
      "Lei et al., EMNLP 2018. Simple Recurrent Units move the heavy matrix products out of the "
-     "recurrence; measured latency next to FLOP counts.", None),
+     "recurrence; measured latency next to FLOP counts. Benchmark nn.LSTM, nn.GRU, SRU and a "
+     "Skip GRU live on this machine.", "pages/speed_lab.py"),
 ]
 
 cols = st.columns(2)

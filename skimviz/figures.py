@@ -237,11 +237,12 @@ def to_csv(rows: Sequence[Dict[str, object]]) -> str:
 
     if not rows:
         return ""
+    fields = list(dict.fromkeys(k for r in rows for k in r))  # every key, first-seen order
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        w.writerow({k: ("" if r.get(k) is None else r[k]) for k in fields})
     return buf.getvalue()
 
 
@@ -415,8 +416,10 @@ def _series_label(r: Dict[str, object]) -> str:
     label = str(r.get("label") or r.get("cell"))
     if r.get("backend"):
         label += f" [{r['backend']}]"
-    if r.get("cell") == "skip-gru" and r.get("update_rate") is not None:
-        label += f" (p={float(r['update_rate']):.2g})"
+    if r.get("cell") == "skip-gru":  # the requested rate: the measured one varies with T
+        p = r.get("requested_update_rate", r.get("update_rate"))
+        if p is not None:
+            label += f" (p={float(p):.2g})"
     return label
 
 

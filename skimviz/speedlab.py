@@ -340,3 +340,44 @@ def run_grid(cells: Sequence[str], seq_lens: Sequence[int], batches: Sequence[in
     if progress is not None:
         progress(1.0, f"done: {sum(not str(r['status']).startswith('skipped') for r in rows)} points")
     return rows
+
+
+# --- helpers for the page --------------------------------------------------------------------
+def parse_int_list(text: str, name: str, lo: int, hi: int, max_items: int = 8) -> List[int]:
+    """"16, 64,256" → [16, 64, 256] (sorted, unique); ValueError with a readable message for
+    anything else (not integers, out of [lo, hi], empty, too many)."""
+    parts = [p for p in str(text).replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise ValueError(f"give at least one {name} (comma-separated integers)")
+    vals = []
+    for p in parts:
+        try:
+            v = int(p)
+        except ValueError:
+            raise ValueError(f"{name}: {p!r} is not a whole number") from None
+        if not lo <= v <= hi:
+            raise ValueError(f"{name}: {v} is outside the allowed range {lo}–{hi}")
+        vals.append(v)
+    vals = sorted(set(vals))
+    if len(vals) > max_items:
+        raise ValueError(f"{name}: at most {max_items} values, got {len(vals)}")
+    return vals
+
+
+def relative_speedups(rows: Sequence[Dict[str, object]], baseline: str = "lstm"
+                      ) -> List[Dict[str, object]]:
+    """For each measured row of another cell, its speed-up over the ``baseline`` cell at the same
+    point: theory (baseline FLOPs / its FLOPs) next to measured (baseline ms / its ms)."""
+    key = ("seq_len", "batch", "hidden", "mode", "device")
+    ok = [r for r in rows if isinstance(r.get("ms"), float) and math.isfinite(r["ms"])]
+    base = {tuple(r[k] for k in key): r for r in ok if r["cell"] == baseline}
+    out = []
+    for r in ok:
+        b = base.get(tuple(r[k] for k in key))
+        if b is None or r["cell"] == baseline:
+            continue
+        out.append({"cell": r["label"] + (f" [{r['backend']}]" if r["backend"] else ""),
+                    "seq_len": r["seq_len"], "batch": r["batch"], "update_rate": r["update_rate"],
+                    "theory_speedup_flops": b["flops"] / r["flops"],
+                    "measured_speedup": b["ms"] / r["ms"]})
+    return out

@@ -96,8 +96,9 @@ def test_home_page(pretrained_env):
     for system in ("Skip RNN — MNIST pixels", "Skim-RNN", "Transkimmer", "SRU / speed lab"):
         assert any(system in h for h in headers), headers
     links = at.page_link
-    assert len(links) == 1 and links[0].proto.label == "Open Skip RNN — MNIST pixels"
-    assert sum("Coming soon" in c.value for c in at.caption) == 3
+    assert [link.proto.label for link in links] == ["Open Skip RNN — MNIST pixels",
+                                                    "Open SRU / speed lab"]
+    assert sum("Coming soon" in c.value for c in at.caption) == 2
     device = [m.value for m in at.markdown if "Device in use" in m.value]
     assert device and "CPU" in device[0]
     assert any("gru-mnist" in c.value and "skip-gru-mnist" in c.value for c in at.caption)
@@ -262,3 +263,89 @@ def test_missing_checkpoint_explains_how_to_train(tmp_path, monkeypatch):
     _chart(at, "digit_input")  # the digit picker still works
     at.number_input(key="digit_index").set_value(3).run()
     _no_exception(at)
+
+
+# --- attributions, URL state, export ------------------------------------------------------------
+def _mnist_from_url(params: dict) -> AppTest:
+    """Open the MNIST page as a shared link does: ``/?page=skip-rnn-mnist&...`` (the home page
+    switches to the MNIST page, carrying the other parameters)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["page"] = "skip-rnn-mnist"
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    _no_exception(at)
+    assert at.title[0].value == "Skip RNN — MNIST pixels"
+    return at
+
+
+def test_attribution_section_renders_numbers(pretrained_env):
+    at = _mnist()
+    mass = _metric(at, "Attribution on used pixels")
+    assert mass.endswith("%") and 0 <= int(mass[:-1]) <= 100
+    auc = [m.value for m in at.metric if m.label.startswith("Used-AUC")]
+    assert auc and 0.0 <= float(auc[0]) <= 1.0
+    z = _array(_chart(at, "attribution_chart")["data"][0]["z"])
+    assert z.shape == (28, 28) and np.isfinite(z).all()
+    # Saliency: 0 on every skipped pixel, so 100 % on the used ones, and the page says why
+    at.radio(key="attr_method").set_value("saliency").run()
+    _no_exception(at)
+    assert _metric(at, "Attribution on used pixels") == "100%"
+    assert any("by construction" in i.value for i in at.info)
+    assert at.query_params["method"] == "saliency"
+    # the validation summary, on demand
+    at.button(key="attr_set_run").click().run()
+    _no_exception(at)
+    assert _metric(at, "Mean attribution on used").endswith("%")
+    pts = _chart(at, "agreement_chart")["data"][0]
+    assert len(_array(pts["x"])) == 100
+
+
+def test_url_opens_the_view(pretrained_env):
+    at = _mnist_from_url({"digit": "12", "theta": "0.7"})
+    assert not at.warning or all("dry run" in w.value for w in at.warning)
+    assert at.number_input(key="digit_index").value == 12
+    assert at.session_state["digit"]["index"] == 12
+    assert at.slider(key="theta").value == pytest.approx(0.7)
+    assert "#12" in " ".join(c.value for c in at.caption)
+    assert "current θ = 0.70" in _chart(at, "sweep_chart")["data"][1]["name"]
+    # the URL follows the widgets, and the share link carries the view
+    assert at.query_params["digit"] == "12" and at.query_params["theta"] == "0.70"
+    at.number_input(key="digit_index").set_value(42).run()
+    assert at.query_params["digit"] == "42"
+    link = [c.value for c in at.code if "page=skip-rnn-mnist" in c.value]
+    assert link and "digit=42" in link[0] and "theta=0.70" in link[0]
+
+
+def test_url_on_the_page_path(pretrained_env):
+    """``/skip-rnn-mnist?digit=12&theta=0.7``: the page reads its own query parameters."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(MNIST_PAGE)
+    at.query_params["digit"] = "12"
+    at.query_params["theta"] = "0.7"
+    at.run()
+    _no_exception(at)
+    assert at.session_state["digit"]["index"] == 12
+    assert at.slider(key="theta").value == pytest.approx(0.7)
+
+
+def test_bad_url_gives_defaults_and_a_notice(pretrained_env):
+    at = _mnist_from_url({"digit": "abc", "theta": "5", "method": "<script>alert(1)</script>"})
+    notices = " | ".join(w.value for w in at.warning)
+    assert "`digit`" in notices and "`theta`" in notices and "`method`" in notices
+    assert "<script>" not in notices and "<" not in notices
+    assert at.number_input(key="digit_index").value == 0
+    assert at.slider(key="theta").value == pytest.approx(0.5)
+    assert at.radio(key="attr_method").value == "ig"
+    _chart(at, "used_skipped_chart")
+    # the address bar is corrected to the defaults
+    assert at.query_params["digit"] == "0" and at.query_params["method"] == "ig"
+    # the notice is shown once, not on every rerun
+    at.slider(key="theta").set_value(0.6).run()
+    assert not any("`digit`" in w.value for w in at.warning)
+
+
+def test_exports(pretrained_env):
+    at = _mnist()
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    assert {"Pixels as CSV", "Trace as JSON"} <= set(buttons)
