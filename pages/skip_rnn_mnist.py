@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import json
 import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import streamlit as st
 import torch
 
-from skimviz import checkpoint, cost, figures
+from skimviz import attribution, checkpoint, cost, figures, urlstate
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import mnist as mnist_data
 from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, image_to_digit
@@ -43,6 +45,12 @@ THREADS = 1
 # The gate (W_p, b_p) learns 10× slower than the rest, as in the shipped models' recipe: with a
 # fast gate the budget closes it before the classifier has learnt anything.
 GATE_LR_SCALE = 0.1
+# Charts keep Plotly's toolbar (its camera button downloads a PNG); no Plotly logo link.
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# Attributions: IG points per digit, and the validation subset for the agreement summary (every
+# 10th of the 1,000 held-out digits: 10 per class, validation for both models).
+ATTR_IG_STEPS = attribution.IG_STEPS
+SET_N, SET_IG_STEPS = 100, 8
 TRAIN_HELP = ("python -m skimviz train mnist --data-dir ../shared/data --name skip-gru-mnist "
               "(and --dense --name gru-mnist for the dense baseline)")
 
@@ -166,6 +174,195 @@ def _current_digit():
     return x[i], f"validation digit #{i} (a {int(y[i])})", int(y[i])
 
 
+# --- URL state (the view in the link) -------------------------------------------------------
+def _read_url() -> None:
+    """Once per session: the query parameters become the widgets' starting values; every bad
+    value falls back to its default with a notice (see ``skimviz.urlstate``)."""
+    if st.session_state.get("_url_read"):
+        return
+    st.session_state["_url_read"] = True
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    state, notices = urlstate.parse(params)
+    if state["model"] == "session":
+        notices.append("This link asks for a model trained in another browser session; such a "
+                       "model lives only in that session, so the shipped model is shown.")
+    st.session_state["_url_notices"] = notices
+    st.session_state["digit_index"] = state["digit"]
+    _set_index(state["digit"], "index")
+    st.session_state["attr_method"] = state["method"]
+    st.session_state["_url_theta"] = state["theta"]
+
+
+def _url_view(choice) -> dict:
+    d = st.session_state.get("digit") or {}
+    return {"digit": d.get("index") if d.get("source") != "upload" else None,
+            "model": choice or "shipped", "theta": st.session_state.get("theta"),
+            "method": st.session_state.get("attr_method") or "ig"}
+
+
+def _write_url(view: dict) -> None:
+    """Keep the address bar on the current view (only when it changed)."""
+    new = urlstate.encode(view)
+    if new != st.query_params.to_dict():
+        st.query_params.from_dict(new)
+
+
+def _share_link(view: dict) -> str:
+    """A link that opens this view: ``<app root>/?page=skip-rnn-mnist&...``. Through the root, so
+    it also works on the first request to a fresh server."""
+    query = urlstate.share_query(view, via_home=True)
+    try:
+        parts = urlsplit(st.context.url or "")
+    except Exception:
+        parts = None
+    if not parts or not parts.scheme or not parts.netloc:
+        return f"/?{query}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/" + urlstate.PAGE) or path == "/" + urlstate.PAGE:
+        path = path[: -len(urlstate.PAGE) - 1]
+    return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
+
+
+# --- attributions -----------------------------------------------------------------------------
+def _set_indices() -> np.ndarray:
+    _, y = mnist_data.load_bundled()
+    return figures.live_split(y, LIVE_VALID_PER_CLASS)[1][::10][:SET_N]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _agreement_set(_model, model_key, theta: float, method: str, side: int) -> dict:
+    """Agreement over the validation subset, cached per model (key), θ and method."""
+    x, _ = mnist_data.load_bundled()
+    with _threads(THREADS):
+        return attribution.agreement_over_set(_model, x[_set_indices()], side, SET_N, method,
+                                              steps=SET_IG_STEPS)
+
+
+def _trace_json(model, image, side: int, pred: dict, meta: dict) -> str:
+    """This example's trace (SkipTrace.to_dict: ũ, u, FLOPs per step) with the prediction."""
+    x = mnist_data.to_sequence(image[None], side)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            _, trace = model(x, return_trace=True)
+    finally:
+        model.train(was_training)
+    out = dict(meta)
+    out.update(side=side, steps=side * side, prediction=pred["label"],
+               probabilities=pred["probabilities"], updates=pred["updates"],
+               flops=pred["flops"], dense_flops=pred["dense_flops"], trace=trace.to_dict(0))
+    return json.dumps(out, indent=1)
+
+
+def _attributions(model, model_key, image, image_hash: str, side: int, theta: float,
+                  pred: dict):
+    """The "Attributions vs decisions" section for one digit; returns the attribution (dict with
+    "attr", "method", "seconds") or None."""
+    st.subheader("Attributions vs decisions: does the model skip what does not matter?")
+    st.markdown(
+        "An **attribution** method scores how much each pixel pushes the model towards its "
+        "prediction. If the gate skips what does not matter, the high-attribution pixels should "
+        "be the used ones.")
+    method = st.radio(
+        "Attribution method", list(attribution.METHODS), key="attr_method", horizontal=True,
+        format_func=lambda m: {"ig": f"Integrated Gradients ({ATTR_IG_STEPS} steps)",
+                               "saliency": "Saliency (|gradient|)"}[m],
+        help="captum.attr, towards the predicted class. Integrated Gradients averages the "
+             "gradient along the path from a black image to this digit; Saliency is the "
+             "gradient at the digit itself.")
+    cache = st.session_state.setdefault("_attr", {})
+    key = (model_key, image_hash, side, round(theta, 4), method)
+    res = cache.get(key)
+    if res is None:
+        try:
+            t0 = time.perf_counter()
+            with st.spinner("Computing the attribution…"), _threads(THREADS):
+                a = attribution.attribute_digit(model, image, side, method, steps=ATTR_IG_STEPS,
+                                                target=pred["label"])
+            res = {"attr": a, "method": method, "seconds": time.perf_counter() - t0}
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = res
+        except Exception as e:  # attributions are informative only
+            st.warning(f"The attribution could not be computed: {e}")
+            return None
+    g = attribution.agreement(res["attr"], pred["update"])
+    c_attr, c_num = st.columns(2)
+    with c_attr:
+        st.plotly_chart(
+            figures.attribution_figure(res["attr"], side, pred["update"], k=g["k"],
+                                       signed=method == "ig", height=400),
+            key="attribution_chart", config=PLOT_CONFIG,
+            alt=f"attribution map ({attribution.METHODS[method]})")
+        st.caption(f"{attribution.METHODS[method]} towards the predicted class "
+                   f"{pred['label']}" + (" (red pushes towards it, blue away)" if method == "ig"
+                                         else "") +
+                   f". Squares: the top {g['k']} pixels by |attribution|, black where the "
+                   f"pixel was used, grey where it was skipped. Computed in "
+                   f"{res['seconds']:.2f} s on the CPU (cached for this digit, θ and method).")
+    with c_num:
+        cols = st.columns(2)
+        cols[0].metric("Attribution on used pixels", f"{g['mass_on_used']:.0%}",
+                       f"chance: {g['used_fraction']:.0%}", delta_color="off", delta_arrow="off",
+                       help="share of the total |attribution| that falls on used pixels; if "
+                            "the gate ignored importance it would be the share of pixels used")
+        cols[1].metric(f"Used-AUC (top {g['k']})", f"{g['used_auc']:.2f}",
+                       "0.5 = no relation", delta_color="off", delta_arrow="off",
+                       help=f"ROC AUC of “used” as a predictor of being among the {g['k']} "
+                            "pixels with the largest |attribution|: 1 = all of them used and "
+                            "few others, 0.5 = unrelated, below 0.5 = the gate prefers "
+                            "unimportant pixels")
+        st.markdown(
+            f"**In one line:** {g['mass_on_used']:.0%} of what matters lies on the "
+            f"{g['used_fraction']:.0%} of pixels the model read"
+            + (" — more than chance." if g["mass_on_used"] > g["used_fraction"] + 0.02 else
+               " — no better than chance." if g["mass_on_used"] >= g["used_fraction"] - 0.02
+               else " — less than chance."))
+        if method == "saliency":
+            st.info("Saliency is the gradient with the decisions fixed: a skipped pixel never "
+                    "reaches the output, so its saliency is exactly 0 and this share is 100 % "
+                    "by construction. Integrated Gradients moves from a black image to this "
+                    "digit, the decisions change along the way, so skipped pixels can score: "
+                    "use it to ask whether the gate skips what does not matter.")
+        else:
+            st.caption("Integrated Gradients starts from a black image, so black pixels score "
+                       "exactly 0 whether they are used or not.")
+
+        st.markdown(f"**Over {SET_N} validation digits** (10 per class, at this θ)")
+        set_key = (model_key, round(theta, 4), method, side)
+        done = st.session_state.setdefault("_attr_set", {})
+        if st.button(f"Compute over {SET_N} digits", key="attr_set_run",
+                     help=f"{attribution.METHODS[method]}"
+                          + (f" with {SET_IG_STEPS} steps" if method == "ig" else "")
+                          + "; cached per model, θ and method"):
+            try:
+                with st.spinner(f"Attributing {SET_N} digits…"):
+                    done[set_key] = _agreement_set(model, model_key, round(theta, 4), method,
+                                                   side)
+            except Exception as e:
+                st.warning(f"The validation summary could not be computed: {e}")
+        summary = done.get(set_key)
+        if summary is not None:
+            cols = st.columns(2)
+            cols[0].metric("Mean attribution on used", f"{summary['mass_on_used_mean']:.0%}",
+                           f"chance: {summary['used_fraction_mean']:.0%}", delta_color="off",
+                           delta_arrow="off")
+            cols[1].metric("Mean used-AUC", f"{summary['used_auc_mean']:.2f}",
+                           f"± {summary['used_auc_std']:.2f}", delta_color="off",
+                           delta_arrow="off")
+            st.plotly_chart(figures.agreement_figure(summary, height=300),
+                            key="agreement_chart", config=PLOT_CONFIG,
+                            alt="attribution on used pixels against the fraction used, per digit")
+            st.caption(f"One point per digit; above the dashed line = more attribution on the "
+                       f"used pixels than chance ({summary['share_above_chance']:.0%} of the "
+                       f"digits). {attribution.METHODS[method]}"
+                       + (f" with {SET_IG_STEPS} steps (fewer than for one digit, to keep it "
+                          "quick)" if method == "ig" else "")
+                       + f"; computed in {summary['seconds']:.1f} s.")
+    return res
+
+
 # --- live training ----------------------------------------------------------------------------
 def _live_metrics(live: dict) -> None:
     """Validation accuracy / updates and a θ sweep for the session's model (once)."""
@@ -194,6 +391,10 @@ st.markdown(
     "recurrent state with that pixel (the GRU runs) or to **copy** the previous state and skip "
     "the pixel (nothing runs). Training adds a budget loss λ·Σu_t, a price per used pixel, which "
     "pushes the network to read fewer pixels for the same answer.")
+
+_read_url()
+for _notice in st.session_state.pop("_url_notices", []):
+    st.warning(_notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
 
 # --- model -------------------------------------------------------------------------------------
 live = st.session_state.get("live")
@@ -280,7 +481,9 @@ with pick:
         st.button("Another one of this class", key="digit_class_again", on_click=_on_class,
                   disabled=st.session_state.get("digit_class") is None)
     with b:
-        st.number_input(f"Digit index (0–{N_DIGITS - 1})", value=0, step=1, key="digit_index",
+        if "digit_index" not in st.session_state:  # the widget's state is dropped off-page
+            st.session_state["digit_index"] = (st.session_state.get("digit") or {}).get("index") or 0
+        st.number_input(f"Digit index (0–{N_DIGITS - 1})", step=1, key="digit_index",
                         on_change=_on_index,
                         help="one of the 5,000 MNIST digits bundled with the app; the shipped "
                              "model never trained on them")
@@ -302,7 +505,7 @@ with pick:
 image, digit_text, true_label = _current_digit()
 with show:
     st.plotly_chart(figures.digit_figure(image, height=240), key="digit_input",
-                    config={"displayModeBar": False}, alt=f"the input: {digit_text}")
+                    config=PLOT_CONFIG, alt=f"the input: {digit_text}")
     st.caption(f"The input: {digit_text}, 28×28 pixels"
                + (f", read by this model at {side}×{side}" if model is not None and side != 28
                   else "") + ".")
@@ -315,7 +518,10 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
     tcol, scol = st.columns([2, 3])
     with tcol:
         default_theta = float(card.get("update_threshold", 0.5)) if card else 0.5
-        theta = st.slider("Inference threshold θ", THETA_MIN, THETA_MAX, value=default_theta,
+        url_theta = st.session_state.pop("_url_theta", None)
+        if "theta" not in st.session_state:
+            st.session_state["theta"] = url_theta if url_theta is not None else default_theta
+        theta = st.slider("Inference threshold θ", THETA_MIN, THETA_MAX,
                           step=THETA_STEP, key="theta",
                           help="u_t = 1 (update) when the accumulated update probability ũ_t ≥ θ."
                                " 0.5 is the paper's rounding; a larger θ skips more pixels.")
@@ -329,7 +535,7 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
         return
     with scol:
         st.plotly_chart(figures.threshold_sweep_figure(sweep, theta, side * side, height=290),
-                        key="sweep_chart", config={"displayModeBar": False},
+                        key="sweep_chart", config=PLOT_CONFIG,
                         alt="validation accuracy against mean updates across θ")
         mark = figures.sweep_marker(sweep, theta)
         n_valid = (card or {}).get("metrics", {}).get("n_valid")
@@ -353,16 +559,19 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
             st.plotly_chart(
                 figures.used_skipped_figure(image, pred["update"], side, pred["update_prob"],
                                             height=400),
-                key="used_skipped_chart", config={"displayModeBar": False},
+                key="used_skipped_chart", config=PLOT_CONFIG,
                 alt="map of used (red) and skipped (blue) pixels")
         st.caption("Used pixels in red (the state was updated), skipped pixels in blue (the state "
                    "was copied); the digit's ink in the strong colours — the paper's Fig. 4.")
     with c_prob_map:
         st.plotly_chart(figures.update_prob_figure(pred["update_prob"], side, theta, height=400),
-                        key="update_prob_chart", config={"displayModeBar": False},
+                        key="update_prob_chart", config=PLOT_CONFIG,
                         alt="map of the update probability")
         st.caption("ũ, the update probability before each pixel: it grows by Δũ at every skipped "
                    f"pixel until it reaches θ = {theta:.2f}, then the state is updated.")
+
+    image_hash = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    attr = _attributions(model, model_key, image, image_hash, side, theta, pred)
 
     # --- counters -----------------------------------------------------------------------------
     text = figures.counters(pred)
@@ -381,8 +590,7 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
         dense_model = _fresh_dense(int(model.config["hidden_size"]))
 
     lat_cache = st.session_state.setdefault("_latency", {})
-    lat_key = (model_key, hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest(), side,
-               round(theta, 4))
+    lat_key = (model_key, image_hash, side, round(theta, 4))
     latency, latency_error = lat_cache.get(lat_key), None
     if latency is None:
         latency = {}
@@ -404,7 +612,7 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
                   f"{max(pred['probabilities']):.0%} probability", delta_color="off",
                   delta_arrow="off")
         st.plotly_chart(figures.probabilities_figure(pred["probabilities"], true_label, height=220),
-                        key="probabilities", config={"displayModeBar": False},
+                        key="probabilities", config=PLOT_CONFIG,
                         alt="class probabilities")
         st.caption(f"The ten class probabilities; the predicted class in green{truth}.")
     with c_count:
@@ -434,8 +642,39 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
                    "The dense GRU is one fused nn.GRU call, while the Skip GRU steps in Python "
                    "from update to update, so fewer FLOPs do not always mean less time.")
 
+    # --- export ---------------------------------------------------------------------------------
+    view = _url_view(choice)
+    st.subheader("Export and share")
+    d = st.session_state.get("digit") or {}
+    stem = (f"digit{d['index']}" if d.get("source") != "upload" else "upload") + \
+        f"-{choice}-theta{theta:.2f}"
+    e1, e2, e3 = st.columns([1, 1, 2])
+    rows = figures.pixel_table(image, side, pred["update"], pred["update_prob"],
+                               attr["attr"] if attr else None)
+    e1.download_button("Pixels as CSV", figures.to_csv(rows), file_name=f"{stem}-pixels.csv",
+                       mime="text/csv", key="download_pixels", on_click="ignore",
+                       help="one row per step: row, col, step, pixel value, used, ũ, attribution")
+    meta = {"model": SKIP_NAME if choice == "shipped" else "session", "theta": theta,
+            "digit": view["digit"], "true_label": true_label,
+            "attribution_method": attr["method"] if attr else None}
+    e2.download_button("Trace as JSON", _trace_json(model, image, side, pred, meta),
+                       file_name=f"{stem}-trace.json", mime="application/json",
+                       key="download_trace", on_click="ignore",
+                       help="ũ, u and FLOPs per step (SkipTrace.to_dict) with the prediction")
+    with e3:
+        if view["digit"] is not None and choice == "shipped":
+            st.markdown("**Link to this view** (digit, θ and attribution method):")
+            st.code(_share_link(view), language=None)
+        elif choice != "shipped":
+            st.caption("A link cannot carry your session's model: it lives only in this browser "
+                       "session. Switch to the shipped model to share a view.")
+        else:
+            st.caption("A link cannot carry an uploaded image; pick a bundled digit to share.")
+    st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
+
 if model is not None:
     _analysis(model, card, side, sweep, model_key, choice, image, true_label)
+_write_url(_url_view(choice if model is not None else "shipped"))
 
 # --- live training --------------------------------------------------------------------------------
 st.header("3 · Train your own Skip GRU in this session")
@@ -510,7 +749,7 @@ elif start:
                              f"{s['update_rate']:.0%} · {p.elapsed_s:.0f} s")
         if p.step % chart_every == 0 or last:
             curves_box.plotly_chart(figures.training_curves_figure(p.history),
-                                    key=f"live_curves_{p.step}", config={"displayModeBar": False})
+                                    key=f"live_curves_{p.step}", config=PLOT_CONFIG)
         if p.step % map_every == 0 or last:
             r = task.predict_digit(new_model, map_image, LIVE_SIDE)
             new_model.train()  # predict_digit switched to eval; training goes on
@@ -519,7 +758,7 @@ elif start:
                                             title=f"your model at step {p.step}: predicts "
                                                   f"{r['label']}, uses {r['updates']}/"
                                                   f"{r['steps']} pixels", height=330),
-                key=f"live_map_{p.step}", config={"displayModeBar": False})
+                key=f"live_map_{p.step}", config=PLOT_CONFIG)
         return False
 
     status_box.info("Training… click “Stop training” (or anything else) to stop.")
@@ -559,6 +798,10 @@ if live is not None and (not start or live["status"] == "diverged"):
             "the top.")
     if live["history"]:
         curves_box.plotly_chart(figures.training_curves_figure(live["history"]),
-                                key="live_curves", config={"displayModeBar": False})
+                                key="live_curves", config=PLOT_CONFIG)
+        st.download_button("Training curves as CSV", figures.to_csv(live["history"]),
+                           file_name="training-curves.csv", mime="text/csv",
+                           key="download_curves", on_click="ignore",
+                           help="one row per training step: loss, batch accuracy, update rate…")
 st.caption("Training curves (when a model has been trained here): loss, batch accuracy and the "
            "fraction of pixels used, per step (grey) and averaged over 10 steps.")
