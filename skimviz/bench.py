@@ -11,6 +11,7 @@ Rows (all at inference, same digits):
 from __future__ import annotations
 
 import json
+import os
 import platform
 from typing import Dict, List
 
@@ -138,8 +139,9 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
     sru_cells = (["sru"] if cpp else []) + ["sru-python"]
     notes = []
     if not cpp:
-        notes.append("C++ SRU extension not built (python -m skimviz._ext build): "
-                     "only the PyTorch-loop SRU is measured")
+        why = ("disabled by SKIMVIZ_SRU_BACKEND=python" if os.environ.get("SKIMVIZ_SRU_BACKEND")
+               == "python" else "not built (build it with: python -m skimviz._ext build)")
+        notes.append(f"C++ SRU extension {why}: only the PyTorch-loop SRU is measured")
     rows: List[Dict[str, object]] = []
     with speedlab.threads(threads):
         machine = speedlab.describe_machine("cpu")
