@@ -95,3 +95,55 @@ def test_skip_rnn_mnist_journey(app):
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-mnist")
     app.assert_clean()
+
+
+@pytest.mark.slow
+def test_shared_link_opens_the_same_view(app):
+    """A teacher's link (``/?page=skip-rnn-mnist&digit=12&theta=0.7``, the form the page's
+    "Link to this view" gives) opens the MNIST page at digit #12 with θ = 0.70, and the address
+    bar keeps the view."""
+    page = app.open("/?page=skip-rnn-mnist&digit=12&theta=0.7&method=ig")
+    expect(page.get_by_role("heading", level=1, name=MNIST_PAGE)).to_be_visible(timeout=SLOW_MS)
+    app.wait(SLOW_MS, started_within_ms=0)
+    expect(page.get_by_role("spinbutton", name=re.compile(r"digit index", re.I))
+           ).to_have_value("12", timeout=SLOW_MS)
+    expect(page.get_by_role("figure", name=re.compile(r"the input: validation digit #12 ", re.I))
+           ).to_be_visible(timeout=SLOW_MS)
+    if _shipped_checkpoint():
+        expect(page.get_by_role("slider", name=re.compile(r"inference threshold", re.I))
+               ).to_have_attribute("aria-valuetext", "0.70", timeout=SLOW_MS)
+        expect(page.get_by_role("figure", name=USED_MAP)).to_be_visible(timeout=SLOW_MS)
+        expect(page.get_by_text(re.compile(r"page=skip-rnn-mnist&digit=12&model=shipped"
+                                           r"&theta=0\.70&method=ig")).first
+               ).to_be_visible(timeout=SLOW_MS)
+    expect(page).to_have_url(re.compile(r"/skip-rnn-mnist\?.*digit=12"), timeout=SLOW_MS)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-shared-link")
+    app.assert_clean()
+
+
+@pytest.mark.slow
+def test_bad_link_shows_a_notice(app):
+    page = app.open("/?page=skip-rnn-mnist&digit=abc&theta=5")
+    expect(page.get_by_role("heading", level=1, name=MNIST_PAGE)).to_be_visible(timeout=SLOW_MS)
+    app.wait(SLOW_MS, started_within_ms=0)
+    expect(page.get_by_text(re.compile(r"URL parameter digit .*ignored"))).to_be_visible(
+        timeout=SLOW_MS)
+    expect(page.get_by_role("spinbutton", name=re.compile(r"digit index", re.I))
+           ).to_have_value("0", timeout=SLOW_MS)
+    app.assert_clean()
+
+
+@pytest.mark.slow
+def test_deep_link_to_the_page_path(app):
+    """The page's own address with parameters (``/skip-rnn-mnist?digit=7&theta=0.6``) works too
+    (checked with Streamlit 1.67, also as the first request to a fresh server)."""
+    page = app.open("/skip-rnn-mnist?digit=7&theta=0.6")
+    expect(page.get_by_role("heading", level=1, name=MNIST_PAGE)).to_be_visible(timeout=SLOW_MS)
+    app.wait(SLOW_MS, started_within_ms=0)
+    expect(page.get_by_role("spinbutton", name=re.compile(r"digit index", re.I))
+           ).to_have_value("7", timeout=SLOW_MS)
+    if _shipped_checkpoint():
+        expect(page.get_by_role("slider", name=re.compile(r"inference threshold", re.I))
+               ).to_have_attribute("aria-valuetext", "0.60", timeout=SLOW_MS)
+    app.assert_clean()
