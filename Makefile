@@ -5,6 +5,7 @@
 #   make test   the same install plus requirements-test.txt, then the whole suite: pytest tests
 #               (unit, AppTest and real-browser tests; browser tests skip without /usr/bin/chromium
 #               unless SKIMVIZ_REQUIRE_BROWSER=1, see .ci/run)
+#   Both also compile the SRU's C++ extension into build/ext once (`python -m skimviz._ext build`).
 #
 # Install. torch goes in first, alone, as `pip install torch==2.13.0`: pip on the project's
 # machines is configured with `find-links = /opt/wheels`, which holds the CPU wheel
@@ -40,15 +41,21 @@ hash = $(shell cat $(1) | sha256sum | cut -c1-16)
 RUN_STAMP := $(VENV)/.installed-$(call hash,requirements.txt .ci/check_env.py)
 TEST_STAMP := $(VENV)/.installed-test-$(call hash,requirements.txt requirements-test.txt .ci/check_env.py)
 
-.PHONY: run test
+.PHONY: run test ext
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) ext
 	@$(CHECK_ENV)
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) ext
 	@$(CHECK_ENV)
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+# The SRU's C++ recurrence (skimviz/csrc), compiled ahead of time into build/ext (a no-op when
+# already built for this source, torch and compiler). Without a C++ compiler the library falls
+# back to the PyTorch loop and says so, so a failed build does not stop run/test.
+ext: $(RUN_STAMP)
+	@$(VENV_PY) -m skimviz._ext build || echo "ext: C++ SRU extension not built; the PyTorch fallback will be used"
 
 $(VENV_PY):
 	$(PYTHON) -m venv $(VENV)
