@@ -35,6 +35,9 @@ def _add_train(sub) -> None:
     m.add_argument("--work", default="runs", help="where the resumable state is kept")
     m.add_argument("--resume", action="store_true")
     m.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this")
+    m.add_argument("--reexport", action="store_true",
+                   help="rewrite the exported checkpoint's card from its weights and the saved "
+                        "state (fresh validation numbers), keeping the training command")
     m.add_argument("--dry-run", action="store_true",
                    help="two steps on 64 bundled digits, to check the pipeline")
 

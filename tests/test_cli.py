@@ -112,3 +112,15 @@ def test_bench_kernels_quick_json(capsys):
     out = capsys.readouterr().out
     assert "PASS" in out or "FAIL" in out
     assert main(["bench", "kernels", "--quick", "--threads", "0"]) == 2
+
+
+def test_reexport_rewrites_the_card(tiny, capsys):
+    card_path = tiny / "tiny-skip" / "card.json"
+    before = json.loads(card_path.read_text())
+    assert main(["train", "mnist", "--reexport", "--hidden", "8", "--side", "7", "--name",
+                 "tiny-skip", "--out", str(tiny), "--work", str(tiny / "work")]) == 0
+    after = json.loads(card_path.read_text())
+    assert after["training"]["command"] == before["training"]["command"]
+    assert after["target"]["reached"] is False and "goal" in after["target"]
+    assert after["metrics"]["n_valid"] == 5000  # re-measured on all validation digits
+    assert after["training"]["epochs_trained_in_total"] == 1
