@@ -1,12 +1,12 @@
 """Optional C++ kernels (``skimviz/csrc``): built ahead of time, loaded if present.
 
-    python -m skimviz._ext build     # compile skimviz/csrc/sru_cpu.cpp into build/ext/
+    python -m skimviz._ext build     # compile skimviz/csrc/*.cpp (SOURCES) into build/ext/
     python -m skimviz._ext status    # is a build for this source and this torch present?
 
 Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz_sru``
-when a library built from the current source exists, else ``None``, and
+when a library built from the current sources exists, else ``None``, and
 :mod:`skimviz.models.sru` then falls back to PyTorch. The library's file name carries a hash of
-the source, the torch version and the compiler flags, so editing the ``.cpp`` or upgrading torch
+the sources, the torch version and the compiler flags, so editing a ``.cpp`` or upgrading torch
 makes it "not built" instead of loading a stale binary.
 
 :func:`build` calls the C++ compiler (``$CXX``, default ``c++``; gcc >= 10 for the C++20 that
@@ -30,7 +30,10 @@ from typing import Any, List, Optional
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SOURCE = Path(__file__).resolve().parent / "csrc" / "sru_cpu.cpp"
+# One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py) and
+# the batch-1 Skip RNN jump loop (models/skip_rnn.py).
+SOURCES = [Path(__file__).resolve().parent / "csrc" / name
+           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp")]
 BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")
 # -fopenmp: at::parallel_for is inline OpenMP code; at run time it binds to the libgomp that
 # torch has already loaded, so torch.set_num_threads applies to it too.
@@ -48,8 +51,8 @@ _ops: Optional[Any] = None
 
 
 def library_path() -> Path:
-    """Where the library for the current source, torch version and flags is (or would be)."""
-    key = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode()
+    """Where the library for the current sources, torch version and flags is (or would be)."""
+    key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES) + torch.__version__.encode()
                          + " ".join(FLAGS).encode()).hexdigest()[:16]
     return BUILD_DIR / f"sru_cpu_{key}.so"
 
@@ -58,10 +61,10 @@ _LIBRARY = library_path()
 
 
 def compile_command(output: Path) -> List[str]:
-    """The compiler command line that builds ``SOURCE`` into ``output``."""
+    """The compiler command line that builds ``SOURCES`` into ``output``."""
     from torch.utils import cpp_extension  # imports setuptools: only when building
     libs = cpp_extension.library_paths()
-    return ([os.environ.get("CXX", "c++"), str(SOURCE), "-o", str(output), *FLAGS]
+    return ([os.environ.get("CXX", "c++"), *map(str, SOURCES), "-o", str(output), *FLAGS]
             + [f"-I{p}" for p in cpp_extension.include_paths()]
             + [f"-L{p}" for p in libs] + [f"-Wl,-rpath,{p}" for p in libs]
             + ["-lc10", "-ltorch_cpu"])
@@ -83,7 +86,8 @@ def build(verbose: bool = False) -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"compiling {SOURCE.name} failed ({proc.returncode}):\n"
+            names = ", ".join(s.name for s in SOURCES)
+            raise RuntimeError(f"compiling {names} failed ({proc.returncode}):\n"
                                f"{proc.stderr[-3000:]}")
         os.replace(tmp, _LIBRARY)
         for stale in BUILD_DIR.glob("sru_cpu_*.so"):  # builds of older sources or flags

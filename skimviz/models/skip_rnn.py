@@ -28,11 +28,17 @@ Two execution paths give the same numbers:
   N_skip(t) = min{n : n·Δũ_t ≥ θ} − 1 skipped steps at once (Eq. 6, with θ = 0.5 in the paper);
   in a batch only the rows that update are gathered, computed and scattered back.
 
+The batch-1 jump loop has a C++ version (``skimviz/csrc/skip_rnn_cpu.cpp``, in the extension built
+by ``python -m skimviz._ext build``) for one-layer GRU and LSTM cells on float32 CPU tensors
+without autograd; it takes the same float32 decisions as the Python loop, which remains the
+fallback (see :func:`backend`; ``SKIMVIZ_SKIP_BACKEND=python`` forces it).
+
 ``update_threshold`` (θ) is an inference-time knob: u_t = [ũ_t ≥ θ]. θ = 0.5 is the paper's
 rounding; a larger θ skips more.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -40,10 +46,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import cost
+from .. import _ext, cost
 from .sru import SRUCell
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
+
+
+def backend() -> str:
+    """The batch-1 jump loop that eligible models use (one GRU/LSTM layer, float32 CPU tensors,
+    no autograd): "cpp" (the built extension) or "python" (also when
+    ``SKIMVIZ_SKIP_BACKEND=python``)."""
+    if os.environ.get("SKIMVIZ_SKIP_BACKEND") == "python" or _ext.load() is None:
+        return "python"
+    return "cpp"
 
 
 @dataclass
@@ -234,7 +249,10 @@ class SkipRNN(nn.Module):
         """Inference at batch 1: after an update with Δũ_t the next N_skip(t) steps are skipped
         (Eq. 6), so the loop jumps straight to the next update; a skipped step costs no cell or
         gate computation, only the running sum of Eq. 5 (kept in float32 like the other paths,
-        so all three paths take the same decisions)."""
+        so all three paths take the same decisions). The same loop in C++ is used when
+        :meth:`_cpp_jump_ok` (see :func:`backend`)."""
+        if self._cpp_jump_ok(x, state):
+            return self._forward_jump_cpp(x, state)
         _, T, _ = x.shape
         theta = np.float32(self.update_threshold)
         one = np.float32(1.0)
@@ -257,6 +275,27 @@ class SkipRNN(nn.Module):
             out[0, t0:t] = state[-1][0][0]
         f = update * self.flops_per_update() + (1 - update) * cost.SKIP_STEP_FLOPS
         return out, state, SkipTrace(torch.from_numpy(probs).to(x.dtype).unsqueeze(0), update, f)
+
+    def _cpp_jump_ok(self, x: Tensor, state: list) -> bool:
+        """Can the C++ loop run this call: one GRU/LSTM layer, float32 CPU, nothing to record
+        for autograd, and the extension built and not disabled?"""
+        tensors = [x, *state[0], *self.parameters()]
+        return (self.cell in ("gru", "lstm") and self.num_layers == 1 and backend() == "cpp"
+                and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+                and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+
+    def _forward_jump_cpp(self, x: Tensor, state: list):
+        """:meth:`_forward_jump` in C++ (torch.ops.skimviz_sru.skip_rnn_forward)."""
+        c = self.cells[0]
+        s0 = [s[0] for s in state[0]]  # (H,) each: h_0 (, c_0)
+        out, h, c_n, update, probs = _ext.load().skip_rnn_forward(
+            x[0], c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh, self.gate.weight,
+            self.gate.bias, s0[0], s0[1] if self.cell == "lstm" else None,
+            self.update_threshold, self.force_update)
+        state = [(h[None],) if self.cell == "gru" else (h[None], c_n[None])]
+        update = update[None]
+        f = update * self.flops_per_update() + (1 - update) * cost.SKIP_STEP_FLOPS
+        return out[None], state, SkipTrace(probs[None], update, f)
 
     def _forward_rows(self, x: Tensor, state: list):
         """Batched inference: at each step gather only the rows that update, run the stack on
