@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/skip_rnn_mnist.py", title="Skip RNN — MNIST pixels",
             url_path="skip-rnn-mnist"),
     st.Page("pages/speed_lab.py", title="Speed lab — SRU and skipping", url_path="speed-lab"),
+    st.Page("pages/dashboard.py", title="Trade-off dashboard", url_path="dashboard"),
 ]
 
 st.navigation(PAGES).run()

@@ -39,6 +39,9 @@ SYSTEMS = [
      "Lei et al., EMNLP 2018. Simple Recurrent Units move the heavy matrix products out of the "
      "recurrence; measured latency next to FLOP counts. Benchmark nn.LSTM, nn.GRU, SRU and a "
      "Skip GRU live on this machine.", "pages/speed_lab.py"),
+    ("Trade-off dashboard",
+     "Every shipped checkpoint as a point: task metric against FLOPs (or measured latency), "
+     "the dense baselines and the papers' reported points beside ours.", "pages/dashboard.py"),
 ]
 
 cols = st.columns(2)

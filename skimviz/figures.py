@@ -504,3 +504,109 @@ def speedup_figure(points: Sequence[Dict[str, float]], height: int = 320,
     fig.update_xaxes(type="log", title="update rate p (fraction of steps computed)")
     fig.update_yaxes(type="log", title="speed-up over the dense run (x)")
     return _base_layout(fig, height, title)
+
+
+# --- Trade-off dashboard (points from skimviz.dashboard) -------------------------------------
+OURS_SKIP_COLOR = USED_COLOR     # our conditional-computation checkpoints
+OURS_DENSE_COLOR = "#1f1f1f"     # our dense baselines
+PAPER_COLOR = "#9467bd"          # the papers' reported points
+SWEEP_COLOR = "#7f7f7f"          # a card's θ sweep
+TRADEOFF_X = {"flops": "FLOPs per sequence", "latency_ms": "measured latency, ms (batch 1)"}
+#: (source, kind) → trace name, marker symbol, colour. Dense baselines are squares, paper points
+#: crosses (open for the paper's dense baselines), ours circles.
+TRADEOFF_STYLE = {
+    ("ours", "skip"): ("ours: conditional", "circle", OURS_SKIP_COLOR),
+    ("ours", "dense"): ("ours: dense baseline", "square", OURS_DENSE_COLOR),
+    ("paper", "skip"): ("paper: conditional", "x", PAPER_COLOR),
+    ("paper", "dense"): ("paper: dense baseline", "square-open", PAPER_COLOR),
+}
+
+
+def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
+                    curves: Optional[Sequence[Dict[str, object]]] = None,
+                    height: int = 420, font_size: int = 12) -> go.Figure:
+    """Task metric against cost, one panel per task (in order of first appearance).
+
+    ``x`` is "flops" (FLOPs per sequence) or "latency_ms" (measured; points without one are left
+    out, and the papers report none). Each panel has up to four point traces, named after
+    :data:`TRADEOFF_STYLE` (dense baselines as squares, the papers' points as crosses with their
+    table number in the text label and hover), plus one dashed line per θ sweep in ``curves``
+    (FLOPs only). Every trace's ``meta`` is ``{"task", "source", "kind"}`` (or ``"sweep"``)."""
+    if x not in TRADEOFF_X:
+        raise ValueError(f"x must be one of {sorted(TRADEOFF_X)}")
+    tasks: List[str] = []
+    titles: Dict[str, str] = {}
+    for p in points:
+        if p["task"] not in tasks:
+            tasks.append(str(p["task"]))
+            titles[str(p["task"])] = str(p.get("task_title") or p["task"])
+    fig = make_subplots(rows=1, cols=max(1, len(tasks)),
+                        subplot_titles=[titles[t] for t in tasks] or None,
+                        horizontal_spacing=0.08)
+    if not tasks:
+        fig.add_annotation(text="no checkpoints to show", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return _base_layout(fig, height)
+    shown = set()
+    for col, task in enumerate(tasks, start=1):
+        pts = [p for p in points if p["task"] == task]
+        if x == "flops" and curves:
+            for c in curves:
+                if c["task"] != task:
+                    continue
+                fig.add_trace(go.Scatter(
+                    x=list(c["flops"]), y=list(c["values"]), mode="lines+markers",
+                    name=f"θ sweep: {c['name']}", legendgroup=f"sweep-{c['name']}",
+                    line=dict(color=SWEEP_COLOR, dash="dot", width=1),
+                    marker=dict(size=5, color=SWEEP_COLOR), customdata=list(c["thresholds"]),
+                    meta={"task": task, "source": "ours", "kind": "sweep", "name": c["name"]},
+                    hovertemplate=f"{c['name']} at θ = %{{customdata:g}}<br>%{{x:.3s}} FLOPs"
+                                  f"<br>{c['metric_label']} %{{y:.3f}}<extra></extra>"),
+                    row=1, col=col)
+        for (source, kind), (name, symbol, colour) in TRADEOFF_STYLE.items():
+            sel = [p for p in pts if p["source"] == source and p["kind"] == kind
+                   and p.get("value") is not None and p.get(x) is not None]
+            if not sel:
+                continue
+            xs = [float(p[x]) for p in sel]
+            ys = [float(p["value"]) for p in sel]
+            labels = [str(p["label"]) for p in sel]
+            hover = [f"{p['label']}" + (f"<br>{p['note']}" if p.get("note") else "")
+                     + (f"<br>{float(p['updates']):.1f} of {p['seq_len']} updates"
+                        if p.get("updates") is not None and p.get("seq_len") else "")
+                     + (" (dry run)" if p.get("dry_run") else "")
+                     for p in sel]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="markers+text", name=name, legendgroup=name,
+                showlegend=name not in shown, text=labels,
+                textposition="bottom center" if source == "paper" else "top center",
+                textfont=dict(size=max(9, font_size - 2), color=colour),
+                marker=dict(symbol=symbol, size=13 if kind == "dense" else 12, color=colour,
+                            line=dict(width=2 if symbol.endswith("open") or symbol == "x"
+                                      else 1, color=colour if source == "paper" else "white")),
+                customdata=hover, meta={"task": task, "source": source, "kind": kind},
+                hovertemplate="%{customdata}<br>" + ("%{x:.3s} FLOPs" if x == "flops" else
+                                                     "%{x:.1f} ms")
+                              + f"<br>{sel[0]['metric_label']} %{{y:.3f}}<extra></extra>"),
+                row=1, col=col)
+            shown.add(name)
+        metric_label = pts[0]["metric_label"] if pts else "metric"
+        fig.update_xaxes(title_text=TRADEOFF_X[x], type="log" if x == "flops" else "linear",
+                         gridcolor="#eeeeee", row=1, col=col)
+        fig.update_yaxes(title_text=str(metric_label), gridcolor="#eeeeee", row=1, col=col)
+    fig.update_annotations(font_size=font_size + 1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      font=dict(family="sans-serif", size=font_size),
+                      paper_bgcolor="white", plot_bgcolor="white", showlegend=True,
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    return fig
+
+
+def enlarge(fig: go.Figure, scale: float = 1.35, font_size: int = 18) -> go.Figure:
+    """Presentation mode: a larger figure (height × ``scale``) with larger fonts."""
+    h = fig.layout.height or 400
+    fig.update_layout(height=int(h * scale), font=dict(size=font_size))
+    fig.update_annotations(font_size=font_size)
+    return fig

@@ -20,7 +20,9 @@ METHODS = ("ig", "saliency")
 DEFAULTS: Dict[str, object] = {"digit": 0, "model": "shipped", "theta": None, "method": "ig"}
 KEYS = ("digit", "model", "theta", "method")
 #: Parameters other pages or Streamlit itself may put in the URL: ignored silently.
-IGNORED = {"page", "embed", "embed_options"}
+IGNORED = {"page", "embed", "embed_options", "present"}
+#: ``present=1`` turns on presentation mode (any page; see :func:`presenting`).
+PRESENT_ON = ("1", "true", "yes", "on")
 MAX_LEN = 32  # longer values are rejected before any parsing
 
 _SAFE = re.compile(r"[^A-Za-z0-9 ._+-]")
@@ -131,7 +133,19 @@ def encode(state: Mapping[str, object]) -> Dict[str, str]:
     if theta is not None:
         out["theta"] = f"{snap_theta(float(theta)):.2f}"
     out["method"] = str(state.get("method") or DEFAULTS["method"])
+    if state.get("present"):
+        out["present"] = "1"
     return out
+
+
+def presenting(params: Params) -> bool:
+    """Whether the query parameters ask for presentation mode (``present=1``; also true/yes/on).
+    Anything else, a repeated or an overlong value, means no."""
+    if "present" not in params:
+        return False
+    raw, repeated = _one(params["present"])
+    raw = raw.strip().lower()
+    return not repeated and len(raw) <= MAX_LEN and raw in PRESENT_ON
 
 
 def page_of(params: Params) -> str | None:

@@ -97,6 +97,7 @@ def test_home_page(pretrained_env):
         assert any(system in h for h in headers), headers
     links = at.page_link
     assert [link.proto.label for link in links] == ["Open Skip RNN — MNIST pixels",
+                                                    "Open Trade-off dashboard",
                                                     "Open SRU / speed lab"]
     assert sum("Coming soon" in c.value for c in at.caption) == 2
     device = [m.value for m in at.markdown if "Device in use" in m.value]

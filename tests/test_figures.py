@@ -312,3 +312,70 @@ def test_speedup_points_and_figure():
     assert fig.layout.xaxis.type == "log"
     json.loads(fig.to_json())
     assert len(F.speedup_figure([]).data) == 1  # the bound alone
+
+
+# --- trade-off dashboard ---------------------------------------------------------------------------
+def _tradeoff_points():
+    from skimviz import dashboard as D
+
+    cards = [
+        {"name": "skip-x", "task": "mnist-pixels", "config": {"cell": "gru", "skip": True,
+                                                               "hidden_size": 110},
+         "input": {"seq_len": 784},
+         "metrics": {"valid_accuracy": 0.9, "valid_updates_mean": 400,
+                     "flops_per_sequence_mean": 3e7},
+         "threshold_sweep": [{"threshold": 0.5, "accuracy": 0.9, "updates": 400, "flops": 3e7},
+                             {"threshold": 0.8, "accuracy": 0.8, "updates": 250,
+                              "flops": 2e7}]},
+        {"name": "gru-x", "task": "mnist-pixels", "config": {"cell": "gru", "skip": False},
+         "metrics": {"valid_accuracy": 0.95, "flops_per_sequence_mean": 5.9e7}},
+        {"name": "other", "task": "text-task", "config": {"cell": "gru", "skip": True},
+         "metrics": {"valid_accuracy": 0.7, "flops_per_sequence_mean": 1e6}},
+    ]
+    return D.points_from_cards(cards), D.sweep_curves(cards)
+
+
+def test_tradeoff_one_panel_per_task_dense_and_paper_marked():
+    points, curves = _tradeoff_points()
+    fig = F.tradeoff_figure(points, curves=curves)
+    metas = [(t.meta["task"], t.meta["source"], t.meta["kind"]) for t in fig.data]
+    assert ("mnist-pixels", "ours", "skip") in metas and ("mnist-pixels", "ours", "dense") in metas
+    assert ("mnist-pixels", "paper", "skip") in metas and ("text-task", "ours", "skip") in metas
+    assert ("mnist-pixels", "ours", "sweep") in metas
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["MNIST pixel by pixel", "text-task"]
+    by = {(t.meta["task"], t.meta["source"], t.meta["kind"]): t for t in fig.data}
+    dense = by[("mnist-pixels", "ours", "dense")]
+    skip = by[("mnist-pixels", "ours", "skip")]
+    paper = by[("mnist-pixels", "paper", "skip")]
+    assert dense.marker.symbol == "square" and skip.marker.symbol == "circle"
+    assert paper.marker.symbol not in ("square", "circle")
+    assert list(dense.x) == [5.9e7] and list(dense.y) == [0.95]
+    assert all("paper Table 3" in s for s in paper.text)
+    assert all("paper Table 3" in s for s in paper.customdata)
+    # the text task's panel has its own axes
+    other = by[("text-task", "ours", "skip")]
+    assert other.xaxis == "x2" and skip.xaxis == "x"
+    assert fig.layout.xaxis.type == "log"
+    sweep = by[("mnist-pixels", "ours", "sweep")]
+    assert list(sweep.x) == [3e7, 2e7] and list(sweep.customdata) == [0.5, 0.8]
+    json.loads(fig.to_json())
+
+
+def test_tradeoff_latency_axis_only_measured_points():
+    from skimviz import dashboard as D
+
+    points, curves = _tradeoff_points()
+    fig = F.tradeoff_figure(D.with_latency(points, {"gru-x": 3.5}), x="latency_ms", curves=curves)
+    assert [(t.meta["source"], t.meta["kind"], list(t.x)) for t in fig.data] == [
+        ("ours", "dense", [3.5])]
+    assert fig.layout.xaxis.type == "linear"
+    with pytest.raises(ValueError):
+        F.tradeoff_figure(points, x="seconds")
+
+
+def test_tradeoff_empty_and_enlarge():
+    fig = F.tradeoff_figure([])
+    assert len(fig.data) == 0 and "no checkpoints" in fig.layout.annotations[0].text
+    fig = F.enlarge(F.used_skipped_figure(_digit(), _mask(784), 28, height=300))
+    assert fig.layout.height == int(300 * 1.35) and fig.layout.font.size == 18

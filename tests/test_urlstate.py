@@ -78,3 +78,18 @@ def test_page_of_and_share_query():
     assert U.page_of({"page": "../etc"}) is None and U.page_of({}) is None
     q = U.share_query({"digit": 12, "model": "shipped", "theta": 0.7, "method": "ig"})
     assert q == "page=skip-rnn-mnist&digit=12&model=shipped&theta=0.70&method=ig"
+
+
+# --- presentation mode ---------------------------------------------------------------------------
+@pytest.mark.parametrize("value,on", [("1", True), ("true", True), ("ON", True), ("0", False),
+                                      ("", False), ("x" * 100, False), (["1", "1"], False)])
+def test_presenting(value, on):
+    assert U.presenting({"present": value}) is on
+    assert U.presenting({}) is False
+
+
+def test_present_is_not_an_unknown_parameter_and_is_encoded():
+    state, notices = U.parse({"digit": "3", "present": "1"})
+    assert notices == [] and state["digit"] == 3 and "present" not in state
+    assert U.encode({**state, "present": True})["present"] == "1"
+    assert "present" not in U.encode(state)

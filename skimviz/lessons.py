@@ -1,0 +1,60 @@
+"""Presentation mode's guided sequences: a few slides per page saying what to look at.
+
+Pure data (no Streamlit). Each slide has a ``title``, a Markdown ``text`` and optionally a
+``state``: widget values the page applies when the slide is shown (e.g. ``{"theta": 0.8}`` moves
+the MNIST page's θ slider, which is hidden in presentation mode).
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+SLIDES: Dict[str, List[dict]] = {
+    "skip-rnn-mnist": [
+        {"title": "One pixel at a time",
+         "text": "The network reads the digit as 784 pixels in scan-line order. Before each "
+                 "pixel a learned gate decides: **update** the state with it, or **copy** the "
+                 "state and skip it.",
+         "state": {"theta": 0.5}},
+        {"title": "Look at the red pixels",
+         "text": "Look at the red pixels: those are the ones the model read (the state was "
+                 "updated). Blue ones were skipped. Most of the reading happens on the strokes "
+                 "and around them, not on the empty canvas.",
+         "state": {"theta": 0.5}},
+        {"title": "Move θ: fewer pixels",
+         "text": "Move θ up to 0.8: the same weights, a stricter threshold on the update "
+                 "probability ũ. Fewer pixels are read, the FLOPs drop, and at some point the "
+                 "prediction suffers — the sweep chart shows where.",
+         "state": {"theta": 0.8}},
+        {"title": "FLOPs are not time",
+         "text": "The counters compare FLOPs and measured latency with the dense GRU: fewer "
+                 "FLOPs do not always mean less time, because the dense GRU is one fused call "
+                 "while the Skip GRU steps from update to update.",
+         "state": {"theta": 0.5}},
+    ],
+    "dashboard": [
+        {"title": "Every checkpoint is a point",
+         "text": "Each shipped model card becomes one point: its task metric against the FLOPs "
+                 "it spends per sequence. Up and to the left is better."},
+        {"title": "Squares are dense baselines",
+         "text": "Squares are dense baselines (every step computed); circles are our "
+                 "conditional models. The horizontal gap between them is the saving."},
+        {"title": "The paper beside ours",
+         "text": "Purple crosses are the paper's reported numbers (with their table number). "
+                 "The vertical gap to ours shows how far a CPU-budget training is from the "
+                 "paper's."},
+        {"title": "θ is a free knob",
+         "text": "The dotted line is one model at several inference thresholds θ: the same "
+                 "weights trade accuracy for FLOPs without retraining."},
+    ],
+}
+
+
+def slides(page: str) -> List[dict]:
+    """The slides for ``page`` (an empty list for a page without a guided sequence)."""
+    return [dict(s) for s in SLIDES.get(page, [])]
+
+
+def clamp_step(step: int, page: str) -> int:
+    """A slide index within ``page``'s sequence (0 when it has none)."""
+    n = len(SLIDES.get(page, []))
+    return 0 if n == 0 else max(0, min(n - 1, int(step)))
