@@ -66,9 +66,9 @@ def presentation(page: str, sync_url: bool = True) -> bool:
     ``present`` in their own view)."""
     if STATE not in st.session_state:
         params = {k: st.query_params.get_all(k) for k in st.query_params}
+        # From a link: the slides start at the first one, but the link's own view (e.g. its θ)
+        # is kept until the presenter moves to another slide.
         st.session_state[STATE] = urlstate.presenting(params)
-        if st.session_state[STATE]:
-            _apply(page, 0)
     on = is_on()
     _, right = st.columns([5, 1])
     right.toggle("Presentation mode", value=on, key=f"present_toggle_{page}",

@@ -22,6 +22,8 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_support import big, presentation
+from app_support import is_on as presenting_on
 from skimviz import attribution, checkpoint, cost, figures, urlstate
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import mnist as mnist_data
@@ -197,7 +199,7 @@ def _url_view(choice) -> dict:
     d = st.session_state.get("digit") or {}
     return {"digit": d.get("index") if d.get("source") != "upload" else None,
             "model": choice or "shipped", "theta": st.session_state.get("theta"),
-            "method": st.session_state.get("attr_method") or "ig"}
+            "method": st.session_state.get("attr_method") or "ig", "present": presenting_on()}
 
 
 def _write_url(view: dict) -> None:
@@ -264,13 +266,15 @@ def _attributions(model, model_key, image, image_hash: str, side: int, theta: fl
         "An **attribution** method scores how much each pixel pushes the model towards its "
         "prediction. If the gate skips what does not matter, the high-attribution pixels should "
         "be the used ones.")
-    method = st.radio(
-        "Attribution method", list(attribution.METHODS), key="attr_method", horizontal=True,
-        format_func=lambda m: {"ig": f"Integrated Gradients ({ATTR_IG_STEPS} steps)",
-                               "saliency": "Saliency (|gradient|)"}[m],
-        help="captum.attr, towards the predicted class. Integrated Gradients averages the "
-             "gradient along the path from a black image to this digit; Saliency is the "
-             "gradient at the digit itself.")
+    with st.container(key="controls_attr"):
+        method = st.radio(
+            "Attribution method", list(attribution.METHODS), key="attr_method",
+            horizontal=True,
+            format_func=lambda m: {"ig": f"Integrated Gradients ({ATTR_IG_STEPS} steps)",
+                                   "saliency": "Saliency (|gradient|)"}[m],
+            help="captum.attr, towards the predicted class. Integrated Gradients averages the "
+                 "gradient along the path from a black image to this digit; Saliency is the "
+                 "gradient at the digit itself.")
     cache = st.session_state.setdefault("_attr", {})
     key = (model_key, image_hash, side, round(theta, 4), method)
     res = cache.get(key)
@@ -395,6 +399,9 @@ st.markdown(
 _read_url()
 for _notice in st.session_state.pop("_url_notices", []):
     st.warning(_notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+# Presentation mode (app_support): the toggle, and when on the CSS and this page's slides; the
+# URL keeps present=1 through _write_url (the view includes it).
+presentation(urlstate.PAGE, sync_url=False)
 
 # --- model -------------------------------------------------------------------------------------
 live = st.session_state.get("live")
@@ -414,12 +421,13 @@ if st.session_state.pop("_select_live", False) and has_live:
 options = ["shipped"] + (["session"] if has_live else [])
 if st.session_state.get("model_choice") not in options:
     st.session_state.pop("model_choice", None)
-choice = st.radio(
-    "Model", options, key="model_choice", horizontal=True,
-    format_func=lambda o: {"shipped": f"Shipped: {SKIP_NAME} (28×28 = 784 steps)",
-                           "session": f"My session's model "
-                                      f"({LIVE_SIDE}×{LIVE_SIDE} = {LIVE_SIDE ** 2} steps)"}[o],
-    help="Train your own model in the last section of this page; it then appears here.")
+with st.container(key="controls_model"):
+    choice = st.radio(
+        "Model", options, key="model_choice", horizontal=True,
+        format_func=lambda o: {"shipped": f"Shipped: {SKIP_NAME} (28×28 = 784 steps)",
+                               "session": f"My session's model ({LIVE_SIDE}×{LIVE_SIDE} = "
+                                          f"{LIVE_SIDE ** 2} steps)"}[o],
+        help="Train your own model in the last section of this page; it then appears here.")
 
 model = card = None
 model_key = None
@@ -474,41 +482,134 @@ else:
 st.header("1 · Choose the input")
 pick, show = st.columns([3, 2])
 with pick:
-    a, b = st.columns(2)
-    with a:
-        st.selectbox("Digit class", list(range(10)), index=None, key="digit_class",
-                     placeholder="a random digit of class…", on_change=_on_class)
-        st.button("Another one of this class", key="digit_class_again", on_click=_on_class,
-                  disabled=st.session_state.get("digit_class") is None)
-    with b:
-        if "digit_index" not in st.session_state:  # the widget's state is dropped off-page
-            st.session_state["digit_index"] = (st.session_state.get("digit") or {}).get("index") or 0
-        st.number_input(f"Digit index (0–{N_DIGITS - 1})", step=1, key="digit_index",
-                        on_change=_on_index,
-                        help="one of the 5,000 MNIST digits bundled with the app; the shipped "
-                             "model never trained on them")
-        st.button("Random digit", key="digit_random", on_click=_on_random)
-    idx_value = st.session_state.get("digit_index")
-    if idx_value is None or not 0 <= int(idx_value) < N_DIGITS:
-        st.error(f"Digit index {idx_value} is out of range: choose a number from 0 to "
-                 f"{N_DIGITS - 1}. The page still shows the previous digit.")
-    st.file_uploader(
-        f"…or upload a photo or drawing of a digit (PNG or JPEG, up to "
-        f"{MAX_UPLOAD_BYTES // 2**20} MiB)", type=["png", "jpg", "jpeg"], key="digit_upload",
-        on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20,
-        help="It is turned into a 28×28 MNIST-like digit: grey, inverted if the paper is light, "
-             "cropped and centred.")
+    with st.container(key="controls_digit"):
+        a, b = st.columns(2)
+        with a:
+            st.selectbox("Digit class", list(range(10)), index=None, key="digit_class",
+                         placeholder="a random digit of class…", on_change=_on_class)
+            st.button("Another one of this class", key="digit_class_again",
+                      on_click=_on_class, disabled=st.session_state.get("digit_class") is None)
+        with b:
+            if "digit_index" not in st.session_state:  # the widget's state is dropped off-page
+                st.session_state["digit_index"] = \
+                    (st.session_state.get("digit") or {}).get("index") or 0
+            st.number_input(f"Digit index (0–{N_DIGITS - 1})", step=1, key="digit_index",
+                            on_change=_on_index,
+                            help="one of the 5,000 MNIST digits bundled with the app; the "
+                                 "shipped model never trained on them")
+            st.button("Random digit", key="digit_random", on_click=_on_random)
+        idx_value = st.session_state.get("digit_index")
+        if idx_value is None or not 0 <= int(idx_value) < N_DIGITS:
+            st.error(f"Digit index {idx_value} is out of range: choose a number from 0 to "
+                     f"{N_DIGITS - 1}. The page still shows the previous digit.")
+    with st.container(key="controls_upload"):
+        st.file_uploader(
+            f"…or upload a photo or drawing of a digit (PNG or JPEG, up to "
+            f"{MAX_UPLOAD_BYTES // 2**20} MiB)", type=["png", "jpg", "jpeg"], key="digit_upload",
+            on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+            help="It is turned into a 28×28 MNIST-like digit: grey, inverted if the paper is "
+                 "light, cropped and centred.")
     if st.session_state.get("upload_error"):
         st.error(f"That upload cannot be used: {st.session_state['upload_error']}. The page "
                  "still shows the previous digit.")
 
 image, digit_text, true_label = _current_digit()
 with show:
-    st.plotly_chart(figures.digit_figure(image, height=240), key="digit_input",
+    st.plotly_chart(big(figures.digit_figure(image, height=240)), key="digit_input",
                     config=PLOT_CONFIG, alt=f"the input: {digit_text}")
     st.caption(f"The input: {digit_text}, 28×28 pixels"
                + (f", read by this model at {side}×{side}" if model is not None and side != 28
                   else "") + ".")
+
+# --- compare --------------------------------------------------------------------------------------
+COMPARE_VIEWS = {"dense": f"the dense baseline `{DENSE_NAME}`",
+                 "theta": "the same model at a second θ"}
+
+
+def _compare(model, model_key, image, image_hash: str, side: int, theta: float,
+             pred: dict) -> None:
+    """Compare: the view above (A) beside a second one (B) on the same digit: the dense baseline
+    checkpoint, or the same weights at a second θ. Both maps come from
+    ``figures.used_skipped_figure`` at the same size and colours; both FLOP counts are against the
+    same dense cost."""
+    d = _pretrained_dir()
+    dense = None
+    try:
+        dense, dense_card = _load_shared(DENSE_NAME, d, _stamp(DENSE_NAME, d))
+        if int(dense_card.get("input", {}).get("side", 28)) != side:
+            dense = None  # e.g. the session's 14×14 model: not the same input
+    except CheckpointError:
+        dense = None
+    with st.expander("Compare: two views side by side on this digit", expanded=False):
+        options = (["dense"] if dense is not None else []) + ["theta"]
+        if st.session_state.get("compare_view") not in options:
+            st.session_state.pop("compare_view", None)
+        with st.container(key="controls_compare"):
+            c1, c2 = st.columns(2)
+            view = c1.radio("Second view (B)", options, key="compare_view", horizontal=True,
+                            format_func=lambda o: COMPARE_VIEWS[o],
+                            help="A is the view above (this model at the θ of the slider).")
+            theta_b = theta
+            if view == "theta":
+                theta_b = c2.slider("θ for B", THETA_MIN, THETA_MAX, step=THETA_STEP,
+                                    value=0.8 if abs(theta - 0.8) > 1e-9 else 0.5,
+                                    key="compare_theta")
+                theta_b = float(np.clip(theta_b, THETA_MIN, THETA_MAX))
+        if dense is None:
+            st.caption(f"The dense baseline `{DENSE_NAME}` is not available for this input, so "
+                       "only a second θ can be compared.")
+        cache = st.session_state.setdefault("_compare", {})
+        key = (model_key, image_hash, side, view, round(theta_b, 4))
+        pred_b = cache.get(key)
+        if pred_b is None:
+            try:
+                with _threads(THREADS):
+                    if view == "dense":
+                        pred_b = task.predict_digit(dense, image, side)
+                    else:
+                        model.set_threshold(theta_b)
+                        try:
+                            pred_b = task.predict_digit(model, image, side)
+                        finally:
+                            model.set_threshold(theta)
+            except Exception as e:  # the comparison is informative only
+                st.warning(f"The second view could not be computed: {e}")
+                return
+            if len(cache) > 32:
+                cache.clear()
+            cache[key] = pred_b
+        name_a = SKIP_NAME if model_key and model_key[0] == SKIP_NAME else "your model"
+        views = [("A", f"{name_a} at θ = {theta:.2f}", pred),
+                 ("B", f"{DENSE_NAME} (dense: every pixel)" if view == "dense"
+                  else f"{name_a} at θ = {theta_b:.2f}", pred_b)]
+        cols = st.columns(2)
+        dense_flops = float(pred["dense_flops"])  # one reference for both: the same scale
+        for col, (tag, title, p) in zip(cols, views):
+            with col:
+                st.markdown(f"**{tag}: {title}**")
+                st.plotly_chart(
+                    big(figures.used_skipped_figure(image, p["update"], side, p["update_prob"],
+                                                    height=360)),
+                    key=f"compare_map_{tag.lower()}", config=PLOT_CONFIG,
+                    alt=f"view {tag}: map of used (red) and skipped (blue) pixels")
+                text = figures.counters({**p, "dense_flops": dense_flops})
+                m1, m2, m3 = st.columns(3)
+                m1.metric(f"Prediction ({tag})", f"{p['label']}",
+                          f"{max(p['probabilities']):.0%}", delta_color="off", delta_arrow="off")
+                m2.metric(f"State updates ({tag})", text["updates"], text["update_rate"],
+                          delta_color="off", delta_arrow="off")
+                m3.metric(f"FLOPs vs dense ({tag})", text["flops_ratio"],
+                          figures.format_flops(float(p["flops"])), delta_color="off",
+                          delta_arrow="off")
+        diff = int(np.sum(np.asarray(pred["update"]) != np.asarray(pred_b["update"])))
+        agree = "agree" if pred["label"] == pred_b["label"] else "disagree"
+        st.caption(
+            f"Same digit, same colours (red used, blue skipped, strong where the ink is) and the "
+            f"same size; FLOPs of both against the same dense GRU count "
+            f"({figures.format_flops(dense_flops)}). B reads {int(pred_b['updates'])} pixels "
+            f"against A's {int(pred['updates'])}; the maps differ on {diff} of "
+            f"{side * side} pixels and the predictions {agree}.")
+
 
 # --- θ and prediction ---------------------------------------------------------------------------
 def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image: np.ndarray,
@@ -517,16 +618,19 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
     st.header("2 · What the model reads")
     tcol, scol = st.columns([2, 3])
     with tcol:
-        default_theta = float(card.get("update_threshold", 0.5)) if card else 0.5
-        url_theta = st.session_state.pop("_url_theta", None)
-        if "theta" not in st.session_state:
-            st.session_state["theta"] = url_theta if url_theta is not None else default_theta
-        theta = st.slider("Inference threshold θ", THETA_MIN, THETA_MAX,
-                          step=THETA_STEP, key="theta",
-                          help="u_t = 1 (update) when the accumulated update probability ũ_t ≥ θ."
-                               " 0.5 is the paper's rounding; a larger θ skips more pixels.")
-        st.caption("The budget knob at inference time: the same weights, a different threshold "
-                   "on ũ. Moving it re-runs the digit.")
+        with st.container(key="controls_theta"):
+            default_theta = float(card.get("update_threshold", 0.5)) if card else 0.5
+            url_theta = st.session_state.pop("_url_theta", None)
+            if "theta" not in st.session_state:
+                st.session_state["theta"] = (url_theta if url_theta is not None
+                                             else default_theta)
+            theta = st.slider("Inference threshold θ", THETA_MIN, THETA_MAX,
+                              step=THETA_STEP, key="theta",
+                              help="u_t = 1 (update) when the accumulated update probability "
+                                   "ũ_t ≥ θ. 0.5 is the paper's rounding; a larger θ skips "
+                                   "more pixels.")
+            st.caption("The budget knob at inference time: the same weights, a different "
+                       "threshold on ũ. Moving it re-runs the digit.")
     theta = float(np.clip(theta, THETA_MIN, THETA_MAX))
     try:
         model.set_threshold(theta)
@@ -534,7 +638,8 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
         st.error(f"θ = {theta} cannot be used: {e}")
         return
     with scol:
-        st.plotly_chart(figures.threshold_sweep_figure(sweep, theta, side * side, height=290),
+        st.plotly_chart(big(figures.threshold_sweep_figure(sweep, theta, side * side,
+                                                           height=290)),
                         key="sweep_chart", config=PLOT_CONFIG,
                         alt="validation accuracy against mean updates across θ")
         mark = figures.sweep_marker(sweep, theta)
@@ -557,14 +662,15 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
     with c_map:
         with st.container(key="used_map"):
             st.plotly_chart(
-                figures.used_skipped_figure(image, pred["update"], side, pred["update_prob"],
-                                            height=400),
+                big(figures.used_skipped_figure(image, pred["update"], side,
+                                                pred["update_prob"], height=400)),
                 key="used_skipped_chart", config=PLOT_CONFIG,
                 alt="map of used (red) and skipped (blue) pixels")
         st.caption("Used pixels in red (the state was updated), skipped pixels in blue (the state "
                    "was copied); the digit's ink in the strong colours — the paper's Fig. 4.")
     with c_prob_map:
-        st.plotly_chart(figures.update_prob_figure(pred["update_prob"], side, theta, height=400),
+        st.plotly_chart(big(figures.update_prob_figure(pred["update_prob"], side, theta,
+                                                       height=400)),
                         key="update_prob_chart", config=PLOT_CONFIG,
                         alt="map of the update probability")
         st.caption("ũ, the update probability before each pixel: it grows by Δũ at every skipped "
@@ -642,6 +748,9 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
                    "The dense GRU is one fused nn.GRU call, while the Skip GRU steps in Python "
                    "from update to update, so fewer FLOPs do not always mean less time.")
 
+    # --- compare ---------------------------------------------------------------------------------
+    _compare(model, model_key, image, image_hash, side, theta, pred)
+
     # --- export ---------------------------------------------------------------------------------
     view = _url_view(choice)
     st.subheader("Export and share")
@@ -689,17 +798,18 @@ st.markdown(
     "busy) and reach roughly 50 % validation accuracy reading about a third of the pixels; "
     "700 steps reach roughly 60 %. **Any click on the page stops the training** (the model so "
     "far is kept). The model lives only in this browser session.")
-w1, w2, w3, w4 = st.columns(4)
-lam = w1.select_slider("Budget λ (cost per used pixel)", LIVE_LAMBDAS, value=1e-3,
-                       key="live_lambda", format_func=_fmt_lambda)
-hidden = w2.select_slider("Hidden units", LIVE_HIDDEN, value=32, key="live_hidden")
-steps = w3.number_input("Training steps", min_value=1, max_value=LIVE_MAX_STEPS, value=400,
-                        step=50, key="live_steps", help=f"batches of {LIVE_BATCH}")
-lr = w4.select_slider("Learning rate", LIVE_LRS, value=1e-2, key="live_lr",
-                      format_func=lambda v: f"{v:g}")
-b1, b2, _ = st.columns([1, 1, 4])
-start = b1.button("Start training", key="live_start", type="primary")
-b2.button("Stop training", key="live_stop", help="stops the training; the model so far is kept")
+with st.container(key="controls_training"):
+    w1, w2, w3, w4 = st.columns(4)
+    lam = w1.select_slider("Budget λ (cost per used pixel)", LIVE_LAMBDAS, value=1e-3,
+                           key="live_lambda", format_func=_fmt_lambda)
+    hidden = w2.select_slider("Hidden units", LIVE_HIDDEN, value=32, key="live_hidden")
+    steps = w3.number_input("Training steps", min_value=1, max_value=LIVE_MAX_STEPS, value=400,
+                            step=50, key="live_steps", help=f"batches of {LIVE_BATCH}")
+    lr = w4.select_slider("Learning rate", LIVE_LRS, value=1e-2, key="live_lr",
+                          format_func=lambda v: f"{v:g}")
+    b1, b2, _ = st.columns([1, 1, 4])
+    start = b1.button("Start training", key="live_start", type="primary")
+    b2.button("Stop training", key="live_stop", help="stops the training; the model so far is kept")
 
 status_box = st.empty()
 with st.container(key="train_progress"):

@@ -350,3 +350,73 @@ def test_exports(pretrained_env):
     at = _mnist()
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert {"Pixels as CSV", "Trace as JSON"} <= set(buttons)
+
+
+# --- compare and presentation mode ------------------------------------------------------------
+def test_compare_dense_and_second_theta(pretrained_env):
+    at = _mnist()
+    at.number_input(key="digit_index").set_value(7).run()
+    _no_exception(at)
+    # B defaults to the dense baseline: it reads every pixel, on the same digit and scale
+    assert at.radio(key="compare_view").value == "dense"
+    a, b = _chart(at, "compare_map_a"), _chart(at, "compare_map_b")
+    za, zb = _array(a["data"][0]["z"]), _array(b["data"][0]["z"])
+    assert za.shape == zb.shape == (28, 28)
+    assert zb.sum() == 784 and _metric(at, "State updates (B)") == "784 / 784"
+    assert a["data"][0]["colorscale"] == b["data"][0]["colorscale"]
+    assert a["layout"]["height"] == b["layout"]["height"]
+    # A is exactly the main map
+    np.testing.assert_array_equal(za, _array(_chart(at, "used_skipped_chart")["data"][0]["z"]))
+    assert _metric(at, "State updates (A)") == _metric(at, "State updates")
+    assert _metric(at, "FLOPs vs dense (B)") == "1.00× fewer"
+    # the same model at a second θ: B changes, A and the slider's θ do not
+    at.radio(key="compare_view").set_value("theta").run()
+    _no_exception(at)
+    at.slider(key="compare_theta").set_value(1.0).run()
+    _no_exception(at)
+    assert at.slider(key="theta").value == pytest.approx(0.5)
+    zb = _array(_chart(at, "compare_map_b")["data"][0]["z"])
+    np.testing.assert_array_equal(za, _array(_chart(at, "compare_map_a")["data"][0]["z"]))
+    assert zb.sum() <= za.sum()
+    assert any("B reads" in c.value and "the same dense GRU" in c.value for c in at.caption)
+
+
+def test_compare_without_the_dense_checkpoint(tiny_pretrained, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(tiny_pretrained / "skip-gru-mnist", tmp_path / "skip-gru-mnist")
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
+    at = _mnist()
+    assert at.radio(key="compare_view").options == ["the same model at a second θ"]
+    assert any("only a second θ" in c.value for c in at.caption)
+    _chart(at, "compare_map_b")
+
+
+def test_presentation_mode_on_the_mnist_page(pretrained_env):
+    at = _mnist()
+    assert not any("Slide" in c.value for c in at.caption)
+    at.toggle(key="present_toggle_skip-rnn-mnist").set_value(True).run()
+    _no_exception(at)
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert any("<style>" in m.value and "stSidebar" in m.value for m in at.markdown)
+    assert at.query_params.get("present") in ("1", ["1"])
+    # figures are enlarged
+    assert _chart(at, "used_skipped_chart")["layout"]["height"] > 400
+    # a slide can move θ (the slider itself is hidden in presentation mode)
+    for _ in range(2):
+        at.button(key="present_next_skip-rnn-mnist").click().run()
+        _no_exception(at)
+    assert any("Slide 3 of 4" in c.value for c in at.caption)
+    assert at.slider(key="theta").value == pytest.approx(0.8)
+    at.toggle(key="present_toggle_skip-rnn-mnist").set_value(False).run()
+    assert not any("Slide" in c.value for c in at.caption)
+    assert "present" not in at.query_params
+
+
+def test_presentation_mode_from_a_link(pretrained_env):
+    at = _mnist_from_url({"digit": "5", "theta": "0.7", "present": "1"})
+    _no_exception(at)
+    assert not [w.value for w in at.warning if "URL" in w.value]  # present is a known parameter
+    assert at.toggle(key="present_toggle_skip-rnn-mnist").value is True
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert at.slider(key="theta").value == pytest.approx(0.7)  # the link's θ is kept
