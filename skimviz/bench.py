@@ -131,6 +131,7 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
     49 steps, hidden 16, training batch 4 (for tests; its verdicts mean nothing).
     """
     from . import speedlab
+    from .models import skip_rnn as skip_mod
     from .models import sru as sru_mod
 
     T, H, B = (49, 16, 4) if quick else (784, 128, 32)
@@ -142,6 +143,10 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
         why = ("disabled by SKIMVIZ_SRU_BACKEND=python" if os.environ.get("SKIMVIZ_SRU_BACKEND")
                == "python" else "not built (build it with: python -m skimviz._ext build)")
         notes.append(f"C++ SRU extension {why}: only the PyTorch-loop SRU is measured")
+    if skip_mod.backend() != "cpp":
+        why = ("disabled by SKIMVIZ_SKIP_BACKEND=python" if os.environ.get("SKIMVIZ_SKIP_BACKEND")
+               == "python" else "not built (build it with: python -m skimviz._ext build)")
+        notes.append(f"C++ Skip RNN jump loop {why}: the Skip GRU runs the Python loop")
     rows: List[Dict[str, object]] = []
     with speedlab.threads(threads):
         machine = speedlab.describe_machine("cpu")
@@ -191,7 +196,8 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
         "benchmark": "kernels", "quick": quick, "device": machine,
         "platform": platform.platform(), "machine": platform.machine(),
         "processor": platform.processor(), "torch": torch.__version__, "threads": threads,
-        "sru_backend": sru_mod.backend(), "steps": T, "hidden": H, "input_size": 1,
+        "sru_backend": sru_mod.backend(), "skip_backend": skip_mod.backend(), "steps": T,
+        "hidden": H, "input_size": 1,
         "train_batch": B, "rows": rows, "targets": targets,
         "all_primary_pass": all(t["pass"] for t in targets if t["primary"]), "notes": notes,
     }
@@ -199,7 +205,8 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
 
 def _kernels_table(r: dict) -> str:
     lines = [f"bench kernels on {r['device']} ({r['platform']}; torch {r['torch']}, "
-             f"{r['threads']} thread(s)); SRU backend: {r['sru_backend']}",
+             f"{r['threads']} thread(s)); SRU backend: {r['sru_backend']}, "
+             f"Skip GRU backend: {r['skip_backend']}",
              f"{r['steps']} steps, hidden {r['hidden']}, input {r['input_size']}"
              + (" [--quick: sizes shrunk, verdicts meaningless]" if r["quick"] else ""),
              "", f"{'cell':<22}{'backend':<9}{'mode':<11}{'batch':>6}{'p':>6}{'ms':>11}"

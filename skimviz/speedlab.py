@@ -13,7 +13,9 @@ Cells (``CELLS``):
   extension is built, else ``"python"``; CUDA tensors always use the PyTorch loop);
 * ``"sru-python"``: the same SRU forced onto the PyTorch recurrence (for cpp-vs-python rows);
 * ``"skip-gru"``: :class:`~skimviz.models.skip_rnn.SkipRNN` with a GRU cell and a fixed update
-  rate (see :func:`set_update_rate`).
+  rate (see :func:`set_update_rate`); its backend is ``"cpp"`` where the C++ jump loop runs
+  (inference at batch 1 on the CPU with the extension built, see ``skip_rnn.backend()``), else
+  ``"python"``.
 
 Modes: ``"inference"`` times the forward pass under ``torch.inference_mode`` (``model.eval()``,
 so the Skip RNN really jumps over skipped steps); ``"train"`` times forward + backward of
@@ -44,6 +46,7 @@ from torch import Tensor, nn
 
 from . import cost
 from .models import sru as sru_mod
+from .models import skip_rnn as skip_mod
 from .models.skip_rnn import SkipRNN
 
 CELLS: Dict[str, str] = {
@@ -162,6 +165,16 @@ def sru_backend(cell: str, device: str) -> str:
     return ""
 
 
+def row_backend(cell: str, device: str, mode: str, batch: int) -> str:
+    """A row's backend: the SRU's (:func:`sru_backend`), or for the Skip GRU "cpp" where the C++
+    batch-1 jump loop runs (CPU inference at batch 1, extension built), else "python"."""
+    if cell == "skip-gru":
+        cpp = (mode == "inference" and int(batch) == 1 and torch.device(device).type == "cpu"
+               and skip_mod.backend() == "cpp")
+        return "cpp" if cpp else "python"
+    return sru_backend(cell, device)
+
+
 def build_model(cell: str, input_size: int, hidden: int, update_rate: Optional[float] = None
                 ) -> nn.Module:
     if cell == "lstm":
@@ -256,7 +269,7 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
         lat = cost.measure_latency(fn, device=dev, warmup=0, repeats=n_rep, max_seconds=left)
         ms, p10, p90, n = lat.median_ms, lat.p10_ms, lat.p90_ms, lat.repeats
     return {
-        "cell": cell, "label": CELLS[cell], "backend": sru_backend(cell, device),
+        "cell": cell, "label": CELLS[cell], "backend": row_backend(cell, device, mode, batch),
         "device": str(dev), "seq_len": int(seq_len), "batch": int(batch), "hidden": int(hidden),
         "input_size": int(input_size), "mode": mode, "ms": ms, "p10_ms": p10, "p90_ms": p90,
         "repeats": n, "flops": flops, "gflops_per_s": flops / (ms / 1e3) / 1e9,
@@ -266,7 +279,7 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
 
 
 def _skipped_row(cell, seq_len, batch, hidden, input_size, device, mode, update_rate, why):
-    return {"cell": cell, "label": CELLS[cell], "backend": sru_backend(cell, device),
+    return {"cell": cell, "label": CELLS[cell], "backend": row_backend(cell, device, mode, batch),
             "device": str(torch.device(device)), "seq_len": int(seq_len), "batch": int(batch),
             "hidden": int(hidden), "input_size": int(input_size), "mode": mode,
             "ms": math.nan, "p10_ms": math.nan, "p90_ms": math.nan, "repeats": 0,

@@ -98,7 +98,8 @@ def test_bench_kernels_quick_json(capsys):
     r = _json(capsys)
     assert r["benchmark"] == "kernels" and r["quick"] is True and r["threads"] == 1
     assert r["device"] and r["torch"] and r["platform"]
-    assert r["sru_backend"] in ("cpp", "python")
+    assert r["sru_backend"] in ("cpp", "python") and r["skip_backend"] in ("cpp", "python")
+    assert {x["backend"] for x in r["rows"] if x["cell"] == "skip-gru"} == {r["skip_backend"]}
     cells = {(x["cell"], x["mode"]) for x in r["rows"]}
     assert {("lstm", "inference"), ("lstm", "train"), ("sru-python", "inference"),
             ("sru-python", "train")} <= cells

@@ -112,6 +112,17 @@ def test_update_rates(cpp, monkeypatch, cell, bias):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("I", [1, 28, 37])
+def test_input_sizes(cpp, monkeypatch, cell, I):
+    """I < 16 takes the transposed W_ih product, larger I the row dot products (28: row MNIST)."""
+    m = make_model(cell, 24, I=I, bias=-1.0, seed=I)
+    x = torch.randn(1, 300, I)
+    c = run(m, x, "cpp", monkeypatch)
+    assert_same(c, run(m, x, "python", monkeypatch), "cpp vs python jump")
+    assert_same(c, run(m, x, "python", monkeypatch, train=True), "cpp vs training blend")
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_explicit_hx_and_time_major(cpp, monkeypatch, cell):
     m = make_model(cell, 16, seed=3)
     m.batch_first = False

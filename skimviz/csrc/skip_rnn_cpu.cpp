@@ -18,15 +18,15 @@
 //         r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r·gh_n), h' = n + z·(h − n)
 //   LSTM: [i, f, g, o] blocks of gi + gh
 //         c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c')
-// The matrix-vector products are done here (no dispatcher call, no allocation per step): the
-// weights are transposed once per call to (in, gates·H) so that y += v_j · Wᵀ[j, :] runs over
-// contiguous rows, in blocks of kAcc SIMD vectors kept in registers. W_ih x is computed only at
-// updating steps (with T = 784 and input size 1 a (T, I) × (I, 3H) GEMM for all steps would do
+// The matrix-vector products are done here (no dispatcher call, no allocation per step), on
+// PyTorch's (gates·H, in) layout as SIMD dot products of 8 rows at a time (copying Wᵀ per call
+// cost ~50 µs, as much as 15 updates); only W_ih with a small input size (I = 1 for pixel MNIST)
+// is transposed, cheaply, so that y += x_j · Wᵀ[j, :] runs over contiguous rows in blocks of
+// kAcc SIMD vectors kept in registers. W_ih x is computed only at updating steps (with T = 784 and input size 1 a (T, I) × (I, 3H) GEMM for all steps would do
 // more work than the per-update products, and write a (T, 3H) buffer).
 //
 // Called as torch.ops.skimviz_sru.skip_rnn_forward (same extension module as sru_cpu.cpp).
 #include <ATen/ATen.h>
-#include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
@@ -40,7 +40,9 @@ namespace {
 using Vec = at::vec::Vectorized<float>;
 constexpr int64_t kAcc = 8;  // output vectors per register block (8 x 8 floats with AVX2)
 
-// y[0:n] = b[0:n] + sum_j v[j] * WT[j, 0:n]   (WT: (m, n) row-major; y = W v + b for W = WTᵀ)
+// y[0:n] = b[0:n] + sum_j v[j] * WT[j, 0:n]   (WT: (m, n) row-major; y = W v + b for W = WTᵀ).
+// For a small input size m (W_ih with I = 1 for pixel MNIST), where a row of W is too short for
+// a SIMD dot product.
 void matvec_t(const float* WT, const float* v, const float* b, int64_t m, int64_t n, float* y) {
   constexpr int64_t blk = kAcc * Vec::size();
   int64_t o = 0;
@@ -61,6 +63,54 @@ void matvec_t(const float* WT, const float* v, const float* b, int64_t m, int64_
     for (int64_t j = 0; j < m; ++j)
       acc = at::vec::fmadd(Vec::loadu(WT + j * n + o, c), Vec(v[j]), acc);
     acc.store(y + o, c);
+  }
+}
+
+// The 8 lane sums of a[0..7], in order: {Σ a[0], ..., Σ a[7]} (AVX2: a tree of horizontal adds).
+inline Vec hsum8(const Vec* a) {
+#if defined(CPU_CAPABILITY_AVX2)
+  static_assert(Vec::size() == 8);
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return Vec(_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                           _mm256_permute2f128_ps(u0, u1, 0x31)));
+#else
+  float s[8], lanes[Vec::size()];
+  for (int k = 0; k < 8; ++k) {
+    a[k].store(lanes);
+    s[k] = 0.0f;
+    for (int64_t l = 0; l < Vec::size(); ++l) s[k] += lanes[l];
+  }
+  return Vec::loadu(s, 8);
+#endif
+}
+
+// y[0:n] = b[0:n] + W v, W: (n, m) row-major (PyTorch's layout, no copy): dot products of 8 rows
+// at a time with v, their 8 vector accumulators reduced together by hsum8.
+void matvec(const float* W, const float* v, const float* b, int64_t n, int64_t m, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Vec acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = Vec(0.0f);
+    int64_t j = 0;
+    for (; j + Vec::size() <= m; j += Vec::size()) {
+      const Vec vj = Vec::loadu(v + j);
+      for (int k = 0; k < 8; ++k)
+        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j), vj, acc[k]);
+    }
+    if (j < m) {  // partial vector (zero-filled past the end)
+      const int64_t c = m - j;
+      const Vec vj = Vec::loadu(v + j, c);
+      for (int k = 0; k < 8; ++k)
+        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j, c), vj, acc[k]);
+    }
+    (hsum8(acc) + Vec::loadu(b + i, 8)).store(y + i, 8);
+  }
+  for (; i < n; ++i) {  // the last n % 8 rows
+    float s = 0.0f;
+    for (int64_t j = 0; j < m; ++j) s += W[i * m + j] * v[j];
+    y[i] = b[i] + s;
   }
 }
 
@@ -125,7 +175,10 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
 
   const at::Tensor xc = x.contiguous(), wp = w_p.contiguous(), bi = b_ih.contiguous(),
                    bh = b_hh.contiguous();
-  const at::Tensor wiT = w_ih.t().contiguous(), whT = w_hh.t().contiguous();  // (I|H, G·H)
+  // W_ih x: a small I uses the transposed product (copying Wᵀ costs next to nothing then)
+  const bool small_in = I < 2 * Vec::size();
+  const at::Tensor wi_c = small_in ? w_ih.t().contiguous() : w_ih.contiguous();
+  const at::Tensor wh_c = w_hh.contiguous();
   at::Tensor out = at::empty({T, H}, x.options());
   at::Tensor h = h0.clone(at::MemoryFormat::Contiguous);
   at::Tensor c = lstm ? c0->clone(at::MemoryFormat::Contiguous) : at::empty({0}, x.options());
@@ -134,8 +187,8 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
   std::vector<float> gi(G * H), gh(G * H);
 
   const float* xp = xc.data_ptr<float>();
-  const float* wi = wiT.data_ptr<float>();
-  const float* wh = whT.data_ptr<float>();
+  const float* wi = wi_c.data_ptr<float>();
+  const float* wh = wh_c.data_ptr<float>();
   const float* bip = bi.data_ptr<float>();
   const float* bhp = bh.data_ptr<float>();
   const float* wpp = wp.data_ptr<float>();
@@ -151,8 +204,11 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
   int64_t t = 0;
   while (t < T) {
     pp[t] = u_tilde;
-    matvec_t(wi, xp + t * I, bip, I, G * H, gi.data());   // W_ih x_t + b_ih
-    matvec_t(wh, hp, bhp, H, G * H, gh.data());            // W_hh h + b_hh
+    if (small_in)
+      matvec_t(wi, xp + t * I, bip, I, G * H, gi.data());  // W_ih x_t + b_ih
+    else
+      matvec(wi, xp + t * I, bip, G * H, I, gi.data());
+    matvec(wh, hp, bhp, G * H, H, gh.data());              // W_hh h + b_hh
     cell_update(lstm, gi.data(), gh.data(), H, hp, cp);    // s_t = S(s_{t-1}, x_t)   (Eq. 3)
     const float a = lstm ? dot(wpp, hp, H) + dot(wpp + H, cp, H) : dot(wpp, hp, H);
     const float delta = one / (one + std::exp(-(a + bp)));  // Δũ_t (Eq. 4)
