@@ -277,12 +277,15 @@ class SkipRNN(nn.Module):
         return out, state, SkipTrace(torch.from_numpy(probs).to(x.dtype).unsqueeze(0), update, f)
 
     def _cpp_jump_ok(self, x: Tensor, state: list) -> bool:
-        """Can the C++ loop run this call: one GRU/LSTM layer, float32 CPU, nothing to record
-        for autograd, and the extension built and not disabled?"""
-        tensors = [x, *state[0], *self.parameters()]
-        return (self.cell in ("gru", "lstm") and self.num_layers == 1 and backend() == "cpp"
-                and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-                and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+        """Can the C++ loop run this call: one GRU/LSTM layer, float32 CPU (the op checks every
+        tensor), nothing to record for autograd, and the extension built and not disabled?"""
+        if self.cell == "sru" or self.num_layers != 1 or backend() != "cpp":
+            return False
+        w = self.gate.weight
+        if not (x.is_cpu and w.is_cpu and x.dtype == w.dtype == torch.float32):
+            return False
+        return not (torch.is_grad_enabled()
+                    and any(t.requires_grad for t in (x, *state[0], *self.parameters())))
 
     def _forward_jump_cpp(self, x: Tensor, state: list):
         """:meth:`_forward_jump` in C++ (torch.ops.skimviz_sru.skip_rnn_forward)."""
@@ -294,8 +297,8 @@ class SkipRNN(nn.Module):
             self.update_threshold, self.force_update)
         state = [(h[None],) if self.cell == "gru" else (h[None], c_n[None])]
         update = update[None]
-        f = update * self.flops_per_update() + (1 - update) * cost.SKIP_STEP_FLOPS
-        return out[None], state, SkipTrace(probs[None], update, f)
+        f_up, f_skip = self.flops_per_update(), cost.SKIP_STEP_FLOPS  # u ∈ {0, 1}: exact
+        return out[None], state, SkipTrace(probs[None], update, update * (f_up - f_skip) + f_skip)
 
     def _forward_rows(self, x: Tensor, state: list):
         """Batched inference: at each step gather only the rows that update, run the stack on
