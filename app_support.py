@@ -70,7 +70,7 @@ def presentation(page: str, sync_url: bool = True) -> bool:
         # is kept until the presenter moves to another slide.
         st.session_state[STATE] = urlstate.presenting(params)
     on = is_on()
-    _, right = st.columns([5, 1])
+    _, right = st.columns([3, 1])
     right.toggle("Presentation mode", value=on, key=f"present_toggle_{page}",
                  on_change=_toggled, args=(page,),
                  help="Hides the sidebar and the controls, enlarges text and figures, and steps "

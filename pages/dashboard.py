@@ -99,7 +99,7 @@ if axis == "latency_ms" and not dashboard.drawable(points, "latency_ms"):
     axis = "flops"
 
 fig = figures.tradeoff_figure(points, x=axis, curves=curves if axis == "flops" else None,
-                              height=460)
+                              height=460, font_size=16 if presenting else 12)
 st.plotly_chart(big(fig), key="tradeoff_chart", config=PLOT_CONFIG,
                 alt="trade-off chart: task metric against cost, one point per checkpoint")
 if axis == "flops":

@@ -608,5 +608,7 @@ def enlarge(fig: go.Figure, scale: float = 1.35, font_size: int = 18) -> go.Figu
     """Presentation mode: a larger figure (height × ``scale``) with larger fonts."""
     h = fig.layout.height or 400
     fig.update_layout(height=int(h * scale), font=dict(size=font_size))
+    fig.update_traces(textfont_size=font_size - 2,
+                      selector=dict(type="scatter", mode="markers+text"))
     fig.update_annotations(font_size=font_size)
     return fig

@@ -147,3 +147,35 @@ def test_deep_link_to_the_page_path(app):
         expect(page.get_by_role("slider", name=re.compile(r"inference threshold", re.I))
                ).to_have_attribute("aria-valuetext", "0.60", timeout=SLOW_MS)
     app.assert_clean()
+
+
+DASHBOARD = re.compile(r"^\s*Trade-off dashboard\s*$", re.I)
+TRADEOFF_CHART = re.compile(r"trade-off chart", re.I)
+
+
+def test_dashboard_journey(app):
+    """Home → the dashboard through its link: the trade-off chart is drawn (from whatever cards
+    are in pretrained/); presentation mode shows the first slide and steps to the next."""
+    page = app.open()
+    expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
+    page.get_by_role("link", name=re.compile(r"Trade-off dashboard", re.I)).filter(
+        visible=True).first.click()
+    expect(page.get_by_role("heading", level=1, name=DASHBOARD)).to_be_visible()
+    app.wait()
+    chart = page.get_by_role("figure", name=TRADEOFF_CHART)
+    expect(chart).to_be_visible()
+    expect(chart.locator(".main-svg").first).to_be_attached()  # plotly drew it
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-dashboard")
+
+    page.get_by_text("Presentation mode", exact=True).click()
+    app.wait()
+    expect(page.get_by_text(re.compile(r"Slide 1 of \d"))).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    page.get_by_role("button", name="Next").click()
+    app.wait()
+    expect(page.get_by_text(re.compile(r"Slide 2 of \d"))).to_be_visible()
+    expect(page.get_by_role("figure", name=TRADEOFF_CHART)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/dashboard\?.*present=1"))
+    app.screenshot("journey-dashboard-present")
+    app.assert_clean()
