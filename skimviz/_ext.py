@@ -5,9 +5,9 @@
 
 Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz_sru``
 when a library built from the current sources exists, else ``None``, and
-:mod:`skimviz.models.sru` then falls back to PyTorch. The library's file name carries a hash of
-the sources, the torch version and the compiler flags, so editing a ``.cpp`` or upgrading torch
-makes it "not built" instead of loading a stale binary.
+:mod:`skimviz.models.sru` and :mod:`skimviz.models.skip_rnn` then fall back to PyTorch. The
+library's file name carries a hash of the sources, the torch version and the compiler flags, so
+editing a ``.cpp`` or upgrading torch makes it "not built" instead of loading a stale binary.
 
 :func:`build` calls the C++ compiler (``$CXX``, default ``c++``; gcc >= 10 for the C++20 that
 torch's headers need) directly with torch's include and library paths, so neither ninja nor
