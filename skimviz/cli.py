@@ -40,6 +40,50 @@ def _add_train(sub) -> None:
                         "state (fresh validation numbers), keeping the training command")
     m.add_argument("--dry-run", action="store_true",
                    help="two steps on 64 bundled digits, to check the pipeline")
+    for task, help_, name, extra in (
+            ("adding", "Skip RNN on the adding task (paper Sec. 4.1, Table 1)",
+             "skip-gru-adding", None),
+            ("frequency", "Skip RNN on frequency discrimination (paper Sec. 4.2, Table 2)",
+             "skip-gru-frequency", "frequency"),
+            ("frames", "CNN + Skip RNN on digit clips (our take on paper Sec. 4.5)",
+             "skip-gru-frames", "frames")):
+        _add_signal_task(tsub, task, help_, name, extra)
+
+
+def _add_signal_task(tsub, task: str, help_: str, name: str, extra) -> None:
+    """``train adding|frequency|frames``: step-based, fresh generated batches, resumable."""
+    t = tsub.add_parser(task, help=help_)
+    t.add_argument("--name", default=name)
+    t.add_argument("--cell", choices=["gru", "lstm"], default="gru")
+    t.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
+    t.add_argument("--dense", action="store_true", help="train the plain RNN baseline")
+    t.add_argument("--lam", type=float, default=1e-5 if task == "adding" else 1e-4,
+                   help="λ, cost per sample (Eq. 8)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-4)")
+    t.add_argument("--gate-lr-scale", type=float, default=1.0,
+                   help="the gate's learning rate is lr × this")
+    t.add_argument("--lam-warmup-steps", type=int, default=0, help="ramp λ from 0 over these steps")
+    t.add_argument("--batch-size", type=int, default=256 if task != "frames" else 32,
+                   help="paper: 256")
+    t.add_argument("--steps", type=int, default={"adding": 20000, "frequency": 10000,
+                                                 "frames": 3000}[task])
+    t.add_argument("--eval-every", type=int, default=500,
+                   help="validate (and export if best) every this many steps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--out", default="pretrained", help="where the best checkpoint is exported")
+    t.add_argument("--work", default="runs", help="where the resumable state is kept")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this")
+    t.add_argument("--dry-run", action="store_true", help="two steps, to check the pipeline")
+    if task == "adding":
+        t.add_argument("--length", type=int, default=50, help="sequence length (paper: 50)")
+    if extra == "frequency":
+        t.add_argument("--sampling-ms", type=float, default=1.0, choices=[1.0, 0.5],
+                       help="sampling period: 1 ms → 100 steps, 0.5 ms → 200 steps")
+    if extra == "frames":
+        t.add_argument("--length", type=int, default=48, help="frames per clip")
+        t.add_argument("--feature-size", type=int, default=64, help="frame encoder output size")
 
 
 def _add_evaluate(sub) -> None:
@@ -77,6 +121,23 @@ def _add_bench(sub) -> None:
     k.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     k.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
+    pp = bsub.add_parser("paper", help="reproduce a paper's tables")
+    psub = pp.add_subparsers(dest="paper", required=True)
+    q = psub.add_parser("skip-rnn", help="Skip RNN Tables 1 (adding) and 2 (frequency): train or "
+                                         "load, evaluate, print next to the paper")
+    q.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
+    q.add_argument("--retrain", action="store_true", help="train even when a checkpoint exists")
+    q.add_argument("--steps", type=int, default=0,
+                   help="training steps per configuration (default: the train commands')")
+    q.add_argument("--hidden", type=int, default=110)
+    q.add_argument("--tables", default="1,2", help="which tables: 1, 2 or 1,2")
+    q.add_argument("--cells", default="lstm,gru", help="cells for Table 1")
+    q.add_argument("--freq-cells", default="gru", help="cells for Table 2")
+    q.add_argument("--work", default="runs/paper-skip-rnn",
+                   help="checkpoints and resumable states of the bench's own trainings")
+    q.add_argument("--max-minutes", type=float, default=0, help="per configuration (resumable)")
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,12 +169,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         if args.command == "train":
-            from .tasks import mnist as task
-            return task.train_command(args)
+            from . import tasks
+            return tasks.module(args.task).train_command(args)
         if args.command == "evaluate":
             return _evaluate(args)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "bench" and args.what == "paper":
+            from . import bench_paper
+            return bench_paper.main(args)
         if args.command == "bench":
             from . import bench
             return bench.main(args)
@@ -130,10 +194,15 @@ def _load(name: str):
 
 def _evaluate(args) -> int:
     model, card = _load(args.name)
-    from .tasks import mnist as task
-    if card.get("task") != task.TASK:
+    from . import tasks
+    task = tasks.by_card_task(card.get("task"))
+    if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
-    _print(task.evaluate(model, card, args.split, args.data_dir, args.threshold), args.json)
+    if task.TASK == "mnist-pixels":
+        r = task.evaluate(model, card, args.split, args.data_dir, args.threshold)
+    else:  # generated test sets (fixed seeds); --split/--data-dir do not apply
+        r = task.evaluate(model, card, threshold=args.threshold)
+    _print(r, args.json)
     return 0
 
 

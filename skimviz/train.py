@@ -203,3 +203,49 @@ def summarize_history(history: List[Dict[str, float]], every: int) -> List[Dict[
 
 def as_dict(p: Progress) -> dict:
     return asdict(p)
+
+
+def regression_loss(lam: float, warmup_steps: int = 0) -> LossFn:
+    """Mean squared error + the Skip RNN budget loss λ·Σu_t (Eq. 8), for a model whose output is
+    (B, 1) (``SequenceClassifier(..., num_classes=1)``), as in the adding task (Sec. 4.1).
+
+    Same conventions as :func:`classification_loss` (``warmup_steps`` ramps λ, ``fn.calls``);
+    the stats report ``"mse"`` where the classifier reports ``"accuracy"``.
+    """
+
+    def fn(model: nn.Module, batch: Tuple[Tensor, ...]):
+        x, y = batch
+        out, trace = model(x, return_trace=True)
+        task = F.mse_loss(out.squeeze(-1), y.to(out.dtype))
+        fn.calls += 1
+        ramp = min(1.0, fn.calls / warmup_steps) if warmup_steps else 1.0
+        loss = task + (budget_loss(trace, lam * ramp) if lam else 0.0)
+        with torch.no_grad():
+            rate = trace.update.float().mean().item()
+        return loss, {"task_loss": task.item(), "mse": task.item(), "update_rate": rate}
+
+    fn.calls = 0
+    return fn
+
+
+@torch.no_grad()
+def evaluate_regressor(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000,
+                       threshold: Optional[float] = None) -> Dict[str, float]:
+    """MSE, mean updates per sequence and mean FLOPs on (x, y) with the inference path."""
+    model.eval()
+    old = getattr(getattr(model, "rnn", None), "update_threshold", None)
+    if threshold is not None and hasattr(model, "set_threshold"):
+        model.set_threshold(threshold)
+    se, updates, flops = 0.0, 0.0, 0.0
+    try:
+        for i in range(0, len(x), batch_size):
+            out, trace = model(x[i:i + batch_size], return_trace=True)
+            se += ((out.squeeze(-1) - y[i:i + batch_size]) ** 2).sum().item()
+            updates += trace.update.sum().item()
+            flops += trace.flops.sum().item()
+    finally:
+        if old is not None:
+            model.set_threshold(old)
+    n, T = len(x), x.shape[1]
+    return {"mse": se / n, "updates": updates / n, "update_rate": updates / n / T,
+            "flops": flops / n, "n": n}

@@ -125,3 +125,38 @@ def test_reexport_rewrites_the_card(tiny, capsys):
     assert after["target"]["reached"] is False and "goal" in after["target"]
     assert after["metrics"]["n_valid"] == 5000  # re-measured on all validation digits
     assert after["training"]["epochs_trained_in_total"] == 1
+
+
+def test_train_adding_dry_run_then_evaluate(tmp_path, capsys):
+    """``train adding --dry-run`` exports a checkpoint whose card names its task; ``evaluate``
+    dispatches on it and reports the adding-task metrics on the 10,000 test sequences."""
+    assert main(["train", "adding", "--dry-run", "--hidden", "8", "--name", "t-add", "--out",
+                 str(tmp_path), "--work", str(tmp_path / "w")]) == 0
+    card = json.loads((tmp_path / "t-add" / "card.json").read_text())
+    assert card["task"] == "adding" and card["training"]["command"].startswith(
+        "python -m skimviz train adding")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "t-add"), "--json"]) == 0
+    r = _json(capsys)
+    assert {"mse", "target_variance", "solved", "update_rate"} <= set(r)
+    assert r["n"] == 10000 and r["solved"] is False and 0 < r["update_rate"] <= 1
+    assert main(["train", "frequency", "--dry-run", "--hidden", "4", "--sampling-ms", "0.5",
+                 "--name", "t-freq", "--out", str(tmp_path), "--work", str(tmp_path / "w")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "t-freq"), "--json"]) == 0
+    r = _json(capsys)
+    assert r["seq_len"] == 200 and {"accuracy", "solved", "updates_mean"} <= set(r)
+
+
+def test_bench_paper_skip_rnn_quick_json(tmp_path, capsys):
+    assert main(["bench", "paper", "skip-rnn", "--quick", "--json", "--work", str(tmp_path),
+                 "--cells", "gru"]) == 0
+    r = _json(capsys)
+    assert r["quick"] is True
+    assert [(x["model"], x["lambda"]) for x in r["table1"]] == [
+        ("GRU", None), ("Skip GRU", 0.0), ("Skip GRU", 1e-5)]
+    assert r["table1"][2]["paper_updates_percent"] == 50.7
+    assert {x["sampling_ms"] for x in r["table2"]} == {1.0, 0.5} and len(r["table2"]) == 8
+    assert all(isinstance(x["solved"], bool) for x in r["table1"] + r["table2"])
+    assert main(["bench", "paper", "skip-rnn", "--quick", "--tables", "3",
+                 "--work", str(tmp_path)]) == 2

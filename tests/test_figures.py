@@ -379,3 +379,83 @@ def test_tradeoff_empty_and_enlarge():
     assert len(fig.data) == 0 and "no checkpoints" in fig.layout.annotations[0].text
     fig = F.enlarge(F.used_skipped_figure(_digit(), _mask(784), 28, height=300))
     assert fig.layout.height == int(300 * 1.35) and fig.layout.font.size == 18
+
+
+# --- Skip RNN on signals and clips ----------------------------------------------------------------
+def _colors_of(fig, name_part):
+    return [t for t in fig.data if name_part in (t.name or "")]
+
+
+def test_adding_figure_used_red_skipped_blue_markers_ringed():
+    T = 50
+    x = np.zeros((T, 2))
+    x[:, 0] = np.linspace(-0.5, 0.5, T)
+    x[[2, 40], 1] = 1
+    u = _mask(T, 2)
+    p = np.where(u > 0, 0.6, 0.3)
+    fig = F.adding_figure(x, u, p, theta=0.5)
+    used, skipped = _colors_of(fig, "used")[0], _colors_of(fig, "skipped")[0]
+    assert used.marker.color == F.USED_COLOR and skipped.marker.color == F.SKIPPED_COLOR
+    assert len(used.x) == int(u.sum()) and len(skipped.x) == T - int(u.sum())
+    assert list(_colors_of(fig, "marked")[0].x) == [2, 40]
+    saw = _colors_of(fig, "ũ_t")[0]
+    assert np.allclose(saw.y, p) and saw.yaxis == "y2"
+    theta = _colors_of(fig, "θ")[0]
+    assert list(theta.y) == [0.5, 0.5]
+    with pytest.raises(ValueError):
+        F.adding_figure(x[:, :1], u)
+    with pytest.raises(ValueError):
+        F.adding_figure(x, u[:10])
+
+
+def test_sine_and_sawtooth_figures():
+    u = _mask(200, 4)
+    fig = F.sine_figure(np.sin(np.arange(200) / 5), u, np.full(200, 0.2), sampling_ms=0.5)
+    used = _colors_of(fig, "used")[0]
+    assert used.x[1] == pytest.approx(2.0)  # every 4th sample, 0.5 ms apart
+    assert fig.layout.xaxis2.title.text == "time (ms)"
+    fig = F.sawtooth_figure([1.0, 0.3, 0.6, 0.2], [1, 0, 1, 0], theta=0.5)
+    assert list(_colors_of(fig, "ũ_t")[0].marker.color) == [F.USED_COLOR, F.SKIPPED_COLOR,
+                                                            F.USED_COLOR, F.SKIPPED_COLOR]
+
+
+def test_filmstrip_used_bright_skipped_dim():
+    frames = np.ones((5, 4, 4))
+    img = F.filmstrip(frames, [1, 0, 0, 1, 0], cols=3, pad=2)
+    assert img.shape == (2 * 8, 3 * 8, 3) and img.dtype == np.uint8
+    assert (img[2:6, 2:6] == 255).all()                        # used frame: full brightness
+    assert (img[2:6, 10:14] == int(F.FILM_DIM * 255)).all()    # skipped: dimmed
+    assert tuple(img[0, 0]) == (0xd6, 0x27, 0x28)              # red border around a used frame
+    assert tuple(img[1, 9]) == (0x1f, 0x77, 0xb4)              # blue border around a skipped one
+    fig = F.filmstrip_figure(frames, [1, 0, 0, 1, 0])
+    assert "2 of 5 frames used" in fig.layout.title.text
+    with pytest.raises(ValueError):
+        F.filmstrip(frames, [1, 0])
+
+
+def test_lambda_points_and_figure():
+    cards = [
+        {"name": "a", "task": "adding", "config": {"skip": True, "cell": "gru"},
+         "training": {"lambda": 1e-5}, "metrics": {"valid_mse": 1e-3, "valid_update_rate": 0.5,
+                                                     "valid_updates_mean": 25}},
+        {"name": "b", "task": "adding", "config": {"skip": True, "cell": "gru"},
+         "training": {"lambda": 0.0}, "metrics": {"valid_mse": 2e-3, "valid_update_rate": 0.9,
+                                                    "valid_updates_mean": 45}},
+        {"name": "c", "task": "frequency", "config": {"skip": True},
+         "training": {"lambda": 0.0}, "metrics": {"valid_accuracy": 0.9}},
+        {"name": "d", "task": "adding", "config": {"skip": False}, "training": {"lambda": 0.0},
+         "metrics": {"valid_mse": 1e-3}},
+    ]
+    pts = F.lambda_points(cards, "adding")
+    assert [p["name"] for p in pts] == ["b", "a"] and pts[1]["metric"] == "mse"
+    fig = F.lambda_figure(pts)
+    assert list(fig.data[0].x) == ["0", "1e-05"] and list(fig.data[0].y) == [90.0, 50.0]
+    assert fig.layout.yaxis2.type == "log"
+    assert F.lambda_points(cards, "frequency")[0]["metric"] == "accuracy"
+
+
+def test_training_curves_regression_panels():
+    hist = [{"step": i + 1, "loss": 0.2, "mse": 0.2, "update_rate": 1.0} for i in range(5)]
+    fig = F.training_curves_figure(hist, curves=F.REGRESSION_CURVES)
+    assert fig.layout.annotations[1].text == "batch MSE"
+    assert fig.layout.yaxis2.range is None  # MSE is not squeezed into [0, 1]

@@ -67,7 +67,9 @@ class SequenceClassifier(nn.Module):
             self.rnn.update_threshold = theta
 
 
-ARCHITECTURES = {"SequenceClassifier": SequenceClassifier}
+from .clip_classifier import ClipClassifier  # noqa: E402  (registered here, defined there)
+
+ARCHITECTURES = {"SequenceClassifier": SequenceClassifier, "ClipClassifier": ClipClassifier}
 
 
 def build(architecture: str, config: dict) -> nn.Module:
