@@ -14,6 +14,8 @@ PAGES = [
     st.Page("pages/home.py", title="Home", default=True),
     st.Page("pages/skip_rnn_mnist.py", title="Skip RNN — MNIST pixels",
             url_path="skip-rnn-mnist"),
+    st.Page("pages/skip_rnn_signals.py", title="Skip RNN — signals and clips",
+            url_path="skip-rnn-signals"),
     st.Page("pages/speed_lab.py", title="Speed lab — SRU and skipping", url_path="speed-lab"),
     st.Page("pages/dashboard.py", title="Trade-off dashboard", url_path="dashboard"),
 ]

@@ -29,6 +29,11 @@ SYSTEMS = [
      "binary gate decides at every pixel whether to update its state or copy it. See which pixels "
      "it reads, move the inference threshold, and train your own small model live.",
      "pages/skip_rnn_mnist.py"),
+    ("Skip RNN — signals and clips",
+     "The same gate on the paper's adding task and sine-wave frequency discrimination, and on "
+     "short digit clips read by a small CNN: see which samples and frames are used (red) or "
+     "skipped (blue), the ũ sawtooth, and train each task live in about a minute.",
+     "pages/skip_rnn_signals.py"),
     ("Skim-RNN",
      "Seo et al., ICLR 2018. A big and a small RNN share the state; each word is either read by "
      "the big one or skimmed by the small one.", None),

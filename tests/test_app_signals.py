@@ -1,0 +1,112 @@
+"""AppTest of the "Skip RNN — signals and clips" page: every tab renders without a shipped
+checkpoint (and says how to train one), bad input gives a message, a tiny live training run in a
+tab produces curve rows, and a shipped checkpoint (a CLI dry run) is picked up."""
+from __future__ import annotations
+
+import json
+import sys
+import subprocess
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP = str(REPO_ROOT / "app.py")
+PAGE = "pages/skip_rnn_signals.py"
+TIMEOUT = 120
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _page(monkeypatch, pretrained: Path) -> AppTest:
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(pretrained))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _no_exception(at)
+    at.switch_page(PAGE).run()
+    _no_exception(at)
+    return at
+
+
+def _charts(at: AppTest) -> dict:
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec)
+            for c in at.get("plotly_chart")}
+
+
+def test_every_tab_renders_without_checkpoints(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    assert at.title[0].value == "Skip RNN — signals and clips"
+    assert [t.label for t in at.tabs] == ["Adding task", "Frequency discrimination", "Digit clips"]
+    infos = " ".join(i.value for i in at.info)
+    for name in ("skip-gru-adding", "skip-gru-frequency", "skip-gru-frames"):
+        assert f"No shipped checkpoint `{name}` yet" in infos
+    assert "python -m skimviz train adding" in infos
+    charts = _charts(at)
+    assert {"adding_example", "frequency_example", "frames_example", "frames_sawtooth"} <= set(charts)
+    names = [t.get("name") for t in charts["adding_example"]["data"]]
+    assert "used (state updated)" in names and "marked (marker = 1)" in names
+    assert any(n and n.startswith("ũ_t") for n in names)
+    # the untrained gate (b_p = 1) uses every sample
+    assert "50 of 50 samples used" in str(charts["adding_example"]["layout"]["title"])
+    # a caption under every example chart
+    captions = " ".join(c.value for c in at.caption)
+    assert "Fig. 2" in captions and "sawtooth" in captions and "Used frames are bright" in captions
+    assert len(at.button) == 6
+
+
+def test_seed_and_sampling_period(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    at.radio(key="frequency_sampling").set_value(0.5).run()
+    _no_exception(at)
+    assert "200 of 200 samples used" in str(_charts(at)["frequency_example"]["layout"]["title"])
+    before = _charts(at)["adding_example"]["data"][0]
+    at.number_input(key="adding_seed").set_value(12).run()
+    _no_exception(at)
+    assert _charts(at)["adding_example"]["data"][0] != before
+
+
+def test_a_broken_checkpoint_gives_a_message(monkeypatch, tmp_path):
+    bad = tmp_path / "skip-gru-adding"
+    bad.mkdir()
+    (bad / "card.json").write_text("{not json")
+    (bad / "model.safetensors").write_bytes(b"pickle? no")
+    at = _page(monkeypatch, tmp_path)
+    assert any("could not be loaded" in e.value and "skip-gru-adding" in e.value
+               for e in at.error)
+    assert "adding_example" in _charts(at)  # the tab still works, on an untrained model
+
+
+@pytest.mark.parametrize("task,key", [("adding", "mse"), ("frames", "accuracy")])
+def test_tiny_live_training_produces_curves(monkeypatch, tmp_path, task, key):
+    at = _page(monkeypatch, tmp_path)
+    at.number_input(key=f"{task}_steps").set_value(4)
+    at.button(key=f"{task}_start").click().run()
+    _no_exception(at)
+    live = at.session_state[f"live_{task}"]
+    assert live["status"] == "done" and live["step"] == 4
+    assert len(live["history"]) == 4 and all(key in r for r in live["history"])
+    assert live["metrics"] and f"valid_{key}" in live["metrics"]
+    assert f"{task}_curves" in _charts(at)
+    assert any(f"Trained 4 steps" in s.value for s in at.success)
+    # the session's model is now selected, and the λ chart has its point
+    assert at.radio(key=f"{task}_model").value == "session"
+    assert f"{task}_lambda" in _charts(at)
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pretrained")
+    r = subprocess.run([sys.executable, "-m", "skimviz", "train", "adding", "--dry-run",
+                        "--hidden", "8", "--out", str(out), "--work", str(out / "_work")],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_shipped_checkpoint_is_used(monkeypatch, shipped):
+    at = _page(monkeypatch, shipped)
+    assert at.radio(key="adding_model").value == "shipped"
+    assert any("pipeline dry run" in w.value for w in at.warning)
+    assert any(m.label == "Validation mse" for m in at.metric)
