@@ -1,4 +1,5 @@
-"""Streamlit helpers shared by the pages: presentation mode.
+"""Streamlit helpers shared by the pages: shipped checkpoints shared between sessions, and
+presentation mode.
 
 Not a page (``app.py`` registers its pages explicitly with ``st.navigation``, so nothing here is
 ever listed). The slide texts are pure data in ``skimviz.lessons``; this module only draws them.
@@ -11,9 +12,36 @@ URL (``present=1``) and pages keep ``present=1`` in the URL while it is on.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import streamlit as st
 
-from skimviz import figures, lessons, urlstate
+from skimviz import checkpoint, figures, lessons, urlstate
+
+
+# --- shipped checkpoints ---------------------------------------------------------------------
+def pretrained_dir() -> str | None:
+    """``SKIMVIZ_PRETRAINED_DIR`` (tests point it at a temporary folder), else None (the default
+    ``pretrained/``)."""
+    return os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None
+
+
+def checkpoint_stamp(name: str, directory: str | None = None):
+    """Modification times of a checkpoint's files: a re-export (after each training epoch) gives
+    a new cache key, so pages pick up the newer weights. None when it is missing."""
+    base = Path(directory or pretrained_dir() or checkpoint.PRETRAINED_DIR) / name
+    try:
+        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
+    except OSError:
+        return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def load_shared(name: str, directory: str | None, stamp) -> tuple:
+    """(model, card), loaded once per process and shared by all sessions: never mutate it —
+    pages deep-copy it into the session before touching its threshold."""
+    return checkpoint.load(name, directory)
 
 STATE = "_present"
 

@@ -8,29 +8,17 @@ without a code change.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app_support import big, presentation
+from app_support import checkpoint_stamp as _stamp
+from app_support import pretrained_dir as _pretrained_dir
 from skimviz import checkpoint, dashboard, figures
 from skimviz.checkpoint import CheckpointError
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
-
-
-def _dir() -> str | None:
-    return os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None
-
-
-def _stamp(name: str, directory: str | None):
-    base = Path(directory or checkpoint.PRETRAINED_DIR) / name
-    try:
-        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
-    except OSError:
-        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -54,7 +42,7 @@ st.markdown(
     "purple crosses labelled with their table, and a model's θ sweep as a dotted line. The "
     "points are read from the model cards, so a newly trained checkpoint appears here by itself.")
 
-directory = _dir()
+directory = _pretrained_dir()
 names = checkpoint.list_pretrained(directory)
 cards, problems = [], []
 for name in names:

@@ -8,14 +8,11 @@ session's θ never leaks into another's; the session's own model lives in ``st.s
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
-import os
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -23,11 +20,15 @@ import streamlit as st
 import torch
 
 from app_support import big, presentation
+from app_support import checkpoint_stamp as _stamp
+from app_support import load_shared as _load_shared
+from app_support import pretrained_dir as _pretrained_dir
 from app_support import is_on as presenting_on
-from skimviz import attribution, checkpoint, cost, figures, urlstate
+from skimviz import attribution, cost, figures, urlstate
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import mnist as mnist_data
 from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, image_to_digit
+from skimviz.speedlab import threads as _threads
 from skimviz.tasks import mnist as task
 from skimviz.train import (Trainer, TrainingDiverged, batches, classification_loss,
                            evaluate_classifier, threshold_sweep)
@@ -59,26 +60,6 @@ TRAIN_HELP = ("python -m skimviz train mnist --data-dir ../shared/data --name sk
 
 # ---------------------------------------------------------------------------------------------
 # helpers (no figures here: those are in skimviz.figures)
-def _pretrained_dir() -> str | None:
-    return os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None
-
-
-def _stamp(name: str, directory: str | None):
-    """Modification times of a checkpoint's files: a re-export (after each training epoch) gives
-    a new cache key, so the page picks up the newer weights."""
-    base = Path(directory or checkpoint.PRETRAINED_DIR) / name
-    try:
-        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
-    except OSError:
-        return None
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _load_shared(name: str, directory: str | None, stamp) -> tuple:
-    """(model, card), shared by all sessions: never mutate it (see ``_session_model``)."""
-    return checkpoint.load(name, directory)
-
-
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _fresh_dense(hidden: int) -> torch.nn.Module:
     """An untrained dense GRU classifier of the given size (for timing only)."""
@@ -105,19 +86,6 @@ def _session_model(name: str):
         model, card = _load_shared(name, d, stamp)
         slot[name] = (copy.deepcopy(model), card, key)
     return slot[name]
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    old = torch.get_num_threads()
-    if old == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _rng() -> np.random.Generator:

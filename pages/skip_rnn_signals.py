@@ -10,21 +10,22 @@ click (Stop included) ends it and keeps the model so far.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
+from app_support import checkpoint_stamp as _stamp
+from app_support import load_shared as _load_shared
+from app_support import pretrained_dir as _pretrained_dir
 from skimviz import checkpoint, figures
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import clips
 from skimviz.data.synthetic import ADDING_TARGET_VARIANCE, adding_task, frequency_task
+from skimviz.speedlab import threads as _threads
 from skimviz.tasks import _runner, adding, frames, frequency
 from skimviz.train import (Trainer, TrainingDiverged, classification_loss, evaluate_classifier,
                            evaluate_regressor, regression_loss)
@@ -60,24 +61,6 @@ TASKS = {
 
 
 # ---------------------------------------------------------------------------------------------
-def _pretrained_dir() -> str | None:
-    return os.environ.get("SKIMVIZ_PRETRAINED_DIR") or None
-
-
-def _stamp(name: str):
-    base = Path(_pretrained_dir() or checkpoint.PRETRAINED_DIR) / name
-    try:
-        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
-    except OSError:
-        return None
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _load_shared(name: str, directory: str | None, stamp) -> tuple:
-    """(model, card), shared by all sessions: never mutate it."""
-    return checkpoint.load(name, directory)
-
-
 def _shipped(name: str):
     """This session's copy of a shipped checkpoint, or (None, None, error message)."""
     stamp = _stamp(name)
@@ -110,18 +93,6 @@ def _cards() -> list:
     d = Path(_pretrained_dir() or checkpoint.PRETRAINED_DIR)
     stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in d.glob(f"*/{checkpoint.CARD}")))
     return _read_cards(str(d), stamp)
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    old = torch.get_num_threads()
-    if old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if old != n:
-            torch.set_num_threads(old)
 
 
 def _untrained(task: str):

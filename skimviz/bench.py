@@ -43,7 +43,6 @@ def skip_rnn(name: str, dense_name: str, digits: int, batch: int, device: str = 
     x_all = mnist.to_sequence(xs, side).to(device)
     pick = torch.linspace(0, len(x_all) - 1, digits).long()
     T = x_all.shape[1]
-    rows: List[Dict[str, float]] = []
     per_digit = {"skip": [], "skip-forced-dense": [], "dense": [], "updates": []}
     with torch.no_grad():
         for i in pick.tolist():

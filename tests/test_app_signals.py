@@ -89,7 +89,7 @@ def test_tiny_live_training_produces_curves(monkeypatch, tmp_path, task, key):
     assert len(live["history"]) == 4 and all(key in r for r in live["history"])
     assert live["metrics"] and f"valid_{key}" in live["metrics"]
     assert f"{task}_curves" in _charts(at)
-    assert any(f"Trained 4 steps" in s.value for s in at.success)
+    assert any("Trained 4 steps" in s.value for s in at.success)
     # the session's model is now selected, and the λ chart has its point
     assert at.radio(key=f"{task}_model").value == "session"
     assert f"{task}_lambda" in _charts(at)

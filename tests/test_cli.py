@@ -1,5 +1,4 @@
 """The command line: train --dry-run, evaluate --json, predict --json, bench --json."""
-import io
 import json
 import subprocess
 import sys

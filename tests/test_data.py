@@ -1,7 +1,6 @@
 """MNIST loading (bundled and idx files), the split, pixel sequences and user images."""
 import gzip
 import io
-import os
 from pathlib import Path
 
 import numpy as np

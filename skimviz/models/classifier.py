@@ -2,9 +2,6 @@
 paper's MNIST set-up (Sec. 4.3: "the last hidden state is fed into a linear classifier")."""
 from __future__ import annotations
 
-from typing import Optional
-
-import torch
 from torch import Tensor, nn
 
 from .. import cost

@@ -12,8 +12,9 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
+import numpy as np
 import torch
 
 from .. import checkpoint, cost
@@ -238,7 +239,7 @@ def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: 
 
 
 @torch.no_grad()
-def predict_digit(model, image: "np.ndarray", side: int = 28) -> dict:
+def predict_digit(model, image: np.ndarray, side: int = 28) -> dict:
     """Run one digit (28×28 uint8) through the model; the inference path really skips.
     The model's train/eval mode is restored afterwards."""
     was_training = model.training
