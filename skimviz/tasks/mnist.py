@@ -99,6 +99,9 @@ def train_command(args) -> int:
         loss_fn.calls = trainer.step
         print(f"resumed at step {trainer.step} (epoch {meta['epochs_done']})", flush=True)
     data = batches(x_tr, y_tr, args.batch_size, seed=args.seed, start_epoch=meta["epochs_done"])
+    # a run stopped mid-epoch resumes inside that epoch: skip the batches it already took
+    for _ in range(trainer.step - meta["epochs_done"] * steps_per_epoch):
+        next(data)
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
     command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
     log_every = 1 if args.dry_run else 10
@@ -113,7 +116,8 @@ def train_command(args) -> int:
     while meta["epochs_done"] < epochs:
         t0 = time.time()
         try:
-            trainer.fit(data, steps_per_epoch, callback=on_step, log_every=log_every)
+            left = (meta["epochs_done"] + 1) * steps_per_epoch - trainer.step
+            trainer.fit(data, left, callback=on_step, log_every=log_every)
         except TrainingDiverged as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
