@@ -159,3 +159,18 @@ def test_bench_paper_skip_rnn_quick_json(tmp_path, capsys):
     assert all(isinstance(x["solved"], bool) for x in r["table1"] + r["table2"])
     assert main(["bench", "paper", "skip-rnn", "--quick", "--tables", "3",
                  "--work", str(tmp_path)]) == 2
+
+
+def test_a_run_stopped_mid_epoch_resumes_inside_that_epoch(tmp_path, capsys):
+    import torch
+    common = ["train", "mnist", "--dry-run", "--hidden", "8", "--side", "7", "--name", "mid",
+              "--out", str(tmp_path), "--work", str(tmp_path / "w")]
+    assert main(common + ["--max-minutes", "1e-9"]) == 0  # deadline passes after step 1
+    assert "stopped at the time limit, step 1" in capsys.readouterr().out
+    assert not (tmp_path / "mid").exists()
+    assert main(common + ["--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed at step 1 (epoch 0)" in out and "epoch 1:" in out
+    state = torch.load(tmp_path / "w" / "mid" / "state.pt", weights_only=True)
+    assert state["trainer"]["step"] == 2  # one more step finished the epoch, not a whole epoch
+    assert json.loads((tmp_path / "mid" / "card.json").read_text())["training"]["epochs"] == 1
