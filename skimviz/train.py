@@ -7,6 +7,7 @@ gradient clipping at norm 1 over all trainable variables.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -152,25 +153,33 @@ class Trainer:
         return self.history
 
 
+@contextlib.contextmanager
+def threshold_override(model: nn.Module, threshold: Optional[float]) -> Iterator[None]:
+    """Run the block with the Skip RNN's inference threshold θ set to ``threshold`` (None: as it
+    is) and put the old θ back afterwards."""
+    old = getattr(getattr(model, "rnn", None), "update_threshold", None)
+    if threshold is not None and hasattr(model, "set_threshold"):
+        model.set_threshold(threshold)
+    try:
+        yield
+    finally:
+        if old is not None:
+            model.set_threshold(old)
+
+
 @torch.no_grad()
 def evaluate_classifier(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000,
                         threshold: Optional[float] = None) -> Dict[str, float]:
     """Accuracy, mean updates per sequence and mean FLOPs on (x, y), with the inference path
     (skipped steps are not computed). ``threshold`` overrides θ for this call only."""
     model.eval()
-    old = getattr(getattr(model, "rnn", None), "update_threshold", None)
-    if threshold is not None and hasattr(model, "set_threshold"):
-        model.set_threshold(threshold)
     correct, updates, flops = 0, 0.0, 0.0
-    try:
+    with threshold_override(model, threshold):
         for i in range(0, len(x), batch_size):
             logits, trace = model(x[i:i + batch_size], return_trace=True)
             correct += (logits.argmax(-1) == y[i:i + batch_size]).sum().item()
             updates += trace.update.sum().item()
             flops += trace.flops.sum().item()
-    finally:
-        if old is not None:
-            model.set_threshold(old)
     n, T = len(x), x.shape[1]
     return {"accuracy": correct / n, "updates": updates / n, "update_rate": updates / n / T,
             "flops": flops / n, "n": n}
@@ -233,19 +242,13 @@ def evaluate_regressor(model: nn.Module, x: Tensor, y: Tensor, batch_size: int =
                        threshold: Optional[float] = None) -> Dict[str, float]:
     """MSE, mean updates per sequence and mean FLOPs on (x, y) with the inference path."""
     model.eval()
-    old = getattr(getattr(model, "rnn", None), "update_threshold", None)
-    if threshold is not None and hasattr(model, "set_threshold"):
-        model.set_threshold(threshold)
     se, updates, flops = 0.0, 0.0, 0.0
-    try:
+    with threshold_override(model, threshold):
         for i in range(0, len(x), batch_size):
             out, trace = model(x[i:i + batch_size], return_trace=True)
             se += ((out.squeeze(-1) - y[i:i + batch_size]) ** 2).sum().item()
             updates += trace.update.sum().item()
             flops += trace.flops.sum().item()
-    finally:
-        if old is not None:
-            model.set_threshold(old)
     n, T = len(x), x.shape[1]
     return {"mse": se / n, "updates": updates / n, "update_rate": updates / n / T,
             "flops": flops / n, "n": n}

@@ -42,3 +42,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def cpp():
+    """torch.ops.skimviz_sru (the SRU and Skip RNN C++ ops), building the extension first if
+    needed; skips the test, with the compiler's reason, if it cannot be built or loaded."""
+    from skimviz import _ext
+
+    if _ext.load() is None:
+        try:
+            _ext.build()
+        except Exception as exc:  # no compiler, missing headers, compile error…
+            pytest.skip(f"C++ extension not built, and building it here failed "
+                        f"({type(exc).__name__}: {str(exc)[-800:]})")
+    ops = _ext.load()
+    if ops is None:
+        pytest.skip(f"C++ extension at {_ext.library_path()} could not be loaded")
+    return ops

@@ -10,26 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from skimviz import _ext
 from skimviz.models import skip_rnn
 from skimviz.models.skip_rnn import SkipRNN
 
 CELLS = ("gru", "lstm")
-
-
-@pytest.fixture(scope="module")
-def cpp():
-    """torch.ops.skimviz_sru, building the extension first if needed; skips if it can't."""
-    if _ext.load() is None:
-        try:
-            _ext.build()
-        except Exception as exc:  # no compiler, missing headers, compile error…
-            pytest.skip(f"C++ extension not built, and building it here failed "
-                        f"({type(exc).__name__}: {str(exc)[-800:]})")
-    ops = _ext.load()
-    if ops is None:
-        pytest.skip(f"C++ extension at {_ext.library_path()} could not be loaded")
-    return ops
 
 
 def make_model(cell: str, H: int, I: int = 3, bias: float = 0.0, seed: int = 0) -> SkipRNN:

@@ -20,21 +20,6 @@ from skimviz.models.sru import SRU, SRUFunction, _recurrence_python
 H = 8
 
 
-@pytest.fixture(scope="module")
-def cpp():
-    """torch.ops.skimviz_sru, building the extension first if needed; skips if it can't."""
-    if _ext.load() is None:
-        try:
-            _ext.build()
-        except Exception as exc:  # no compiler, missing headers, compile error…
-            pytest.skip(f"C++ SRU extension not built, and building it here failed "
-                        f"({type(exc).__name__}: {str(exc)[-800:]})")
-    ops = _ext.load()
-    if ops is None:
-        pytest.skip(f"C++ SRU extension at {_ext.library_path()} could not be loaded")
-    return ops
-
-
 @pytest.fixture(params=["python", "cpp"])
 def backend(request, monkeypatch):
     """Runs the test once per recurrence implementation (SKIMVIZ_SRU_BACKEND)."""
