@@ -168,6 +168,25 @@ def threshold_override(model: nn.Module, threshold: Optional[float]) -> Iterator
 
 
 @torch.no_grad()
+def infer_one(model: nn.Module, x: Tensor) -> Tuple[Tensor, "object"]:
+    """Run one example ``x`` (no batch dimension) through the inference path (eval mode, so
+    skipped steps are not computed) and put the model's train/eval mode back.
+    Returns (output (1, ·), trace)."""
+    was = model.training
+    model.eval()
+    try:
+        return model(x[None], return_trace=True)
+    finally:
+        model.train(was)
+
+
+def trace_fields(trace) -> Dict[str, object]:
+    """The per-example trace fields every ``predict`` reports (batch of one)."""
+    return {"updates": int(trace.update.sum()), "steps": trace.update.shape[1],
+            "update": trace.update[0].tolist(), "update_prob": trace.update_prob[0].tolist()}
+
+
+@torch.no_grad()
 def evaluate_classifier(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000,
                         threshold: Optional[float] = None) -> Dict[str, float]:
     """Accuracy, mean updates per sequence and mean FLOPs on (x, y), with the inference path

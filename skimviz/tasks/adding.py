@@ -13,7 +13,7 @@ import torch
 
 from ..data.synthetic import ADDING_TARGET_VARIANCE, adding_task
 from ..models import SequenceClassifier
-from ..train import evaluate_regressor, regression_loss
+from ..train import evaluate_regressor, infer_one, regression_loss, trace_fields
 from . import _runner
 
 TASK = "adding"
@@ -92,11 +92,5 @@ def evaluate(model, card: dict, n: int = N_TEST, threshold=None) -> dict:
 @torch.no_grad()
 def predict(model, x: torch.Tensor) -> dict:
     """One sequence (T, 2) through the inference path: output, used steps, ũ."""
-    was = model.training
-    model.eval()
-    try:
-        out, trace = model(x[None], return_trace=True)
-    finally:
-        model.train(was)
-    return {"output": float(out[0, 0]), "updates": int(trace.update.sum()), "steps": x.shape[0],
-            "update": trace.update[0].tolist(), "update_prob": trace.update_prob[0].tolist()}
+    out, trace = infer_one(model, x)
+    return {"output": float(out[0, 0]), **trace_fields(trace)}

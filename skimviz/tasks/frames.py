@@ -14,7 +14,7 @@ import torch
 
 from ..data import clips
 from ..models.clip_classifier import ClipClassifier
-from ..train import classification_loss, evaluate_classifier
+from ..train import classification_loss, evaluate_classifier, infer_one, trace_fields
 from . import _runner
 
 TASK = "frames"
@@ -99,14 +99,7 @@ def evaluate(model, card: dict, n: int = N_TEST, threshold=None) -> dict:
 @torch.no_grad()
 def predict(model, frames: torch.Tensor) -> dict:
     """One clip (T, 28, 28) at batch 1: only the used frames are encoded."""
-    was = model.training
-    model.eval()
-    try:
-        logits, trace = model(frames[None], return_trace=True)
-    finally:
-        model.train(was)
+    logits, trace = infer_one(model, frames)
     p = torch.softmax(logits, -1)[0]
-    return {"label": int(p.argmax()), "probabilities": p.tolist(),
-            "updates": int(trace.update.sum()), "steps": frames.shape[0],
-            "flops": float(trace.flops.sum()), "dense_flops": model.dense_flops(frames.shape[0]),
-            "update": trace.update[0].tolist(), "update_prob": trace.update_prob[0].tolist()}
+    return {"label": int(p.argmax()), "probabilities": p.tolist(), **trace_fields(trace),
+            "flops": float(trace.flops.sum()), "dense_flops": model.dense_flops(frames.shape[0])}

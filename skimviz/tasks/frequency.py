@@ -13,7 +13,7 @@ import torch
 
 from ..data.synthetic import frequency_task
 from ..models import SequenceClassifier
-from ..train import classification_loss, evaluate_classifier
+from ..train import classification_loss, evaluate_classifier, infer_one, trace_fields
 from . import _runner
 
 TASK = "frequency"
@@ -97,13 +97,6 @@ def evaluate(model, card: dict, n: int = N_TEST, threshold=None) -> dict:
 @torch.no_grad()
 def predict(model, x: torch.Tensor) -> dict:
     """One wave (T, 1): class probabilities, used steps, ũ."""
-    was = model.training
-    model.eval()
-    try:
-        logits, trace = model(x[None], return_trace=True)
-    finally:
-        model.train(was)
+    logits, trace = infer_one(model, x)
     p = torch.softmax(logits, -1)[0]
-    return {"label": int(p.argmax()), "probabilities": p.tolist(),
-            "updates": int(trace.update.sum()), "steps": x.shape[0],
-            "update": trace.update[0].tolist(), "update_prob": trace.update_prob[0].tolist()}
+    return {"label": int(p.argmax()), "probabilities": p.tolist(), **trace_fields(trace)}

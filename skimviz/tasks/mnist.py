@@ -21,7 +21,7 @@ from .. import checkpoint, cost
 from ..data import mnist
 from ..models import SequenceClassifier
 from ..train import (Trainer, TrainingDiverged, batches, classification_loss, evaluate_classifier,
-                     seed_everything, summarize_history, threshold_sweep)
+                     infer_one, seed_everything, summarize_history, threshold_sweep)
 
 TASK = "mnist-pixels"
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -246,13 +246,8 @@ def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: 
 def predict_digit(model, image: np.ndarray, side: int = 28) -> dict:
     """Run one digit (28×28 uint8) through the model; the inference path really skips.
     The model's train/eval mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
     x = mnist.to_sequence(image[None], side)
-    try:
-        logits, trace = model(x, return_trace=True)
-    finally:
-        model.train(was_training)
+    logits, trace = infer_one(model, x[0])
     probs = torch.softmax(logits, -1)[0]
     return {"label": int(probs.argmax()), "probabilities": [round(float(p), 6) for p in probs],
             "updates": int(trace.update.sum()), "steps": x.shape[1],
