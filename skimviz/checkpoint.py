@@ -26,6 +26,8 @@ WEIGHTS, CARD = "model.safetensors", "card.json"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # refuse larger files outright
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REQUIRED_CARD_KEYS = ("name", "architecture", "config")
+_EXTRA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}\.(txt|json)$")
+MAX_EXTRA_BYTES = 16 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
@@ -38,8 +40,10 @@ def _check_name(name: str) -> str:
     return name
 
 
-def save(model: nn.Module, card: dict, directory: str | os.PathLike) -> Path:
-    """Write ``model.safetensors`` and ``card.json`` into ``directory`` (created if missing).
+def save(model: nn.Module, card: dict, directory: str | os.PathLike,
+         extra_files: Dict[str, str | bytes] | None = None) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` into ``directory`` (created if missing),
+    plus ``extra_files`` (name → text or bytes, e.g. a text model's ``vocab.txt``).
 
     Files are written to temporaries and renamed, so a crash never leaves half a checkpoint.
     """
@@ -53,6 +57,12 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike) -> Path:
     tmp_w, tmp_c = d / (WEIGHTS + ".tmp"), d / (CARD + ".tmp")
     save_file(tensors, str(tmp_w), metadata={"name": card["name"]})
     tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    for fname, data in (extra_files or {}).items():
+        if fname in (WEIGHTS, CARD) or not _EXTRA.match(fname):
+            raise CheckpointError(f"invalid extra file name {fname!r}")
+        tmp = d / (fname + ".tmp")
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, d / fname)
     os.replace(tmp_w, d / WEIGHTS)
     os.replace(tmp_c, d / CARD)
     return d
@@ -137,3 +147,24 @@ def load_card(name: str, pretrained_dir: str | os.PathLike | None = None) -> dic
     if not p.is_file():
         raise CheckpointError(f"no card for {name!r}")
     return parse_card(p.read_text())
+
+
+def read_extra(path_or_name: str | os.PathLike, filename: str,
+               pretrained_dir: str | os.PathLike | None = None,
+               max_bytes: int = MAX_EXTRA_BYTES) -> str:
+    """Text of an extra file (e.g. ``vocab.txt``, ``tokenizer.json``) stored next to a
+    checkpoint's card: the name is checked (no paths), the size is limited."""
+    if not isinstance(filename, str) or not _EXTRA.match(filename):
+        raise CheckpointError(f"invalid extra file name {filename!r}")
+    p = Path(path_or_name)
+    if not p.is_dir():
+        p = Path(pretrained_dir or PRETRAINED_DIR) / _check_name(str(path_or_name))
+    f = p / filename
+    if not f.is_file():
+        raise CheckpointError(f"checkpoint {p.name!r} has no {filename}")
+    if f.stat().st_size > max_bytes:
+        raise CheckpointError(f"{filename} is larger than {max_bytes // 2**20} MiB")
+    try:
+        return f.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{filename} is not UTF-8 text") from None
