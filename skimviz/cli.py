@@ -48,6 +48,8 @@ def _add_train(sub) -> None:
             ("frames", "CNN + Skip RNN on digit clips (our take on paper Sec. 4.5)",
              "skip-gru-frames", "frames")):
         _add_signal_task(tsub, task, help_, name, extra)
+    from .tasks import skim_text
+    skim_text.add_arguments(tsub)
 
 
 def _add_signal_task(tsub, task: str, help_: str, name: str, extra) -> None:
@@ -90,8 +92,11 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
     p.add_argument("name", help="shipped checkpoint name or a checkpoint folder")
     p.add_argument("--data-dir", help="folder laid out like ../shared/data")
-    p.add_argument("--split", choices=["valid", "test"], default="valid")
-    p.add_argument("--threshold", type=float, help="inference threshold θ on ũ (default: card's)")
+    p.add_argument("--split", choices=["valid", "test", "dev"], default=None,
+                   help="MNIST: valid|test; SST-2: dev; IMDB: valid (default: the validation split)")
+    p.add_argument("--threshold", type=float,
+                   help="inference threshold θ (Skip RNN: on ũ; Skim-RNN: skim when p_skim > θ; "
+                        "default: the card's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -99,7 +104,8 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="run a checkpoint on your own input")
     p.add_argument("name")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="an image file of a digit (PNG, JPEG, ...)")
+    src.add_argument("--input", help="an image file of a digit (PNG, JPEG, ...); for text models a "
+                                     "UTF-8 text file, one input per line")
     src.add_argument("--index", type=int, help="index of a bundled validation digit (0-4999)")
     p.add_argument("--threshold", type=float)
     p.add_argument("--json", action="store_true")
@@ -199,7 +205,10 @@ def _evaluate(args) -> int:
     if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
     if task.TASK == "mnist-pixels":
-        r = task.evaluate(model, card, args.split, args.data_dir, args.threshold)
+        r = task.evaluate(model, card, args.split or "valid", args.data_dir, args.threshold)
+    elif task.TASK == "text-classification":
+        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
+                                  args.threshold)
     else:  # generated test sets (fixed seeds); --split/--data-dir do not apply
         r = task.evaluate(model, card, threshold=args.threshold)
     _print(r, args.json)
@@ -208,6 +217,9 @@ def _evaluate(args) -> int:
 
 def _predict(args) -> int:
     model, card = _load(args.name)
+    if card.get("task") == "text-classification":
+        from .tasks import skim_text
+        return skim_text.predict_command(model, card, args)
     from .data import images, mnist
     from .tasks import mnist as task
     if args.threshold is not None:

@@ -65,8 +65,10 @@ class SequenceClassifier(nn.Module):
 
 
 from .clip_classifier import ClipClassifier  # noqa: E402  (registered here, defined there)
+from .text_classifier import TextClassifier  # noqa: E402
 
-ARCHITECTURES = {"SequenceClassifier": SequenceClassifier, "ClipClassifier": ClipClassifier}
+ARCHITECTURES = {"SequenceClassifier": SequenceClassifier, "ClipClassifier": ClipClassifier,
+                 "TextClassifier": TextClassifier}
 
 
 def build(architecture: str, config: dict) -> nn.Module:

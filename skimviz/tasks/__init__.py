@@ -3,9 +3,10 @@
 import importlib
 
 #: ``train <task>`` subcommand → module; card ``task`` → module.
-MODULES = {"mnist": "mnist", "adding": "adding", "frequency": "frequency", "frames": "frames"}
+MODULES = {"mnist": "mnist", "adding": "adding", "frequency": "frequency", "frames": "frames",
+           "text": "skim_text"}
 CARD_TASKS = {"mnist-pixels": "mnist", "adding": "adding", "frequency": "frequency",
-              "frames": "frames"}
+              "frames": "frames", "text-classification": "text"}
 
 
 def module(name: str):

@@ -1,0 +1,367 @@
+"""Skim-LSTM (and its dense LSTM twin) on SST-2 and IMDB: training, evaluation, the inference
+threshold sweep (paper Fig. 5) and predictions on free text.
+
+Set-up as in the Skim-RNN paper (method notes, "Training"): d = 100, d' ∈ {5, 10}, skim loss
+γ ∈ {0.01, 0.02}, Gumbel temperature annealed to 0.5, batch 32, a linear classifier on the last
+state, early stopping on validation (the best validation accuracy is exported). Differences, all
+recorded in the card: embeddings are learnt from scratch (no GloVe on these machines), so the
+learning rate is 1e-3 rather than 1e-4 and dropout regularises the embeddings.
+
+Flop-R = FLOPs of the plain LSTM on the same tokens / FLOPs of the Skim-LSTM, both counting the
+recurrent part only (the shared embedding lookup and classifier are the same on both sides);
+the Skim-LSTM side includes its decision layer. Padding is never counted.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import torch
+from torch.nn import functional as F
+
+from .. import checkpoint
+from ..data import text as textdata
+from ..models.skim_rnn import skim_loss
+from ..models.text_classifier import TextClassifier
+from ..train import Trainer, TrainingDiverged, seed_everything, summarize_history
+
+TASK = "text-classification"
+THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+PAPER = {"reference": "Seo et al., ICLR 2018, Table 2 (GloVe embeddings)",
+         "sst2": {"lstm": {"accuracy": 0.864},
+                  "skim_d5_g0.01": {"accuracy": 0.864, "skim_rate": 0.582, "flop_r": 2.4},
+                  "skim_d10_g0.01": {"accuracy": 0.858, "skim_rate": 0.611, "flop_r": 2.5},
+                  "skim_d10_g0.02": {"accuracy": 0.864, "skim_rate": 0.680, "flop_r": 3.0}},
+         "imdb": {"lstm": {"accuracy": 0.911},
+                  "skim_d5_g0.01": {"accuracy": 0.893, "skim_rate": 0.792, "flop_r": 4.7},
+                  "skim_d10_g0.01": {"accuracy": 0.912, "skim_rate": 0.839, "flop_r": 5.8},
+                  "skim_d10_g0.02": {"accuracy": 0.909, "skim_rate": 0.907, "flop_r": 9.5}}}
+SPLITS = {"sst2": ("train", "dev"), "imdb": ("train", "valid")}
+
+
+def load_split(dataset: str, data_dir: str, split: str):
+    if dataset == "sst2":
+        return textdata.load_sst2(data_dir, split)
+    if dataset == "imdb":
+        return textdata.load_imdb(data_dir, split)
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def encode(texts: Sequence[str], vocab: textdata.Vocab, max_tokens: int) -> List[List[int]]:
+    return [vocab.encode(textdata.tokenize(t, max_tokens)) or [1] for t in texts]
+
+
+def length_batches(ids: List[List[int]], labels: Sequence[int], batch_size: int, seed: int,
+                   start_epoch: int = 0, skip: int = 0) -> Iterator:
+    """Endless (epoch, (tokens, lengths, y)) batches of similar lengths (little padding): each
+    epoch shuffles (seeded by seed and epoch), sorts within pools of 50 batches and shuffles the
+    batches. ``skip`` drops the first batches of ``start_epoch`` (mid-epoch resume)."""
+    n = len(ids)
+    y_all = torch.tensor(labels, dtype=torch.long)
+    epoch = start_epoch
+    while True:
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+        pool = batch_size * 50
+        groups = []
+        for i in range(0, n, pool):
+            chunk = sorted(perm[i:i + pool], key=lambda j: len(ids[j]))
+            groups += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+        order = torch.randperm(len(groups), generator=g).tolist()
+        for b, gi in enumerate(order):
+            if epoch == start_epoch and b < skip:
+                continue
+            idx = groups[gi]
+            tokens, lengths = textdata.pad_batch([ids[j] for j in idx])
+            yield epoch, (tokens, lengths, y_all[idx])
+        epoch += 1
+
+
+def loss_fn(gamma: float, anneal_rate: float = 1e-4):
+    """Cross-entropy + γ·mean(−log p_skim) (skim loss); anneals τ with the step count."""
+
+    def fn(model, batch):
+        tokens, lengths, y = batch
+        fn.calls += 1
+        if model.skim:
+            model.rnn.anneal(fn.calls, anneal_rate)
+        logits, trace = model(tokens, lengths, return_trace=True)
+        task = F.cross_entropy(logits, y)
+        loss = task + (skim_loss(trace, gamma) if model.skim and gamma else 0.0)
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == y).float().mean().item()
+            rate = ((trace.skim > 0.5).float() * trace.valid).sum().item() / trace.valid.sum().item()
+        return loss, {"task_loss": task.item(), "accuracy": acc, "skim_rate": rate}
+
+    fn.calls = 0
+    return fn
+
+
+@torch.no_grad()
+def evaluate(model: TextClassifier, ids: List[List[int]], labels: Sequence[int],
+             threshold: Optional[float] = None, batch_size: int = 64) -> Dict[str, float]:
+    """Accuracy, skim rate (share of real tokens skimmed) and Flop-R on an encoded set, with the
+    inference path (hard decisions; the big cell does not run on skimmed tokens).
+    ``threshold`` overrides θ for this call only."""
+    model.eval()
+    old = model.rnn.skim_threshold if model.skim else None
+    if threshold is not None:
+        model.set_threshold(threshold)
+    try:
+        order = sorted(range(len(ids)), key=lambda j: len(ids[j]))
+        correct, skimmed, tokens, flops = 0, 0.0, 0, 0.0
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            x, lengths = textdata.pad_batch([ids[j] for j in idx])
+            logits, trace = model(x, lengths, return_trace=True)
+            y = torch.tensor([labels[j] for j in idx])
+            correct += (logits.argmax(-1) == y).sum().item()
+            skimmed += trace.skim.sum().item()
+            tokens += int(lengths.sum())
+            flops += trace.flops.sum().item()
+    finally:
+        if old is not None:
+            model.set_threshold(old)
+    dense = tokens * model.dense_flops_per_token()
+    return {"accuracy": correct / len(ids), "skim_rate": skimmed / tokens,
+            "flop_r": dense / flops, "flops_per_text": flops / len(ids),
+            "dense_flops_per_text": dense / len(ids), "tokens_per_text": tokens / len(ids),
+            "n": len(ids)}
+
+
+def threshold_sweep(model, ids, labels, thresholds=THRESHOLDS) -> List[Dict[str, float]]:
+    """Accuracy, skim rate and Flop-R as θ moves (the paper's Fig. 5 curve)."""
+    if not model.skim:
+        return []
+    return [{"threshold": t, **evaluate(model, ids, labels, threshold=t)} for t in thresholds]
+
+
+def load_vocab(name_or_path) -> textdata.Vocab:
+    return textdata.Vocab.from_text(checkpoint.read_extra(name_or_path, "vocab.txt"))
+
+
+@torch.no_grad()
+def analyse(model: TextClassifier, vocab: textdata.Vocab, text: str,
+            max_tokens: int = textdata.MAX_TOKENS) -> Dict[str, object]:
+    """Everything the page and ``predict`` show for one text at batch 1: tokens, whether each
+    is in the vocabulary, the per-token decision and p_skim, the label and probability,
+    skim rate and Flop-R. The model's current θ applies."""
+    tokens = textdata.tokenize(text, max_tokens)
+    if not tokens:
+        raise ValueError("the text has no words to read")
+    ids = vocab.encode(tokens)
+    model.eval()
+    logits, trace = model(torch.tensor([ids]), torch.tensor([len(ids)]), return_trace=True)
+    prob = torch.softmax(logits[0], -1)
+    label = int(prob.argmax())
+    flops = float(trace.flops.sum())
+    dense = len(ids) * model.dense_flops_per_token()
+    return {"tokens": tokens, "known": vocab.known(tokens),
+            "skim": trace.skim[0].round().int().tolist(), "p_skim": trace.p_skim[0].tolist(),
+            "label": label, "probability": float(prob[label]),
+            "probabilities": prob.tolist(), "skim_rate": float(trace.skim.mean()),
+            "flops": flops, "dense_flops": dense, "flop_r": dense / flops,
+            "truncated": len(tokens) >= max_tokens}
+
+
+# ----------------------------------------------------------------------------- training CLI
+
+def make_model(args, vocab_size: int) -> TextClassifier:
+    return TextClassifier(vocab_size, args.embed, args.hidden, args.small, 2,
+                          skim=not args.dense, dropout=args.dropout)
+
+
+def _data(args):
+    tr_split, va_split = SPLITS[args.dataset]
+    x_tr, y_tr = load_split(args.dataset, args.data_dir, tr_split)
+    x_va, y_va = load_split(args.dataset, args.data_dir, va_split)
+    if args.dry_run:
+        x_tr, y_tr, x_va, y_va = x_tr[:256], y_tr[:256], x_va[:64], y_va[:64]
+    toks = [textdata.tokenize(t, args.max_tokens) for t in x_tr]
+    vocab = textdata.Vocab.build(toks, min_freq=args.min_freq, max_size=args.max_vocab)
+    ids_tr = [vocab.encode(t) or [1] for t in toks]
+    ids_va = encode(x_va, vocab, args.max_tokens)
+    return vocab, ids_tr, list(y_tr), ids_va, list(y_va)
+
+
+def train_command(args) -> int:
+    """``python -m skimviz train text ...``: resumable, exports the best validation accuracy."""
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    vocab, ids_tr, y_tr, ids_va, y_va = _data(args)
+    model = make_model(args, len(vocab))
+    fn = loss_fn(0.0 if args.dense else args.gamma)
+    trainer = Trainer(model, fn, lr=args.lr, clip=1.0)
+    steps_per_epoch = -(-len(ids_tr) // args.batch_size) if len(ids_tr) >= args.batch_size else 1
+    steps = 2 if args.dry_run else args.epochs * steps_per_epoch
+    eval_every = steps if args.dry_run else max(1, min(args.eval_every, steps))
+    work = Path(args.work) / args.name
+    work.mkdir(parents=True, exist_ok=True)
+    state_path = work / "state.pt"
+    meta = {"best": None, "wall_s": 0.0, "valid": []}
+    if args.resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        trainer.load_state_dict(state["trainer"])
+        meta = json.loads(state["meta"])
+        fn.calls = trainer.step
+        print(f"resumed at step {trainer.step}", flush=True)
+    epoch0, skip = divmod(trainer.step, steps_per_epoch)
+    data = length_batches(ids_tr, y_tr, args.batch_size, args.seed, epoch0, skip)
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
+
+    def on_step(p):
+        if p.step % 100 == 0:
+            print(f"step {p.step} epoch {p.epoch} loss {p.loss:.4f} acc {p.stats['accuracy']:.3f}"
+                  f" skim {p.stats['skim_rate']:.3f} {p.elapsed_s:.0f}s", flush=True)
+        return deadline is not None and time.time() > deadline
+
+    while trainer.step < steps:
+        t0 = time.time()
+        chunk = min(eval_every - trainer.step % eval_every, steps - trainer.step)
+        try:
+            trainer.fit(data, chunk, callback=on_step, log_every=10)
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        meta["wall_s"] += time.time() - t0
+        if trainer.step % eval_every == 0 or trainer.step == steps:
+            v = evaluate(model, ids_va, y_va)
+            v["step"] = trainer.step
+            meta["valid"].append(v)
+            print(f"step {trainer.step}: valid accuracy {v['accuracy']:.4f} skim "
+                  f"{v['skim_rate']:.3f} flop_r {v['flop_r']:.2f}", flush=True)
+            if meta["best"] is None or v["accuracy"] > meta["best"]:
+                meta["best"] = v["accuracy"]
+                export(model, vocab, args, meta, v, trainer.history, command, ids_va, y_va)
+        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
+        if deadline is not None and time.time() > deadline:
+            print(f"stopped at the time limit, step {trainer.step}; rerun with --resume", flush=True)
+            return 0
+    return 0
+
+
+def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
+    sweep_n = len(ids_va) if args.dataset == "sst2" else min(len(ids_va), 1000)
+    card = {
+        "name": args.name, "task": TASK, "architecture": "TextClassifier",
+        "config": model.config, "skim_threshold": 0.5,
+        "dataset": args.dataset, "dense_twin": args.dense_twin or None,
+        "input": {"tokenizer": "skimviz.data.text.tokenize (SST-2 / PTB style, lower-cased)",
+                  "max_tokens": args.max_tokens, "vocab_file": "vocab.txt",
+                  "vocab_size": len(vocab)},
+        "data": {"dataset": args.dataset, "train": SPLITS[args.dataset][0],
+                 "valid": SPLITS[args.dataset][1],
+                 "source": "GLUE SST-2 (Socher et al. 2013)" if args.dataset == "sst2" else
+                 "IMDB (Maas et al. 2011), 15 % of train held out by file-name hash",
+                 "embeddings": "learnt from scratch (no GloVe available)"},
+        "metrics": {"valid_accuracy": v["accuracy"], "valid_skim_rate": v["skim_rate"],
+                    "valid_flop_r": v["flop_r"], "flops_per_text_mean": v["flops_per_text"],
+                    "dense_flops_per_text_mean": v["dense_flops_per_text"], "n_valid": v["n"]},
+        "threshold_sweep": [] if args.dense else threshold_sweep(
+            model, ids_va[:sweep_n], y_va[:sweep_n]),
+        "paper": PAPER[args.dataset],
+        "training": {
+            "command": command, "gamma": 0.0 if args.dense else args.gamma, "lr": args.lr,
+            "batch_size": args.batch_size, "dropout": args.dropout,
+            "temperature": "max(0.5, exp(-1e-4 * step))",
+            "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
+            "steps": v["step"], "epochs_planned": args.epochs, "seed": args.seed,
+            "wall_time_s": round(meta["wall_s"], 1), "threads": args.threads,
+            "torch_version": torch.__version__, "machine": platform.machine(),
+            "valid_per_eval": [{k: r[k] for k in ("step", "accuracy", "skim_rate", "flop_r")}
+                               for r in meta["valid"]],
+            "history": summarize_history(history, 20) if len(history) > 100 else history,
+            "dry_run": bool(args.dry_run)},
+    }
+    out = Path(args.out) / args.name
+    checkpoint.save(model, card, out, extra_files={"vocab.txt": vocab.to_text()})
+    print(f"exported {out} (valid accuracy {v['accuracy']:.4f})", flush=True)
+    return out
+
+
+def add_arguments(tsub) -> None:
+    t = tsub.add_parser("text", help="Skim-LSTM / LSTM on SST-2 or IMDB (Skim-RNN paper Table 2)")
+    t.add_argument("--dataset", choices=["sst2", "imdb"], default="sst2")
+    t.add_argument("--name", default="skim-lstm-sst2")
+    t.add_argument("--dense", action="store_true", help="train the plain LSTM baseline")
+    t.add_argument("--dense-twin", default="", help="name of the baseline, recorded in the card")
+    t.add_argument("--hidden", type=int, default=100, help="d (paper: 100)")
+    t.add_argument("--small", type=int, default=10, help="d' (paper: 5 or 10)")
+    t.add_argument("--embed", type=int, default=100, help="embedding size (GloVe-100 in the paper)")
+    t.add_argument("--gamma", type=float, default=0.01, help="γ of the skim loss (paper: 0.01, 0.02)")
+    t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam (paper: 1e-4 with GloVe)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--min-freq", type=int, default=1)
+    t.add_argument("--max-vocab", type=int, default=30_000)
+    t.add_argument("--max-tokens", type=int, default=textdata.MAX_TOKENS)
+    t.add_argument("--data-dir", default="../shared/data")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--out", default="pretrained")
+    t.add_argument("--work", default="runs")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--max-minutes", type=float, default=0)
+    t.add_argument("--dry-run", action="store_true", help="two steps on 256 texts")
+
+
+# ----------------------------------------------------------------------------- evaluate / predict
+
+def evaluate_command(model, card: dict, name: str, split: Optional[str], data_dir: Optional[str],
+                     threshold: Optional[float]) -> Dict[str, object]:
+    """``evaluate NAME --data-dir DIR --split dev|valid [--threshold X]``."""
+    dataset = card.get("dataset", "sst2")
+    valid_split = SPLITS[dataset][1]
+    split = split or valid_split
+    if split != valid_split:
+        raise ValueError(f"{name} ({dataset}) is evaluated on --split {valid_split}")
+    texts, labels = load_split(dataset, data_dir or "../shared/data", split)
+    max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
+    ids = encode(texts, load_vocab(name), max_tokens)
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError("--threshold must be in [0, 1]")
+    r = evaluate(model, ids, labels, threshold=threshold)
+    return {"model": card["name"], "dataset": dataset, "split": split,
+            "threshold": threshold if threshold is not None else card.get("skim_threshold", 0.5),
+            **r}
+
+
+MAX_PREDICT_LINES = 10_000
+
+
+def predict_command(model, card: dict, args) -> int:
+    """``predict NAME --input FILE --json``: one JSON line per input line (empty lines skipped)."""
+    if args.input is None:
+        raise ValueError("text models read --input FILE (one text per line)")
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise ValueError("--threshold must be in [0, 1]")
+        model.set_threshold(args.threshold)
+    vocab = load_vocab(args.name)
+    max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
+    with open(args.input, encoding="utf-8", errors="replace") as f:
+        lines = [ln.strip() for ln in f.read(1 << 24).splitlines()][:MAX_PREDICT_LINES]
+    for ln in lines:
+        if not ln:
+            continue
+        try:
+            r = analyse(model, vocab, ln, max_tokens)
+        except ValueError as e:
+            r = {"error": str(e)}
+        out = {"text": ln[:200], **{k: r[k] for k in ("label", "probability", "skim_rate",
+                                                      "flop_r") if k in r}}
+        if "error" in r:
+            out["error"] = r["error"]
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(" ".join(f"{k}={v}" for k, v in out.items()))
+    return 0
