@@ -1,0 +1,96 @@
+"""Skim-LSTM text task: the train → evaluate → predict pipeline on a tiny made-up corpus (not a
+slice of any dataset), the threshold sweep and the analysis of free text."""
+import json
+
+import pytest
+import torch
+
+from skimviz import checkpoint
+from skimviz.cli import main
+from skimviz.data import text as T
+from skimviz.models.text_classifier import TextClassifier
+from skimviz.tasks import skim_text
+
+POS = ["a warm and funny film", "i loved every minute of it", "great acting , great story",
+       "the best thing i have seen this year", "moving and beautifully made"]
+NEG = ["a dull and tedious mess", "i hated every minute of it", "bad acting , worse story",
+       "the worst thing i have seen this year", "boring and badly made"]
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    d = tmp_path / "data" / "sst2"
+    d.mkdir(parents=True)
+    rows = [(s, 1) for s in POS] + [(s, 0) for s in NEG]
+    for split, k in (("train", 30), ("dev", 2)):
+        lines = ["sentence\tlabel"] + [f"{s} \t{y}" for s, y in rows * k]
+        (d / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_train_evaluate_predict_pipeline(corpus, capsys):
+    out, work = corpus / "out", corpus / "work"
+    rc = main(["train", "text", "--data-dir", str(corpus / "data"), "--out", str(out),
+               "--work", str(work), "--epochs", "2", "--batch-size", "8", "--eval-every", "10",
+               "--name", "skim-tiny", "--embed", "16", "--hidden", "16", "--small", "4"])
+    assert rc == 0
+    card = json.loads((out / "skim-tiny" / "card.json").read_text())
+    assert card["task"] == "text-classification" and card["config"]["skim"] is True
+    assert card["metrics"]["valid_accuracy"] > 0.6  # the toy task is learnable
+    sweep = card["threshold_sweep"]
+    assert [r["threshold"] for r in sweep] == list(skim_text.THRESHOLDS)
+    rates = [r["skim_rate"] for r in sweep]
+    assert rates == sorted(rates, reverse=True)  # higher θ → less skimming
+    assert (out / "skim-tiny" / "vocab.txt").is_file()
+    capsys.readouterr()
+
+    rc = main(["evaluate", str(out / "skim-tiny"), "--data-dir", str(corpus / "data"),
+               "--split", "dev", "--threshold", "0.0", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 0 and r["skim_rate"] == 1.0 and r["flop_r"] > 1.0 and r["n"] == 20
+
+    inp = corpus / "in.txt"
+    inp.write_text("A warm film!\n\n<script>alert(1)</script>\n")
+    rc = main(["predict", str(out / "skim-tiny"), "--input", str(inp), "--json"])
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert rc == 0 and len(lines) == 2
+    assert set(lines[0]) >= {"label", "probability", "skim_rate", "flop_r"}
+    assert main(["evaluate", str(out / "skim-tiny"), "--data-dir", str(corpus / "data"),
+                 "--split", "test"]) == 2  # SST-2 has no test split here: a clear error
+
+
+def test_resume_continues_from_the_saved_step(corpus):
+    args = ["train", "text", "--data-dir", str(corpus / "data"), "--out", str(corpus / "o"),
+            "--work", str(corpus / "w"), "--batch-size", "8", "--eval-every", "5",
+            "--embed", "8", "--hidden", "8", "--small", "2", "--name", "r"]
+    assert main(args + ["--epochs", "1"]) == 0
+    step1 = torch.load(corpus / "w" / "r" / "state.pt", weights_only=True)["trainer"]["step"]
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    step2 = torch.load(corpus / "w" / "r" / "state.pt", weights_only=True)["trainer"]["step"]
+    assert step1 == 38 and step2 == 76  # 300 texts / 8 = 38 steps per epoch
+
+
+def test_analyse_free_text_and_threshold():
+    vocab = T.Vocab.build([["good", "film", "bad"]])
+    torch.manual_seed(0)
+    m = TextClassifier(len(vocab), 8, 12, 3).eval()
+    r = skim_text.analyse(m, vocab, "A GOOD film 😀, really")
+    assert r["tokens"] == ["a", "good", "film", "😀", ",", "really"]
+    assert r["known"] == [False, True, True, False, False, False]
+    assert len(r["skim"]) == len(r["p_skim"]) == 6 and abs(sum(r["probabilities"]) - 1) < 1e-6
+    m.set_threshold(0.0)
+    r0 = skim_text.analyse(m, vocab, "good film")
+    assert r0["skim"] == [1, 1] and r0["flop_r"] > 2
+    with pytest.raises(ValueError):
+        skim_text.analyse(m, vocab, "   ")
+
+
+def test_shipped_text_checkpoints_load_with_their_vocab():
+    names = [n for n in checkpoint.list_pretrained()
+             if checkpoint.load_card(n).get("task") == "text-classification"]
+    for name in names:
+        model, card = checkpoint.load(name)
+        vocab = skim_text.load_vocab(name)
+        assert len(vocab) == card["config"]["vocab_size"] == card["input"]["vocab_size"]
+        r = skim_text.analyse(model, vocab, "a gorgeous , witty , seductive movie .")
+        assert r["label"] in (0, 1)
