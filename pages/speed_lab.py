@@ -51,8 +51,11 @@ if backend == "cpp":
 else:
     st.info("SRU backend on the CPU: **python** — the PyTorch-loop fallback, because the C++ "
             f"extension is not built. Build it once with `{BUILD_CMD}` and restart the app.")
-st.caption("Skim-RNN: not built yet, so it is not among the cells. "
-           "Machine: " + speedlab.describe_machine("cpu"))
+skim_backend = speedlab.row_backend("skim-rnn", "cpu", "inference", 1)
+st.caption(f"Skim-RNN (Skim-LSTM, small cell d' = hidden // 10): batch-1 CPU inference runs "
+           f"the **{skim_backend}** loop"
+           + ("" if skim_backend == "cpp" else f" (build the C++ extension with `{BUILD_CMD}`)")
+           + ". Machine: " + speedlab.describe_machine("cpu"))
 
 # --- controls --------------------------------------------------------------------------------
 devices = cost.available_devices()
@@ -72,11 +75,15 @@ with c2:
     mode = st.radio("Mode", list(speedlab.MODES), horizontal=True, key="sl_mode",
                     help="inference: forward under torch.inference_mode; train: forward + "
                          "backward of output.sum().")
-    rate = st.select_slider("Skip GRU update rate p (fraction of steps that update)", RATES,
+    rate = st.select_slider("Update rate p (Skip GRU: fraction of steps that update; Skim-RNN: "
+                            "fraction of tokens read by the big cell, skim rate 1 − p)", RATES,
                             value=1 / 4, format_func=_fmt_rate, key="sl_rate",
-                            help="The gate's weights are zeroed and its bias set so that the "
-                                 "state updates every 1/p steps. A dense run (p = 1) of the "
-                                 "same Skip GRU is added for the speed-up chart.")
+                            help="Skip GRU: the gate's weights are zeroed and its bias set so "
+                                 "that the state updates every 1/p steps. Skim-RNN: the decision "
+                                 "layer reads only the first input feature, thresholded at its "
+                                 "quantile, so exactly p·T tokens are read (random positions). "
+                                 "A dense run (p = 1) of the same model is added for the "
+                                 "speed-up charts.")
     st.caption(f"Limits: each point gets at most {MAX_POINT_S:g} s of timed runs and the whole "
                f"benchmark stops starting new points after {MAX_TOTAL_S:g} s (points that do not "
                f"fit, predicted from the previous point of the same cell, are listed as skipped; "
@@ -128,11 +135,14 @@ if st.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run
                     device=grid["device"], mode=grid["mode"], update_rate=grid["update_rate"],
                     progress=progress, max_seconds_per_point=MAX_POINT_S,
                     max_seconds_total=MAX_TOTAL_S)
-                if "skip-gru" in grid["cells"] and grid["update_rate"] < 1.0:
+                for c in [c for c in grid["cells"] if c in speedlab.RATE_CELLS]:
+                    if grid["update_rate"] >= 1.0:
+                        continue
                     rows += speedlab.run_grid(
-                        ["skip-gru"], grid["seq_lens"], grid["batches"], grid["hidden"],
+                        [c], grid["seq_lens"], grid["batches"], grid["hidden"],
                         device=grid["device"], mode=grid["mode"], update_rate=1.0,
-                        progress=lambda f, m: progress(f, "Skip GRU dense reference: " + m),
+                        progress=lambda f, m, c=c: progress(
+                            f, f"{speedlab.CELLS[c]} dense reference: " + m),
                         max_seconds_per_point=MAX_POINT_S,
                         max_seconds_total=max(1e-9, MAX_TOTAL_S - (time.perf_counter() - t0)))
             st.session_state["sl_result"] = {"rows": rows, "grid": grid,
@@ -170,6 +180,11 @@ else:
     if pts:
         st.plotly_chart(figures.speedup_figure(
             pts, title="Skip GRU: measured speed-up vs the 1/p bound"), key="sl_fig_speedup")
+    skim = speedlab.own_dense_speedups(rows, "skim-rnn")
+    if skim:
+        st.markdown("**Skim-RNN: speed-up over its own run reading every token (p = 1) — "
+                    "FLOPs (theory, Flop-R) vs time (measured)**")
+        st.dataframe(pd.DataFrame(skim), hide_index=True, key="sl_skim")
     rel = speedlab.relative_speedups(rows, "lstm")
     if rel:
         st.markdown("**Speed-up over nn.LSTM at the same point: FLOPs (theory) vs time "
@@ -181,4 +196,5 @@ else:
     st.download_button("Download results (CSV)", figures.to_csv(rows),
                        file_name="speed_lab.csv", mime="text/csv", key="sl_csv")
     st.caption("The issue's fixed targets (SRU vs nn.LSTM at 784 steps, Skip GRU at p = 1, ½, ¼, "
-               "1/10) are measured side by side by `python -m skimviz bench kernels`.")
+               "1/10, Skim-RNN d = 100, d' = 10 at skim rates ½, ¾, 0.9) are measured side by "
+               "side by `python -m skimviz bench kernels`.")

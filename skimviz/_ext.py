@@ -5,7 +5,8 @@
 
 Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz_sru``
 when a library built from the current sources exists, else ``None``, and
-:mod:`skimviz.models.sru` and :mod:`skimviz.models.skip_rnn` then fall back to PyTorch. The
+:mod:`skimviz.models.sru`, :mod:`skimviz.models.skip_rnn` and :mod:`skimviz.models.skim_rnn`
+then fall back to PyTorch. The
 library's file name carries a hash of the sources, the torch version and the compiler flags, so
 editing a ``.cpp`` or upgrading torch makes it "not built" instead of loading a stale binary.
 
@@ -30,10 +31,11 @@ from typing import Any, List, Optional
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py) and
-# the batch-1 Skip RNN jump loop (models/skip_rnn.py).
+# One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py), the
+# batch-1 Skip RNN jump loop (models/skip_rnn.py) and the batch-1 Skim-RNN loop
+# (models/skim_rnn.py).
 SOURCES = [Path(__file__).resolve().parent / "csrc" / name
-           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp")]
+           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skim_rnn_cpu.cpp")]
 BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")
 # -fopenmp: at::parallel_for is inline OpenMP code; at run time it binds to the libgomp that
 # torch has already loaded, so torch.set_num_threads applies to it too.

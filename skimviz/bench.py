@@ -118,8 +118,16 @@ KERNEL_TARGETS = {
     "sru_infer_speedup": 10.0,   # SRU vs nn.LSTM, inference, batch 1
     "skip_own_dense_factor": 0.8,  # Skip GRU at rate p: speed-up over its own dense run >= 0.8/p
     "skip_vs_lstm_max_p": 0.5,   # ... and faster than nn.LSTM whenever p <= 0.5
+    "skim_flop_r_factor": 0.7,   # Skim-RNN: speed-up over its own read-all run >= 0.7 x Flop-R
 }
 SKIP_RATES = (1.0, 0.5, 0.25, 0.1)
+# Skim-RNN rows: the share of tokens read by the big cell (skim rates 0, 0.5, 0.75, 0.9), set by
+# speedlab.set_read_rate: the decision layer reads only the first feature of the seeded random
+# input and its bias puts the threshold at that feature's quantile, so exactly round(p·T) tokens
+# are read, at random positions. Sizes: the paper's d = 100, d' = 10, 100-d embeddings.
+SKIM_READ_RATES = (1.0, 0.5, 0.25, 0.1)
+SKIM_SIZES = {"steps": 400, "hidden": 100, "input_size": 100}
+SKIM_SIZES_QUICK = {"steps": 20, "hidden": 20, "input_size": 8}
 
 
 def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> Dict[str, object]:
@@ -128,12 +136,21 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
     Full size: 784 steps (pixel MNIST), hidden 128, input 1, CPU; inference at batch 1 and a
     training step (forward + backward of ``output.sum()``) at batch 32. ``quick`` shrinks it to
     49 steps, hidden 16, training batch 4 (for tests; its verdicts mean nothing).
+
+    Skim-RNN rows (``SKIM_SIZES``: 400 tokens, d = 100, d' = 10, input 100, batch-1 inference):
+    the same model at the read rates ``SKIM_READ_RATES`` (see there), timed against its own run
+    reading every token (p = 1) and against nn.LSTM of the same size, all five interleaved
+    (:func:`skimviz.speedlab.measure_interleaved`). Flop-R = the read-all run's
+    FLOPs / the skimming run's FLOPs (both count the decision layer; against a plain LSTM without
+    it the ratio is 0.5 % smaller).
     """
     from . import speedlab
+    from .models import skim_rnn as skim_mod
     from .models import skip_rnn as skip_mod
     from .models import sru as sru_mod
 
     T, H, B = (49, 16, 4) if quick else (784, 128, 32)
+    sk = SKIM_SIZES_QUICK if quick else SKIM_SIZES
     max_s = 0.3 if quick else max_seconds
     cpp = sru_mod.backend() == "cpp"
     sru_cells = (["sru"] if cpp else []) + ["sru-python"]
@@ -146,6 +163,10 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
         why = ("disabled by SKIMVIZ_SKIP_BACKEND=python" if os.environ.get("SKIMVIZ_SKIP_BACKEND")
                == "python" else "not built (build it with: python -m skimviz._ext build)")
         notes.append(f"C++ Skip RNN jump loop {why}: the Skip GRU runs the Python loop")
+    if skim_mod.backend() != "cpp":
+        why = ("disabled by SKIMVIZ_SKIM_BACKEND=python" if os.environ.get("SKIMVIZ_SKIM_BACKEND")
+               == "python" else "not built (build it with: python -m skimviz._ext build)")
+        notes.append(f"C++ Skim-RNN loop {why}: the Skim-RNN runs the Python loop")
     rows: List[Dict[str, object]] = []
     with speedlab.threads(threads):
         machine = speedlab.describe_machine("cpu")
@@ -156,13 +177,23 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
         for p in SKIP_RATES:
             rows.append(speedlab.measure_point("skip-gru", T, 1, H, mode="inference",
                                                update_rate=p, max_seconds=max_s))
+        # timed side by side (one call of each in turn), so a load burst hits them alike
+        skim_size = dict(seq_len=sk["steps"], batch=1, hidden=sk["hidden"],
+                         input_size=sk["input_size"], mode="inference")
+        rows += speedlab.measure_interleaved(
+            [dict(cell="lstm", **skim_size)]
+            + [dict(cell="skim-rnn", update_rate=p, **skim_size) for p in SKIM_READ_RATES],
+            max_seconds=5 * max_s, rounds=5 if quick else 200)
 
-    def ms(cell, mode, p=None):
+    def row(cell, mode, p=None, hidden=H):
         for r in rows:
-            if r["cell"] == cell and r["mode"] == mode and (
+            if r["cell"] == cell and r["mode"] == mode and r["hidden"] == hidden and (
                     p is None or r["requested_update_rate"] == p):
-                return float(r["ms"])
+                return r
         raise KeyError(cell)
+
+    def ms(cell, mode, p=None, hidden=H):
+        return float(row(cell, mode, p, hidden)["ms"])
 
     targets = []
     for cell in sru_cells:
@@ -191,12 +222,32 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
                                       f"faster (speed-up > 1x)",
                             "measured": s, "threshold": 1.0, "pass": bool(s > 1.0),
                             "primary": True})
+    d, d2 = sk["hidden"], speedlab.skim_small_size(sk["hidden"])
+    skim_dense = row("skim-rnn", "inference", 1.0, d)
+    lstm_d = ms("lstm", "inference", hidden=d)
+    for p in SKIM_READ_RATES[1:]:
+        r = row("skim-rnn", "inference", p, d)
+        flop_r = skim_dense["flops"] / r["flops"]
+        thr = KERNEL_TARGETS["skim_flop_r_factor"] * flop_r
+        s = skim_dense["ms"] / r["ms"]
+        targets.append({"target": f"Skim-RNN skim {1 - p:g} (d={d}, d'={d2}) vs its own run "
+                                  f"reading every token, batch 1: speed-up >= 0.7 x Flop-R "
+                                  f"({flop_r:.2f}) = {thr:.2f}x",
+                        "measured": s, "threshold": thr, "flop_r": flop_r,
+                        "pass": bool(s >= thr), "primary": True})
+        s = lstm_d / r["ms"]
+        targets.append({"target": f"Skim-RNN skim {1 - p:g} vs nn.LSTM (oneDNN, d={d}), "
+                                  f"batch 1: faster (speed-up > 1x)",
+                        "measured": s, "threshold": 1.0, "pass": bool(s > 1.0),
+                        "primary": True})
     return {
         "benchmark": "kernels", "quick": quick, "device": machine,
         "platform": platform.platform(), "machine": platform.machine(),
         "processor": platform.processor(), "torch": torch.__version__, "threads": threads,
-        "sru_backend": sru_mod.backend(), "skip_backend": skip_mod.backend(), "steps": T,
-        "hidden": H, "input_size": 1,
+        "sru_backend": sru_mod.backend(), "skip_backend": skip_mod.backend(),
+        "skim_backend": skim_mod.backend(), "steps": T, "hidden": H, "input_size": 1,
+        "skim": {**sk, "small": speedlab.skim_small_size(sk["hidden"]),
+                 "read_rates": list(SKIM_READ_RATES)},
         "train_batch": B, "rows": rows, "targets": targets,
         "all_primary_pass": all(t["pass"] for t in targets if t["primary"]), "notes": notes,
     }
@@ -208,11 +259,15 @@ def _kernels_table(r: dict) -> str:
              f"Skip GRU backend: {r['skip_backend']}",
              f"{r['steps']} steps, hidden {r['hidden']}, input {r['input_size']}"
              + (" [--quick: sizes shrunk, verdicts meaningless]" if r["quick"] else ""),
-             "", f"{'cell':<22}{'backend':<9}{'mode':<11}{'batch':>6}{'p':>6}{'ms':>11}"
-             f"{'GFLOP/s':>10}{'updates':>9}"]
+             f"Skim-RNN rows (backend: {r['skim_backend']}): {r['skim']['steps']} tokens, "
+             f"d = {r['skim']['hidden']}, d' = {r['skim']['small']}, input "
+             f"{r['skim']['input_size']}; p = share of tokens read by the big cell",
+             "", f"{'cell':<22}{'backend':<9}{'mode':<11}{'T':>5}{'d':>5}{'batch':>6}{'p':>6}"
+             f"{'ms':>11}{'GFLOP/s':>10}{'updates':>9}"]
     for x in r["rows"]:
         p = "" if x["requested_update_rate"] is None else f"{x['requested_update_rate']:g}"
-        lines.append(f"{x['label']:<22}{x['backend'] or '-':<9}{x['mode']:<11}{x['batch']:>6}"
+        lines.append(f"{x['label']:<22}{x['backend'] or '-':<9}{x['mode']:<11}"
+                     f"{x['seq_len']:>5}{x['hidden']:>5}{x['batch']:>6}"
                      f"{p:>6}{x['ms']:>11.2f}{x['gflops_per_s']:>10.3f}"
                      f"{100 * x['update_rate']:>8.1f}%")
     lines += ["", "targets:"]

@@ -420,7 +420,7 @@ def _series_label(r: Dict[str, object]) -> str:
     label = str(r.get("label") or r.get("cell"))
     if r.get("backend"):
         label += f" [{r['backend']}]"
-    if r.get("cell") == "skip-gru":  # the requested rate: the measured one varies with T
+    if r.get("cell") in ("skip-gru", "skim-rnn"):  # the requested rate (measured varies with T)
         p = r.get("requested_update_rate", r.get("update_rate"))
         if p is not None:
             label += f" (p={float(p):.2g})"

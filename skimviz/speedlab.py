@@ -16,6 +16,11 @@ Cells (``CELLS``):
   rate (see :func:`set_update_rate`); its backend is ``"cpp"`` where the C++ jump loop runs
   (inference at batch 1 on the CPU with the extension built, see ``skip_rnn.backend()``), else
   ``"python"``.
+* ``"skim-rnn"``: :class:`~skimviz.models.skim_rnn.SkimRNN` (Skim-LSTM, big cell d = hidden,
+  small cell d' = max(1, hidden // 10), the paper's d = 100, d' = 10) reading a given share of the
+  tokens with its big cell (see :func:`set_read_rate`); the rate knob is the same as the Skip
+  GRU's, p = the share of tokens the full cell processes, so the skim rate is 1 − p. Its backend
+  is ``"cpp"`` where the C++ batch-1 loop runs (as for the Skip GRU, ``skim_rnn.backend()``).
 
 Modes: ``"inference"`` times the forward pass under ``torch.inference_mode`` (``model.eval()``,
 so the Skip RNN really jumps over skipped steps); ``"train"`` times forward + backward of
@@ -25,7 +30,9 @@ computes every step).
 FLOPs are analytic (:mod:`skimviz.cost`), per sequence step times steps times batch:
 nn.LSTM ``lstm_cell_flops``, nn.GRU ``gru_cell_flops``, SRU ``sru_cell_flops``; the Skip RNN
 counts ``flops_per_update`` on updating steps and ``SKIP_STEP_FLOPS`` on skipped ones (in train
-mode every step is computed, so every step counts ``flops_per_update``). A training step counts
+mode every step is computed, so every step counts ``flops_per_update``); the Skim-RNN counts its
+trace's FLOPs (decision + big cell on read tokens, decision + small cell on skimmed ones; in train
+mode both cells and the decision at every token). A training step counts
 3 × the forward FLOPs (the usual convention: the backward costs about twice the forward).
 
 Time caps: every point gets at most ``max_seconds_per_point`` of timed runs (the number of
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -46,7 +54,9 @@ from torch import Tensor, nn
 
 from . import cost
 from .models import sru as sru_mod
+from .models import skim_rnn as skim_mod
 from .models import skip_rnn as skip_mod
+from .models.skim_rnn import SkimRNN
 from .models.skip_rnn import SkipRNN
 
 CELLS: Dict[str, str] = {
@@ -55,7 +65,9 @@ CELLS: Dict[str, str] = {
     "sru": "SRU",
     "sru-python": "SRU (PyTorch loop)",
     "skip-gru": "Skip GRU",
+    "skim-rnn": "Skim-RNN",
 }
+RATE_CELLS = ("skip-gru", "skim-rnn")  # cells that take the update rate p
 MODES = ("inference", "train")
 REPEATS = 10
 THETA = 0.5  # the Skip RNN's inference threshold (the paper's round())
@@ -155,6 +167,44 @@ def expected_updates(seq_len: int, p: float) -> int:
     return -(-int(seq_len) // update_period(p))
 
 
+# --- the Skim-RNN's read-rate knob -----------------------------------------------------------
+SKIM_SCALE = 10.0  # logit_skim − logit_read per unit of the first input feature
+
+
+def set_read_rate(model: SkimRNN, x: Tensor, p: float) -> float:
+    """Make ``model`` read exactly round(p·N) of the N tokens of ``x`` (B, T, I) with its big cell
+    and skim the others, on every inference path (C++ and Python loop, batch 1 and batched).
+
+    The decision layer is set to read only the first input feature: W = 0 except
+    W[skim, 0] = s (s = ``SKIM_SCALE``), b[read] = 0 and b[skim] = logit(θ) − s·q, so
+    p_skim > θ ⇔ x_0 > q (the decision ignores h). q is put halfway between the two values of
+    x[..., 0] that separate the round((1 − p)·N) smallest from the rest, so the tokens with the
+    largest x_0 are skimmed: for random x, random positions (no periodic pattern a branch
+    predictor could learn), and the same ones in every run on the same x. θ must be in (0, 1).
+    Returns the share of tokens read (achieved p)."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0 or math.isnan(p):
+        raise ValueError(f"read rate must be in [0, 1], got {p}")
+    theta = model.skim_threshold
+    if not 0.0 < theta < 1.0:
+        raise ValueError(f"set_read_rate needs a threshold θ in (0, 1), got {theta}")
+    v = x[..., 0].detach().flatten().double().sort().values
+    n = v.numel()
+    n_skim = n - int(round(p * n))
+    if n_skim == 0:
+        q = float(v[-1]) + 1.0
+    elif n_skim == n:
+        q = float(v[0]) - 1.0
+    else:
+        q = 0.5 * (float(v[n - n_skim - 1]) + float(v[n - n_skim]))
+    with torch.no_grad():
+        model.decide.weight.zero_()
+        model.decide.weight[skim_mod.SKIM, 0] = SKIM_SCALE
+        model.decide.bias.zero_()
+        model.decide.bias[skim_mod.SKIM] = math.log(theta / (1 - theta)) - SKIM_SCALE * q
+    return float((x[..., 0] <= q).double().mean())
+
+
 # --- models and FLOPs ------------------------------------------------------------------------
 def sru_backend(cell: str, device: str) -> str:
     """Which SRU recurrence a cell runs on ``device``: "cpp" or "python" ("" for non-SRU)."""
@@ -166,11 +216,13 @@ def sru_backend(cell: str, device: str) -> str:
 
 
 def row_backend(cell: str, device: str, mode: str, batch: int) -> str:
-    """A row's backend: the SRU's (:func:`sru_backend`), or for the Skip GRU "cpp" where the C++
-    batch-1 jump loop runs (CPU inference at batch 1, extension built), else "python"."""
-    if cell == "skip-gru":
+    """A row's backend: the SRU's (:func:`sru_backend`), or for the Skip GRU and the Skim-RNN
+    "cpp" where their C++ batch-1 loop runs (CPU inference at batch 1, extension built), else
+    "python"."""
+    if cell in RATE_CELLS:
+        mod = skip_mod if cell == "skip-gru" else skim_mod
         cpp = (mode == "inference" and int(batch) == 1 and torch.device(device).type == "cpu"
-               and skip_mod.backend() == "cpp")
+               and mod.backend() == "cpp")
         return "cpp" if cpp else "python"
     return sru_backend(cell, device)
 
@@ -189,7 +241,14 @@ def build_model(cell: str, input_size: int, hidden: int, update_rate: Optional[f
         m = SkipRNN(input_size, hidden, cell="gru")
         set_update_rate(m, 1.0 if update_rate is None else update_rate)
         return m
+    if cell == "skim-rnn":  # the read rate is set on the input: set_read_rate (measure_point)
+        return SkimRNN(input_size, hidden, small_size=skim_small_size(hidden))
     raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELLS)}")
+
+
+def skim_small_size(hidden: int) -> int:
+    """d' for a Skim-RNN of hidden size d in the speed lab: d // 10 (the paper's 100 → 10)."""
+    return max(1, int(hidden) // 10)
 
 
 def dense_flops(cell: str, input_size: int, hidden: int, seq_len: int, batch: int) -> int:
@@ -227,11 +286,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_size: int = 1,
-                  device: str = "cpu", mode: str = "inference", update_rate: Optional[float] = None,
-                  max_seconds: float = 2.0, repeats: int = REPEATS, seed: int = 0
-                  ) -> Dict[str, object]:
-    """Build ``cell``, time it on one (seq_len, batch) point and return its row."""
+def _prepare_point(cell: str, seq_len: int, batch: int, hidden: int, input_size: int,
+                   device: str, mode: str, update_rate: Optional[float], seed: int):
+    """Build ``cell`` and its input for one point: (fn to time, device, FLOPs, update rate)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     dev = torch.device(device)
@@ -239,8 +296,9 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
     model = build_model(cell, input_size, hidden, update_rate).to(dev)
     model.train(mode == "train")
     x = torch.randn(batch, seq_len, input_size, device=dev)
+    if cell == "skim-rnn":
+        set_read_rate(model, x, 1.0 if update_rate is None else update_rate)
     fn = _step_fn(model, x, mode)
-    t_start = time.perf_counter()
 
     rate = 1.0
     if cell == "skip-gru":
@@ -249,11 +307,44 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
         updates = float(trace.update.sum())
         rate = updates / (seq_len * batch)
         flops = skip_flops(model, updates, seq_len, batch, mode)
+    elif cell == "skim-rnn":
+        model.eval()
+        with torch.no_grad():
+            _, _, trace = model(x, return_trace=True)
+        model.train(mode == "train")
+        n = seq_len * batch
+        rate = (n - int(trace.skim.sum().round())) / n  # share of tokens the big cell read
+        flops = float(trace.flops.sum())
+        if mode == "train":  # decision, big and small cell at every token
+            flops = float((model.read_flops() + model.skim_flops() - model.decision_flops())
+                          * seq_len * batch)
     else:
         flops = float(dense_flops(cell, input_size, hidden, seq_len, batch))
     if mode == "train":
         flops *= 3
+    return fn, dev, flops, rate
 
+
+def _point_row(cell, seq_len, batch, hidden, input_size, device, mode, update_rate, flops, rate,
+               ms, p10, p90, n, status) -> Dict[str, object]:
+    return {
+        "cell": cell, "label": CELLS[cell], "backend": row_backend(cell, device, mode, batch),
+        "device": str(torch.device(device)), "seq_len": int(seq_len), "batch": int(batch),
+        "hidden": int(hidden), "input_size": int(input_size), "mode": mode, "ms": ms,
+        "p10_ms": p10, "p90_ms": p90, "repeats": n, "flops": flops,
+        "gflops_per_s": flops / (ms / 1e3) / 1e9, "update_rate": rate,
+        "requested_update_rate": update_rate if cell in RATE_CELLS else None, "status": status,
+    }
+
+
+def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_size: int = 1,
+                  device: str = "cpu", mode: str = "inference", update_rate: Optional[float] = None,
+                  max_seconds: float = 2.0, repeats: int = REPEATS, seed: int = 0
+                  ) -> Dict[str, object]:
+    """Build ``cell``, time it on one (seq_len, batch) point and return its row."""
+    t_start = time.perf_counter()
+    fn, dev, flops, rate = _prepare_point(cell, seq_len, batch, hidden, input_size, device, mode,
+                                          update_rate, seed)
     t0 = time.perf_counter()  # the first call is the warm-up, and it sizes the repeats
     with torch.inference_mode(mode == "inference"):
         fn()
@@ -268,14 +359,41 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
         n_rep = max(1, min(repeats, int(left / max(first, 1e-6))))
         lat = cost.measure_latency(fn, device=dev, warmup=0, repeats=n_rep, max_seconds=left)
         ms, p10, p90, n = lat.median_ms, lat.p10_ms, lat.p90_ms, lat.repeats
-    return {
-        "cell": cell, "label": CELLS[cell], "backend": row_backend(cell, device, mode, batch),
-        "device": str(dev), "seq_len": int(seq_len), "batch": int(batch), "hidden": int(hidden),
-        "input_size": int(input_size), "mode": mode, "ms": ms, "p10_ms": p10, "p90_ms": p90,
-        "repeats": n, "flops": flops, "gflops_per_s": flops / (ms / 1e3) / 1e9,
-        "update_rate": rate, "requested_update_rate": update_rate if cell == "skip-gru" else None,
-        "status": status,
-    }
+    return _point_row(cell, seq_len, batch, hidden, input_size, device, mode, update_rate, flops,
+                      rate, ms, p10, p90, n, status)
+
+
+def measure_interleaved(points: Sequence[Dict[str, object]], *, max_seconds: float = 5.0,
+                        rounds: int = 5 * REPEATS) -> List[Dict[str, object]]:
+    """Time several points side by side and return their rows (as :func:`measure_point`).
+
+    ``points``: keyword arguments of :func:`measure_point` (``cell``, ``seq_len``, ``batch``,
+    ``hidden`` and optionally ``input_size``, ``device``, ``mode``, ``update_rate``, ``seed``).
+    Each model is built and warmed up once, then timed one call each in turn, round after round,
+    until ``rounds`` rounds or ``max_seconds`` (at least 3 rounds); each row reports the median
+    of its calls. On a machine shared with other work, a burst of load then slows every point
+    alike, so their ratios (the speed-ups of ``bench kernels``) stay meaningful where points
+    timed one after the other would each see a different load.
+    """
+    keys = ("cell", "seq_len", "batch", "hidden", "input_size", "device", "mode", "update_rate")
+    specs = [{"input_size": 1, "device": "cpu", "mode": "inference", "update_rate": None,
+              "seed": 0, **p} for p in points]
+    prepared = [_prepare_point(*(sp[k] for k in keys), sp["seed"]) for sp in specs]
+    for fn, dev, _, _ in prepared:  # warm-up
+        cost.measure_latency(fn, device=dev, warmup=0, repeats=1)
+    times: List[List[float]] = [[] for _ in prepared]
+    t_start = time.perf_counter()
+    for r in range(max(3, rounds)):
+        for i, (fn, dev, _, _) in enumerate(prepared):
+            times[i].append(cost.measure_latency(fn, device=dev, warmup=0, repeats=1).median_ms)
+        if r >= 2 and time.perf_counter() - t_start > max_seconds:
+            break
+    rows = []
+    for sp, (_, _, flops, rate), ts in zip(specs, prepared, times):
+        qs = statistics.quantiles(ts, n=10)
+        rows.append(_point_row(*(sp[k] for k in keys), flops, rate, statistics.median(ts),
+                               qs[0], qs[-1], len(ts), "ok"))
+    return rows
 
 
 def _skipped_row(cell, seq_len, batch, hidden, input_size, device, mode, update_rate, why):
@@ -284,7 +402,7 @@ def _skipped_row(cell, seq_len, batch, hidden, input_size, device, mode, update_
             "hidden": int(hidden), "input_size": int(input_size), "mode": mode,
             "ms": math.nan, "p10_ms": math.nan, "p90_ms": math.nan, "repeats": 0,
             "flops": math.nan, "gflops_per_s": math.nan, "update_rate": math.nan,
-            "requested_update_rate": update_rate if cell == "skip-gru" else None,
+            "requested_update_rate": update_rate if cell in RATE_CELLS else None,
             "status": f"skipped: {why}"}
 
 
@@ -308,7 +426,7 @@ def validate(cells: Sequence[str], seq_lens: Sequence[int], batches: Sequence[in
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA is not available on this machine")
-    if "skip-gru" in cells:
+    if "skip-gru" in cells or "skim-rnn" in cells:
         update_period(1.0 if update_rate is None else update_rate)
 
 
@@ -393,4 +511,28 @@ def relative_speedups(rows: Sequence[Dict[str, object]], baseline: str = "lstm"
                     "seq_len": r["seq_len"], "batch": r["batch"], "update_rate": r["update_rate"],
                     "theory_speedup_flops": b["flops"] / r["flops"],
                     "measured_speedup": b["ms"] / r["ms"]})
+    return out
+
+
+def own_dense_speedups(rows: Sequence[Dict[str, object]], cell: str = "skim-rnn"
+                       ) -> List[Dict[str, object]]:
+    """For each measured row of ``cell`` (a rate cell, see ``RATE_CELLS``) at a rate p < 1, its
+    speed-up over the same cell's dense run (requested p = 1: every step updated / every token
+    read by the big cell) at the same point: theory (dense FLOPs / its FLOPs, the paper's Flop-R
+    counted with the decision layer on both sides) next to measured (dense ms / its ms)."""
+    key = ("seq_len", "batch", "hidden", "mode", "device")
+    ok = [r for r in rows if r["cell"] == cell and isinstance(r.get("ms"), float)
+          and math.isfinite(r["ms"])]
+    dense = {tuple(r[k] for k in key): r for r in ok if r.get("requested_update_rate") == 1.0}
+    out = []
+    for r in ok:
+        d = dense.get(tuple(r[k] for k in key))
+        if d is None or r is d:
+            continue
+        theory, measured = d["flops"] / r["flops"], d["ms"] / r["ms"]
+        out.append({"cell": r["label"] + (f" [{r['backend']}]" if r["backend"] else ""),
+                    "seq_len": r["seq_len"], "batch": r["batch"],
+                    "requested_update_rate": r["requested_update_rate"],
+                    "update_rate": r["update_rate"], "theory_speedup_flops": theory,
+                    "measured_speedup": measured, "measured_over_theory": measured / theory})
     return out

@@ -34,8 +34,8 @@ def test_page_renders():
     assert "FLOPs" in text and "parallel hardware" in text
     backend = " ".join(e.value for e in [*at.success, *at.info])
     assert "SRU backend on the CPU: **cpp**" in backend or "_ext build" in backend
-    assert any("Skim-RNN: not built" in c.value for c in at.caption)
-    assert "skim" not in " ".join(at.multiselect(key="sl_cells").options).lower()
+    assert any("Skim-RNN (Skim-LSTM" in c.value for c in at.caption)
+    assert "Skim-RNN" in at.multiselect(key="sl_cells").options
     assert at.selectbox(key="sl_device").options[0] == "cpu"
     assert not at.error
     assert not at.button(key="sl_run").disabled
@@ -65,6 +65,27 @@ def test_tiny_benchmark_produces_chart_rows():
     assert [len(t["x"]) for t in speed["data"][1:]] == [2, 2]  # p = 1/2 and the dense run
     assert len(at.dataframe[0].value) == 2 * 3  # SRU and 2 Skip GRU runs vs LSTM
     assert at.get("download_button")
+
+
+def test_tiny_skim_benchmark():
+    """Skim-RNN at read rate ½ plus its read-every-token run: the Flop-R vs measured table."""
+    at = _page()
+    at.multiselect(key="sl_cells").set_value(["lstm", "skim-rnn"])
+    at.text_input(key="sl_seq").set_value("10")
+    at.text_input(key="sl_batch").set_value("1")
+    at.number_input(key="sl_hidden").set_value(20)
+    at.select_slider(key="sl_rate").set_value(0.5)
+    at.run()
+    at.button(key="sl_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.dataframe) == 3  # Skim-RNN vs its own dense run, vs nn.LSTM, all rows
+    skim = at.dataframe[0].value
+    assert len(skim) == 1 and float(skim["update_rate"].iloc[0]) == 0.5
+    assert float(skim["theory_speedup_flops"].iloc[0]) > 1.5
+    table = at.dataframe[2].value
+    assert list(table["label"]) == ["nn.LSTM", "Skim-RNN", "Skim-RNN"]
+    assert sorted(table["update_rate"]) == [0.5, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("field,value,message", [

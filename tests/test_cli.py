@@ -105,6 +105,13 @@ def test_bench_kernels_quick_json(capsys):
     assert ("sru", "train") in cells or r["notes"]
     rates = sorted(x["requested_update_rate"] for x in r["rows"] if x["cell"] == "skip-gru")
     assert rates == [0.1, 0.25, 0.5, 1.0]
+    skim = [x for x in r["rows"] if x["cell"] == "skim-rnn"]
+    assert sorted(x["requested_update_rate"] for x in skim) == [0.1, 0.25, 0.5, 1.0]
+    assert [x["update_rate"] for x in skim] == [x["requested_update_rate"] for x in skim]
+    assert {x["backend"] for x in skim} == {r["skim_backend"]}
+    assert any(x["cell"] == "lstm" and x["hidden"] == r["skim"]["hidden"] for x in r["rows"])
+    skim_targets = [t for t in r["targets"] if t["target"].startswith("Skim-RNN")]
+    assert len(skim_targets) == 6 and sum("Flop-R" in t["target"] for t in skim_targets) == 3
     assert all(x["ms"] > 0 and x["flops"] > 0 for x in r["rows"])
     assert r["targets"] and all(isinstance(t["pass"], bool) for t in r["targets"])
     assert all(t["measured"] > 0 for t in r["targets"])

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from skimviz import cost, speedlab
+from skimviz.models.skim_rnn import SkimRNN
 from skimviz.models.skip_rnn import SkipRNN
 
 KEYS = {"cell", "backend", "seq_len", "batch", "hidden", "mode", "ms", "flops", "gflops_per_s",
@@ -65,6 +66,74 @@ def test_skip_flops_count_updates_and_skips():
     rt = speedlab.measure_point("skip-gru", T, 2, H, mode="train", update_rate=0.25,
                                 max_seconds=0.1, repeats=1)
     assert rt["flops"] == 3 * m.flops_per_update() * T * 2
+
+
+def test_skim_flops_and_read_rate():
+    """Skim-RNN rows: exactly round(p·N) tokens read, FLOPs = read tokens × read_flops +
+    skimmed × skim_flops (inference), every cell at every token in training."""
+    T, H, I = 20, 20, 4
+    m = SkimRNN(I, H, speedlab.skim_small_size(H))
+    assert speedlab.skim_small_size(H) == 2 and speedlab.skim_small_size(8) == 1
+    for batch in (1, 3):
+        r = speedlab.measure_point("skim-rnn", T, batch, H, input_size=I, update_rate=0.25,
+                                   max_seconds=0.1, repeats=1)
+        n_read = round(0.25 * T * batch)
+        assert r["update_rate"] == pytest.approx(n_read / (T * batch))
+        assert r["requested_update_rate"] == 0.25 and r["label"] == "Skim-RNN"
+        assert r["flops"] == n_read * m.read_flops() + (T * batch - n_read) * m.skim_flops()
+    rt = speedlab.measure_point("skim-rnn", T, 2, H, input_size=I, mode="train",
+                                update_rate=0.25, max_seconds=0.1, repeats=1)
+    per_token = m.read_flops() + m.skim_flops() - m.decision_flops()
+    assert rt["flops"] == 3 * per_token * T * 2
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5, 0.1, 0.0])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_read_rate_knob(p, batch):
+    """set_read_rate: round(p·N) tokens read, the ones with the smallest first feature."""
+    torch.manual_seed(0)
+    m = SkimRNN(3, 8, 2).eval()
+    x = torch.randn(batch, 50, 3)
+    got = speedlab.set_read_rate(m, x, p)
+    n = batch * 50
+    assert got == pytest.approx(round(p * n) / n)
+    with torch.no_grad():
+        _, _, tr = m(x, return_trace=True)
+    assert int(tr.skim.sum()) == n - round(p * n)
+    if 0 < p < 1:
+        assert float(x[..., 0][tr.skim == 1].min()) > float(x[..., 0][tr.skim == 0].max())
+    with pytest.raises(ValueError, match="read rate"):
+        speedlab.set_read_rate(m, x, 1.5)
+    m.skim_threshold = 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        speedlab.set_read_rate(m, x, 0.5)
+
+
+def test_own_dense_speedups():
+    rows = [speedlab.measure_point("skim-rnn", 10, 1, 20, input_size=4, update_rate=p,
+                                   max_seconds=0.1, repeats=1) for p in (1.0, 0.5, 0.1)]
+    rows.append(speedlab.measure_point("lstm", 10, 1, 20, input_size=4, max_seconds=0.1,
+                                       repeats=1))
+    out = speedlab.own_dense_speedups(rows, "skim-rnn")
+    assert [o["requested_update_rate"] for o in out] == [0.5, 0.1]
+    for o, r in zip(out, rows[1:3]):
+        assert o["theory_speedup_flops"] == pytest.approx(rows[0]["flops"] / r["flops"])
+        assert o["measured_speedup"] == pytest.approx(rows[0]["ms"] / r["ms"])
+    assert out[1]["theory_speedup_flops"] > out[0]["theory_speedup_flops"] > 1
+
+
+def test_measure_interleaved_rows():
+    """Side-by-side timing: the same rows as measure_point, each from >= 3 interleaved calls."""
+    points = [dict(cell="lstm", seq_len=6, batch=1, hidden=8),
+              dict(cell="skim-rnn", seq_len=6, batch=1, hidden=20, input_size=3, update_rate=0.5),
+              dict(cell="skip-gru", seq_len=6, batch=2, hidden=8, mode="train", update_rate=1.0)]
+    rows = speedlab.measure_interleaved(points, max_seconds=0.05, rounds=4)
+    assert [r["cell"] for r in rows] == ["lstm", "skim-rnn", "skip-gru"]
+    for r, p in zip(rows, points):
+        ref = speedlab.measure_point(**p, max_seconds=0.05, repeats=1)
+        assert set(r) == set(ref) and 3 <= r["repeats"] <= 4 and r["ms"] > 0
+        for k in ("flops", "update_rate", "requested_update_rate", "backend", "mode", "hidden"):
+            assert r[k] == ref[k], k
 
 
 @pytest.mark.parametrize("p", [1.0, 0.5, 0.3, 0.25, 0.1, 0.05])

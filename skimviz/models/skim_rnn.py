@@ -28,6 +28,11 @@ skim logit, the paper's Fig. 5 knob). The big cell is **not evaluated** on skimm
 batch 1 the loop branches, in a batch the reading rows and the skimming rows are gathered,
 computed by their own cell and scattered back, so FLOPs saved are time saved (see Speed lab).
 
+At batch 1 (eval, float32 CPU, no padding) the same loop runs in C++ when the extension is built
+(``skimviz/csrc/skim_rnn_cpu.cpp``, :meth:`SkimRNN._forward_cpp`; ``SKIMVIZ_SKIM_BACKEND=python``
+forces the Python loop, see :func:`backend`): a skimmed token then costs about d'/d of a read one
+in time too, while in the Python loop both cells cost the same ~30 µs of framework overhead.
+
 Padding: ``lengths`` (B,) marks where each sequence ends; padded steps copy the state and cost
 nothing, so ``h_n`` is each sequence's state after its last real token.
 
@@ -39,6 +44,7 @@ of the objective; logits go to cross-entropy un-softmaxed.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -46,9 +52,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .. import cost
+from .. import _ext, cost
 
 READ, SKIM = 0, 1
+FORCE_CODES = {None: 0, "read": 1, "skim": 2}  # SkimRNN.force → the C++ op's ``force``
+
+
+def backend() -> str:
+    """The batch-1 inference loop that eligible calls use (see :meth:`SkimRNN._cpp_ok`): "cpp"
+    (the built extension) or "python" (also when ``SKIMVIZ_SKIM_BACKEND=python``)."""
+    if os.environ.get("SKIMVIZ_SKIM_BACKEND") == "python" or _ext.load() is None:
+        return "python"
+    return "cpp"
 
 
 @dataclass
@@ -205,6 +220,10 @@ class SkimRNN(nn.Module):
             if lengths.shape != (B,) or bool((lengths < 1).any()) or bool((lengths > T).any()):
                 raise ValueError(f"lengths must be (B,) with values in 1..{T}")
             valid = (torch.arange(T, device=x.device)[None] < lengths[:, None]).to(x.dtype)
+        if self._cpp_ok(x, h, c, lengths):
+            out, (h, c), trace = self._forward_cpp(x, h, c)
+            out = out if self.batch_first else out.transpose(0, 1)
+            return (out, (h[None], c[None]), trace) if return_trace else (out, (h[None], c[None]))
         step = self._step_soft if self.training else self._step_hard
         outs, p_skims, skims, logps, flops = [], [], [], [], []
         for t in range(T):
@@ -282,3 +301,33 @@ class SkimRNN(nn.Module):
                 c[:, :d2] = c[:, :d2].index_copy(0, rows_s, cs)
         f = skim * self.skim_flops() + read * self.read_flops()
         return h, c, p_skim, skim, p_skim.log(), f
+
+    # --- batch-1 inference in C++ -------------------------------------------------------------
+    def _cpp_ok(self, x: Tensor, h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> bool:
+        """Can the C++ loop run this call: eval mode, batch 1 without padding, float32 CPU
+        tensors, and the extension built and not disabled (:func:`backend`)? Autograd needs no
+        check: the eval path is not differentiable either (``_step_hard`` runs under no_grad)."""
+        if self.training or x.shape[0] != 1 or self.force not in FORCE_CODES:
+            return False
+        if lengths is not None and int(lengths[0]) != x.shape[1]:
+            return False
+        if not all(t.is_cpu and t.dtype == torch.float32
+                   for t in (x, h, c, self.decide.weight, self.big.weight_ih)):
+            return False
+        return backend() == "cpp"
+
+    @torch.no_grad()
+    def _forward_cpp(self, x: Tensor, h: Tensor, c: Tensor):
+        """The eval loop (``_step_hard``) at batch 1 in C++ (torch.ops.skimviz_sru.
+        skim_rnn_forward): the same decisions, states and FLOPs. x (1, T, I), h, c (1, d)."""
+        b, s = self.big, self.small
+        out, h_n, c_n, skim, p_skim = _ext.load().skim_rnn_forward(
+            x[0], b.weight_ih, b.weight_hh, b.bias_ih, b.bias_hh, s.weight_ih, s.weight_hh,
+            s.bias_ih, s.bias_hh, self.decide.weight, self.decide.bias, h[0], c[0],
+            self.skim_threshold, FORCE_CODES[self.force])
+        skim = skim[None]
+        read = 1 - skim
+        flops = skim * self.skim_flops() + read * self.read_flops()
+        trace = SkimTrace(p_skim[None], skim, torch.ones_like(skim), flops)
+        return out[None], (h_n[None], c_n[None]), trace
+
