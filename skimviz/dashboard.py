@@ -24,6 +24,16 @@ from . import cost
 TASKS: Dict[str, Dict[str, object]] = {
     "mnist-pixels": {"title": "MNIST pixel by pixel", "metric": "valid_accuracy",
                      "metric_label": "validation accuracy"},
+    "adding": {"title": "Adding task (Skip RNN Sec. 4.1)", "metric": "valid_mse",
+               "metric_label": "validation MSE (lower is better)"},
+    "frequency": {"title": "Frequency discrimination (Skip RNN Sec. 4.2)",
+                  "metric": "valid_accuracy", "metric_label": "validation accuracy"},
+    "frames": {"title": "Digit clips (Skip RNN, our take on Sec. 4.5)",
+               "metric": "valid_accuracy", "metric_label": "validation accuracy"},
+    "text-classification/sst2": {"title": "SST-2 sentiment (Skim-RNN)", "metric": "valid_accuracy",
+                                 "metric_label": "dev accuracy"},
+    "text-classification/imdb": {"title": "IMDB sentiment (Skim-RNN)", "metric": "valid_accuracy",
+                                 "metric_label": "validation accuracy"},
 }
 DEFAULT_METRIC = ("valid_accuracy", "validation accuracy")
 
@@ -116,14 +126,18 @@ def card_point(card: Mapping) -> dict:
     training = card.get("training") if isinstance(card.get("training"), Mapping) else {}
     inp = card.get("input") if isinstance(card.get("input"), Mapping) else {}
     task = str(card.get("task") or "unknown task")
+    if card.get("dataset"):  # one panel per dataset of a task (SST-2 and IMDB)
+        task = f"{task}/{card['dataset']}"
     metric, metric_label = _metric_of(task)
-    skip = bool(config.get("skip", False))
-    cell = str(config.get("cell") or "?")
+    skim = "skim" in config
+    skip = bool(config.get("skim" if skim else "skip", False))
+    cell = str(config.get("cell") or ("lstm" if skim else "?"))
     seq_len = _num(inp.get("seq_len"))
     updates = _num(metrics.get("valid_updates_mean"))
     name = str(card.get("name") or "?")
     hidden = config.get("hidden_size")
-    label = f"{'Skip ' if skip else ''}{cell.upper()}" + (f" {hidden}" if hidden else "")
+    kind_word = "Skim " if skim else "Skip "
+    label = f"{kind_word if skip else ''}{cell.upper()}" + (f" {hidden}" if hidden else "")
     target = card.get("target") if isinstance(card.get("target"), Mapping) else None
     return {"task": task, "task_title": task_title(task), "name": name,
             "label": f"{name} ({label})", "kind": "skip" if skip else "dense", "cell": cell,
@@ -133,7 +147,8 @@ def card_point(card: Mapping) -> dict:
             "updates": updates, "seq_len": int(seq_len) if seq_len else None,
             "source": "ours", "ref": "", "note": "", "target": dict(target) if target else None,
             "dry_run": bool(training.get("dry_run", False)), "latency_ms": None,
-            "threshold": _num(card.get("update_threshold")) if skip else None}
+            "threshold": _num(card.get("skim_threshold" if skim else "update_threshold"))
+            if skip else None}
 
 
 def points_from_cards(cards: Iterable[Mapping] | Mapping[str, Mapping]) -> List[dict]:
