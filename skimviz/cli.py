@@ -50,6 +50,8 @@ def _add_train(sub) -> None:
         _add_signal_task(tsub, task, help_, name, extra)
     from .tasks import skim_text
     skim_text.add_arguments(tsub)
+    from .tasks import transkimmer
+    transkimmer.add_arguments(tsub)
 
 
 def _add_signal_task(tsub, task: str, help_: str, name: str, extra) -> None:
@@ -127,6 +129,8 @@ def _add_bench(sub) -> None:
     k.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     k.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
+    from .bench_transkimmer import add_arguments as _add_bench_transkimmer
+    _add_bench_transkimmer(bsub)
     pp = bsub.add_parser("paper", help="reproduce a paper's tables")
     psub = pp.add_subparsers(dest="paper", required=True)
     q = psub.add_parser("skip-rnn", help="Skip RNN Tables 1 (adding) and 2 (frequency): train or "
@@ -181,6 +185,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _evaluate(args)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "bench" and args.what == "transkimmer":
+            from . import bench_transkimmer
+            return bench_transkimmer.main(args)
         if args.command == "bench" and args.what == "paper":
             from . import bench_paper
             return bench_paper.main(args)
@@ -209,6 +216,8 @@ def _evaluate(args) -> int:
     elif task.TASK == "text-classification":
         r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
                                   args.threshold)
+    elif task.TASK == "sst2-transkimmer":
+        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir)
     else:  # generated test sets (fixed seeds); --split/--data-dir do not apply
         r = task.evaluate(model, card, threshold=args.threshold)
     _print(r, args.json)
@@ -220,6 +229,9 @@ def _predict(args) -> int:
     if card.get("task") == "text-classification":
         from .tasks import skim_text
         return skim_text.predict_command(model, card, args)
+    if card.get("task") == "sst2-transkimmer":
+        from .tasks import transkimmer
+        return transkimmer.predict_command(model, card, args)
     from .data import images, mnist
     from .tasks import mnist as task
     if args.threshold is not None:

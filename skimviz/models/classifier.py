@@ -69,6 +69,9 @@ from .text_classifier import TextClassifier  # noqa: E402
 
 ARCHITECTURES = {"SequenceClassifier": SequenceClassifier, "ClipClassifier": ClipClassifier,
                  "TextClassifier": TextClassifier}
+from .transkimmer import TranskimmerClassifier  # noqa: E402
+
+ARCHITECTURES["TranskimmerClassifier"] = TranskimmerClassifier
 
 
 def build(architecture: str, config: dict) -> nn.Module:

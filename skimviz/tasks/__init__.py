@@ -4,9 +4,10 @@ import importlib
 
 #: ``train <task>`` subcommand → module; card ``task`` → module.
 MODULES = {"mnist": "mnist", "adding": "adding", "frequency": "frequency", "frames": "frames",
-           "text": "skim_text"}
+           "text": "skim_text", "transkimmer": "transkimmer"}
 CARD_TASKS = {"mnist-pixels": "mnist", "adding": "adding", "frequency": "frequency",
-              "frames": "frames", "text-classification": "text"}
+              "frames": "frames", "text-classification": "text",
+              "sst2-transkimmer": "transkimmer"}
 
 
 def module(name: str):

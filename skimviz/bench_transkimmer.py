@@ -1,0 +1,142 @@
+"""``python -m skimviz bench transkimmer``: FLOP reduction next to measured speed-up, Transkimmer
+vs its dense twin, in one run, at batch 1 and batched, at sequence lengths ≥ 128.
+
+Inputs of exactly T tokens are made by joining consecutive SST-2 dev sentences (synthetic text
+without ``--data-dir``), so a batch has no padding and FLOPs are those of real tokens. Rows:
+* ``skim``: the Transkimmer inference path (each layer runs on the kept tokens only);
+* ``skim-forced-keep``: the same model with every predictor forced to keep (its own dense run,
+  predictors included);
+* ``dense``: the dense twin (same encoder, no predictors; its shipped checkpoint when there is
+  one, else the skim model's encoder — weights do not change its time).
+Target (issue #5): speed-up ≥ 0.8 × FLOP reduction, at batch 1 and batched.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from . import checkpoint, cost
+from .data.text import load_sst2
+from .models.transkimmer import TranskimmerClassifier
+from .tasks.transkimmer import synthetic_sst, text_encoder
+
+TARGET = 0.8
+
+
+def add_arguments(bsub) -> None:
+    t = bsub.add_parser("transkimmer", help="Transkimmer vs its dense twin: FLOP reduction and "
+                                            "measured speed-up, batch 1 and batched")
+    t.add_argument("--name", default="transkimmer-small-sst2")
+    t.add_argument("--dense-name", help="dense twin checkpoint (default: the card's dense_twin)")
+    t.add_argument("--data-dir", help="folder with sst2/dev.tsv (default: synthetic text)")
+    t.add_argument("--lengths", default="128,256", help="sequence lengths (≤ max positions)")
+    t.add_argument("--inputs", type=int, default=16, help="inputs timed at batch 1")
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--repeats", type=int, default=5)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--json", action="store_true")
+
+
+def _dense_twin(skim: TranskimmerClassifier, card: dict, name):
+    if name:
+        return checkpoint.load(name)[0], name
+    cfg = {**skim.config, "skim": False}
+    dense = TranskimmerClassifier(**cfg)
+    dense.load_state_dict({k: v for k, v in skim.state_dict().items()
+                           if not k.startswith("gate.")})
+    return dense.eval(), "the skim model's encoder without predictors"
+
+
+def _inputs(enc, texts, T: int, n: int) -> torch.Tensor:
+    """n rows of T tokens (fewer only if 500 joined texts are shorter), each from consecutive
+    texts joined."""
+    enc.max_len, rows, i = T, [], 0
+    for _ in range(n):
+        j = i + 1
+        while True:
+            ids = enc.encode(" ".join(texts[k % len(texts)] for k in range(i, j)))["ids"]
+            if len(ids) >= T or j - i > 500:
+                break
+            j += 1
+        rows.append(ids[:T])
+        i = j % len(texts)
+    return torch.tensor([r + [0] * (T - len(r)) for r in rows])
+
+
+def _ms(model, x, repeats) -> float:
+    return cost.measure_latency(lambda: model(x), warmup=1, repeats=repeats).median_ms
+
+
+def run(args) -> dict:
+    torch.set_num_threads(args.threads)
+    skim, card = checkpoint.load(args.name)
+    dense, dense_note = _dense_twin(skim, card, args.dense_name or (
+        card.get("dense_twin") if card.get("dense_twin") in checkpoint.list_pretrained() else None))
+    enc = text_encoder(card, args.name)
+    texts = (load_sst2(args.data_dir, "dev")[0] if args.data_dir and
+             (Path(args.data_dir) / "sst2").is_dir() else synthetic_sst(400, 3)[0])
+    rows = []
+    for T in [int(s) for s in args.lengths.split(",")]:
+        if T > skim.config["max_positions"]:
+            continue
+        x = _inputs(enc, texts, T, max(args.inputs, args.batch))
+        with torch.no_grad():
+            _, tr = skim(x, return_trace=True)
+        r = {"seq_len": T, "tokens_mean": float((x != 0).sum(1).double().mean()),
+             "kept_per_layer_mean": tr.kept_per_layer.double().mean(0).tolist()}
+        b1 = {"skim": [], "skim-forced-keep": [], "dense": []}
+        for i in range(args.inputs):
+            xi = x[i:i + 1]
+            b1["skim"].append(_ms(skim, xi, args.repeats))
+            skim.force_keep = True
+            b1["skim-forced-keep"].append(_ms(skim, xi, args.repeats))
+            skim.force_keep = False
+            b1["dense"].append(_ms(dense, xi, args.repeats))
+        xb, trb = x[:args.batch], None
+        with torch.no_grad():
+            _, trb = skim(xb, return_trace=True)
+        bb = {"skim": _ms(skim, xb, args.repeats)}
+        skim.force_keep = True
+        bb["skim-forced-keep"] = _ms(skim, xb, args.repeats)
+        skim.force_keep = False
+        bb["dense"] = _ms(dense, xb, args.repeats)
+        fr1 = float(tr.dense_flops[:args.inputs].sum() / tr.flops[:args.inputs].sum())
+        frb = float(trb.dense_flops.sum() / trb.flops.sum())
+        r["batch1_ms"] = {k: sum(v) / len(v) for k, v in b1.items()}
+        r["batch_ms"] = bb
+        r["batch1_flop_reduction"], r["batch_flop_reduction"] = fr1, frb
+        r["batch1_speedup"] = r["batch1_ms"]["dense"] / r["batch1_ms"]["skim"]
+        r["batch_speedup"] = bb["dense"] / bb["skim"]
+        for k in ("batch1", "batch"):
+            r[f"{k}_ratio"] = r[f"{k}_speedup"] / r[f"{k}_flop_reduction"]
+            r[f"{k}_pass"] = bool(r[f"{k}_ratio"] >= TARGET)
+        rows.append(r)
+    return {"model": card["name"], "dense_model": dense_note, "device": cost.describe_device(),
+            "machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
+            "batch": args.batch, "inputs_batch1": args.inputs, "target_ratio": TARGET,
+            "rows": rows}
+
+
+def table(r: dict) -> str:
+    out = [f"{r['model']} vs {r['dense_model']} on {r['device']} (torch {r['torch']})",
+           f"target: speed-up >= {r['target_ratio']} x FLOP reduction (no padding)"]
+    for row in r["rows"]:
+        out.append(f"T = {row['seq_len']}: kept per layer "
+                   + " ".join(f"{v:.1f}" for v in row["kept_per_layer_mean"]))
+        out.append(f"{'':<20}{'batch 1 (ms)':>14}{'batch ' + str(r['batch']) + ' (ms)':>16}")
+        for k in ("skim", "skim-forced-keep", "dense"):
+            out.append(f"{k:<20}{row['batch1_ms'][k]:>14.2f}{row['batch_ms'][k]:>16.1f}")
+        for k, label in (("batch1", "batch 1"), ("batch", f"batch {r['batch']}")):
+            out.append(f"{label}: FLOP reduction {row[k + '_flop_reduction']:.2f}x, speed-up "
+                       f"{row[k + '_speedup']:.2f}x, ratio {row[k + '_ratio']:.2f} "
+                       f"{'PASS' if row[k + '_pass'] else 'FAIL'}")
+    return "\n".join(out)
+
+
+def main(args) -> int:
+    r = run(args)
+    print(json.dumps(r) if args.json else table(r))
+    return 0

@@ -1,0 +1,333 @@
+"""Transkimmer (Guan et al., "Transkimmer: Transformer Learns to Layer-wise Skim", ACL 2022).
+Equation numbers below refer to Sec. 4 of that paper.
+
+A BERT-style (post-LN) encoder with a skim predictor before every layer i:
+
+    M^i     = SkimPredictor(H^i) = Activation(MLP(H^i))                  (Eq. 2)
+    H^{i+1} = Transformer^i(Gather(H^i, M^i))                            (Eq. 1)
+    H^L     = Σ_i H^i · M^i   (a token leaves with the state it had)      (Eq. 3)
+
+MLP = LayerNorm → Linear → LayerNorm → GELU → Linear(2) (the official code's order); output 1
+means "keep". Masks are cumulative (a pruned token never comes back) and [CLS] is always kept.
+
+Two execution paths give the same logits (tested):
+* masking (training): every token is computed; decisions are hard Gumbel-softmax samples with
+  τ = 0.1 (Eq. 5, straight-through gradient) and pruned tokens are hidden from attention by the
+  *renormalised* skim attention of Eq. 4 (:func:`skim_attention`); Eq. 6 gives the skim loss;
+* pruning (inference, ``model.eval()``): decisions are the argmax (no noise) and each layer runs
+  on the kept tokens only: per layer the kept tokens of every row are gathered into a left-packed
+  tensor as wide as the longest row, with a key padding mask (none at batch 1); the states of
+  pruned tokens are scattered into the output at their original positions (Eq. 3).
+
+FLOPs are counted on real tokens only (the paper's "No padding" rows): see :func:`layer_flops`.
+``skim=False`` is the dense twin: the same encoder and head without predictors.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..cost import linear_flops
+
+TAU, MU0 = 0.1, 5.0  # Gumbel temperature (Eq. 5) and unbalanced-init bias mean (Eq. 9)
+
+
+# ----------------------------------------------------------------------------- FLOPs
+def layer_norm_flops(n: int, d: int) -> int:
+    """LayerNorm over n vectors of size d: mean, subtract, variance (2), normalise (2), affine (2)."""
+    return 8 * n * d
+
+
+def layer_flops(n, d: int, heads: int, ffn: int):
+    """One post-LN encoder layer on n tokens (n may be a tensor). Q, K, V, output projections
+    4·n·(2d²+d); scores QKᵀ and probabilities·V 2·2·n²·d (quadratic in n); scale + softmax
+    5·heads·n²; FFN n·(2·d·f + f + f·GELU + 2·f·d + d); two residual adds and LayerNorms."""
+    return (4 * n * linear_flops(d, d) + 4 * n * n * d + 5 * heads * n * n
+            + n * (linear_flops(d, ffn) + ffn + linear_flops(ffn, d))
+            + 2 * (n * d + layer_norm_flops(n, d)))
+
+
+def predictor_flops(n, d: int, hidden: int):
+    """Skim predictor (Eq. 2) on n tokens: LN, Linear d→p, LN, GELU, Linear p→2, argmax (1)."""
+    return n * (layer_norm_flops(1, d) + linear_flops(d, hidden) + layer_norm_flops(1, hidden)
+                + hidden + linear_flops(hidden, 2) + 1)
+
+
+def embedding_flops(n, d: int):
+    """Word + position + token-type sum (2 adds) and the LayerNorm, per token."""
+    return n * (2 * d + layer_norm_flops(1, d))
+
+
+def head_flops(d: int, num_classes: int) -> int:
+    """Pooler tanh(W h_[CLS] + b) and the classifier."""
+    return linear_flops(d, d) + d + linear_flops(d, num_classes)
+
+
+# ----------------------------------------------------------------------------- modules
+def skim_attention(scores: Tensor, keep: Tensor, real: Optional[Tensor] = None) -> Tensor:
+    """Eq. 4, renormalised: SkimAttn = softmax(scores) · M / Σ(softmax(scores) · M).
+
+    scores (B, h, n, n); keep (B, n) in {0, 1} over keys (carries the straight-through gradient);
+    real (B, n) bool: padding keys, which never had a score, are left out of the softmax. Every
+    row sums to 1 over the kept keys — exactly attention over the gathered tokens (Eq. 1) — and
+    the product with M passes the gradient to the predictor, also for skimmed keys (their
+    softmax weight is not masked away before the product). The official master branch multiplies
+    M in after the softmax without renormalising, a bug its authors fixed later; not copied.
+    """
+    if real is not None:
+        scores = scores.masked_fill(~real[:, None, None, :], float("-inf"))
+    p = torch.softmax(scores, -1) * keep[:, None, None, :]
+    return p / p.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+class SkimPredictor(nn.Module):
+    """MLP of Eq. 2: LayerNorm → Linear → LayerNorm → GELU → Linear(2); logit 1 = keep."""
+
+    def __init__(self, d: int, hidden: int, mu0: float = MU0):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, hidden), nn.LayerNorm(hidden),
+                                 nn.GELU(), nn.Linear(hidden, 2))
+        for m in self.net:
+            if isinstance(m, nn.Linear):                    # ω ~ N(0, σ), σ = 0.02   (Eq. 8)
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+        with torch.no_grad():                               # β_i ~ N((−1)^{i+1} μ0, σ) (Eq. 9)
+            last = self.net[-1].bias
+            last[1].normal_(mu0, 0.02)                      # "keep" starts at +μ0
+            last[0].normal_(-mu0, 0.02)                     # "skim" starts at −μ0
+
+    def forward(self, h: Tensor) -> Tensor:                 # (B, n, d) → (B, n, 2)
+        return self.net(h)
+
+
+class EncoderLayer(nn.Module):
+    """BERT layer: h = LN(h + Attn(h)); h = LN(h + W2 GELU(W1 h))."""
+
+    def __init__(self, d: int, heads: int, ffn: int, dropout: float, eps: float):
+        super().__init__()
+        self.heads = heads
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.attn_out, self.attn_norm = nn.Linear(d, d), nn.LayerNorm(d, eps=eps)
+        self.ffn_in, self.ffn_out = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.ffn_norm = nn.LayerNorm(d, eps=eps)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: Tensor, keep: Optional[Tensor] = None, soft: bool = False,
+                real: Optional[Tensor] = None) -> Tensor:
+        """h (B, n, d). ``soft``: ``keep`` (B, n) float mask through Eq. 4 with ``real`` the
+        padding mask (training path); else ``keep`` is a bool key padding mask or None."""
+        B, n, d = h.shape
+        split = lambda x: x.view(B, n, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))  # (B, h, n, dh)
+        if soft:
+            p = skim_attention(q @ k.transpose(-1, -2) / math.sqrt(d // self.heads), keep, real)
+            a = self.drop(p) @ v
+        else:
+            mask = None if keep is None else keep[:, None, None, :]
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               dropout_p=self.drop.p if self.training else 0.0)
+        h = self.attn_norm(h + self.drop(self.attn_out(a.transpose(1, 2).reshape(B, n, d))))
+        return self.ffn_norm(h + self.drop(self.ffn_out(F.gelu(self.ffn_in(h)))))
+
+
+@dataclass
+class TranskimTrace:
+    """What the skimming did, per example. ``prune_layer`` (B, T): the layer before which the
+    token was dropped, L when it was kept to the end, −1 for padding. ``kept_per_layer`` (B, L):
+    real tokens entering each layer. ``flops`` / ``dense_flops`` (B,): FLOPs on real tokens only
+    (no padding), with and without skimming. ``skim_loss``: Eq. 6 (training path only)."""
+
+    prune_layer: Tensor
+    kept_per_layer: Tensor
+    flops: Tensor
+    dense_flops: Tensor
+    skim_loss: Optional[Tensor] = None
+
+
+class TranskimmerClassifier(nn.Module):
+    """Token ids (B, T) → logits (B, C). ``forward(input_ids, attention_mask=None,
+    return_trace=False, prune=None)``; ``prune`` defaults to ``not self.training``.
+    ``force_keep = True`` makes every predictor keep every token (the oracle)."""
+
+    def __init__(self, vocab_size: int, hidden: int = 128, layers: int = 4, heads: int = 4,
+                 ffn: int = 512, max_positions: int = 128, type_vocab: int = 2,
+                 num_classes: int = 2, dropout: float = 0.1, skim: bool = True,
+                 predictor_hidden: Optional[int] = None, tau: float = TAU, mu0: float = MU0,
+                 eps: float = 1e-12):
+        super().__init__()
+        self.config = dict(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
+                           ffn=ffn, max_positions=max_positions, type_vocab=type_vocab,
+                           num_classes=num_classes, dropout=dropout, skim=skim,
+                           predictor_hidden=predictor_hidden, tau=tau, mu0=mu0, eps=eps)
+        self.skim, self.tau, self.force_keep = skim, tau, False
+        self.word = nn.Embedding(vocab_size, hidden)
+        self.position = nn.Embedding(max_positions, hidden)
+        self.token_type = nn.Embedding(type_vocab, hidden)
+        self.emb_norm, self.drop = nn.LayerNorm(hidden, eps=eps), nn.Dropout(dropout)
+        self.layers = nn.ModuleList(EncoderLayer(hidden, heads, ffn, dropout, eps)
+                                    for _ in range(layers))
+        # named `gate` so that Trainer's gate_lr applies to the skim predictors
+        self.gate = nn.ModuleList(SkimPredictor(hidden, predictor_hidden or hidden, mu0)
+                                  for _ in range(layers)) if skim else None
+        self.pooler, self.classifier = nn.Linear(hidden, hidden), nn.Linear(hidden, num_classes)
+        for m in [self.word, self.position, self.token_type, self.pooler, self.classifier,
+                  *[x for layer in self.layers for x in layer.modules()]]:
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, 0.0, 0.02)        # BERT's initialiser range
+                if isinstance(m, nn.Linear):
+                    nn.init.zeros_(m.bias)
+
+    # --- FLOPs ---------------------------------------------------------------------------
+    def _flops(self, n, kept: Tensor) -> Tensor:
+        """n (B,) real tokens; kept (B, L) tokens entering each layer (after its predictor)."""
+        c = self.config
+        d, L = c["hidden"], c["layers"]
+        f = embedding_flops(n, d) + head_flops(d, c["num_classes"])
+        for i in range(L):
+            f = f + layer_flops(kept[:, i], d, c["heads"], c["ffn"])
+            if self.skim:
+                f = f + predictor_flops(n if i == 0 else kept[:, i - 1], d,
+                                        c["predictor_hidden"] or d)
+        return f.double()
+
+    def dense_flops(self, n) -> Tensor:
+        """FLOPs of the dense twin on n real tokens (n: int or tensor)."""
+        c = self.config
+        n = torch.as_tensor(n).reshape(-1)
+        return (embedding_flops(n, c["hidden"]) + head_flops(c["hidden"], c["num_classes"])
+                + c["layers"] * layer_flops(n, c["hidden"], c["heads"], c["ffn"])).double()
+
+    # --- forward -------------------------------------------------------------------------
+    def embed(self, ids: Tensor) -> Tensor:
+        pos = torch.arange(ids.shape[1], device=ids.device)
+        return self.drop(self.emb_norm(self.word(ids) + self.position(pos)[None]
+                                       + self.token_type(torch.zeros_like(ids))))
+
+    def _decide(self, i: int, h: Tensor, hard_only: bool) -> Tensor:
+        """Keep decisions of predictor i: (B, n) float (Eq. 5 sample when training) or bool."""
+        if self.force_keep:
+            ones = h.new_ones(h.shape[:2])
+            return ones.bool() if hard_only else ones
+        logits = self.gate[i](h)
+        if hard_only or not self.training:
+            keep = logits[..., 1] > logits[..., 0]           # deterministic argmax
+            return keep if hard_only else keep.to(h.dtype)
+        return F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 1]   # Eq. 5 (ST)
+
+    def _forward_masked(self, h: Tensor, real: Tensor):
+        """Training path: all tokens computed, cumulative masks, Eq. 3/4/6."""
+        B, T, _ = h.shape
+        m = real.to(h.dtype)                                  # M^{-1}: real tokens
+        L = len(self.layers)
+        prune = torch.where(real, L, -1)
+        kept, ratios = [], []
+        for i, layer in enumerate(self.layers):
+            if self.skim:
+                d = self._decide(i, h, hard_only=False)
+                d = torch.cat([torch.ones_like(d[:, :1]), d[:, 1:]], 1)   # [CLS] always kept
+                m_new = m * d                                 # cumulative mask M^i
+                prune = torch.where((m > 0) & (m_new == 0), i, prune)
+                m = m_new
+                ratios.append(m.sum(1) / real.sum(1))         # Eq. 6 term for layer i
+            kept.append((m > 0).sum(1))
+            out = layer(h, m, soft=True, real=real)
+            mm = m[..., None]
+            h = mm * out + (1 - mm) * h                       # pruned tokens keep H^i (Eq. 3)
+        loss = torch.stack(ratios, 1).mean() if ratios else None   # Eq. 6
+        return h, prune, torch.stack(kept, 1), loss
+
+    def _forward_pruned(self, h: Tensor, real: Tensor):
+        """Inference path: each layer runs on the gathered kept tokens only (Eq. 1)."""
+        B, T, D = h.shape
+        L = len(self.layers)
+        out = torch.zeros_like(h)                             # H^L, filled as tokens leave
+        idx = torch.arange(T, device=h.device).expand(B, T)   # original position of each slot
+        valid = real
+        prune = torch.where(real, L, -1)
+        kept = []
+        rows = torch.arange(B, device=h.device)[:, None]
+        for i, layer in enumerate(self.layers):
+            if self.skim:
+                keep = self._decide(i, h, hard_only=True) & valid
+                keep[:, 0] = valid[:, 0]                      # [CLS] always kept
+                drop = valid & ~keep
+                if bool(drop.any()):
+                    b, s = drop.nonzero(as_tuple=True)
+                    out[b, idx[b, s]] = h[b, s]               # Eq. 3: leave with H^i
+                    prune[b, idx[b, s]] = i
+                    n = int(keep.sum(1).max())
+                    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :n]
+                    h, idx, valid = h[rows, order], idx.gather(1, order), keep.gather(1, order)
+            kept.append(valid.sum(1))
+            h = layer(h, None if bool(valid.all()) else valid)
+        b, s = valid.nonzero(as_tuple=True)
+        out[b, idx[b, s]] = h[b, s]
+        return out, prune, torch.stack(kept, 1), None
+
+    def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
+                return_trace: bool = False, prune: Optional[bool] = None):
+        if attention_mask is None:
+            attention_mask = input_ids != 0
+        real = attention_mask.bool()
+        h = self.embed(input_ids)                             # (B, T, d)
+        prune = (not self.training) if prune is None else prune
+        run = self._forward_pruned if prune else self._forward_masked
+        h, prune_layer, kept, loss = run(h, real)
+        logits = self.classifier(self.drop(torch.tanh(self.pooler(h[:, 0]))))   # [CLS]
+        if not return_trace:
+            return logits
+        n = real.sum(1)
+        trace = TranskimTrace(prune_layer, kept, self._flops(n, kept), self.dense_flops(n), loss)
+        return logits, trace
+
+
+# ----------------------------------------------------------------------------- BERT weights
+_BERT_NAMES = {"embeddings.word_embeddings": "word", "embeddings.position_embeddings": "position",
+               "embeddings.token_type_embeddings": "token_type", "embeddings.LayerNorm": "emb_norm",
+               "attention.self.query": "query", "attention.self.key": "key",
+               "attention.self.value": "value", "attention.output.dense": "attn_out",
+               "attention.output.LayerNorm": "attn_norm", "intermediate.dense": "ffn_in",
+               "output.dense": "ffn_out", "output.LayerNorm": "ffn_norm",
+               "pooler.dense": "pooler"}
+
+
+def bert_state_dict(tensors: dict) -> dict:
+    """Map Hugging Face BERT names (``encoder.layer.N.attention.self.query.weight``, …, optional
+    ``bert.`` prefix, old ``gamma``/``beta``) onto this module's names; other keys are dropped."""
+    out = {}
+    for k, v in tensors.items():
+        k = k.removeprefix("bert.").replace(".gamma", ".weight").replace(".beta", ".bias")
+        mod, _, leaf = k.rpartition(".")
+        if mod.startswith("encoder.layer."):
+            n, _, rest = mod.removeprefix("encoder.layer.").partition(".")
+            if rest in _BERT_NAMES:
+                out[f"layers.{n}.{_BERT_NAMES[rest]}.{leaf}"] = v
+        elif mod in _BERT_NAMES:
+            out[f"{_BERT_NAMES[mod]}.{leaf}"] = v
+    return out
+
+
+def from_bert_safetensors(path: str, heads: int, num_classes: int = 2, skim: bool = True,
+                          **kw) -> TranskimmerClassifier:
+    """A :class:`TranskimmerClassifier` with the encoder (and pooler) of a BERT checkpoint;
+    the predictors (Eq. 8–9) and the classifier are freshly initialised."""
+    from safetensors.torch import load_file
+
+    sd = bert_state_dict(load_file(path))
+    V, d = sd["word.weight"].shape
+    layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("layers."))
+    model = TranskimmerClassifier(V, d, layers, heads, sd["layers.0.ffn_in.weight"].shape[0],
+                                  sd["position.weight"].shape[0], sd["token_type.weight"].shape[0],
+                                  num_classes, skim=skim, **kw)
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in sd.items()},
+                                                strict=False)
+    assert not unexpected, unexpected
+    bad = [k for k in missing if not k.startswith(("gate.", "classifier."))]
+    if bad:
+        raise ValueError(f"{path}: missing BERT weights {bad[:5]}")
+    return model

