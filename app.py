@@ -16,6 +16,7 @@ PAGES = [
             url_path="skip-rnn-mnist"),
     st.Page("pages/skip_rnn_signals.py", title="Skip RNN — signals and clips",
             url_path="skip-rnn-signals"),
+    st.Page("pages/skim_rnn_text.py", title="Skim-RNN — your own text", url_path="skim-rnn-text"),
     st.Page("pages/speed_lab.py", title="Speed lab — SRU and skipping", url_path="speed-lab"),
     st.Page("pages/dashboard.py", title="Trade-off dashboard", url_path="dashboard"),
 ]

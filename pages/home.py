@@ -9,8 +9,10 @@ from skimviz import checkpoint, cost, urlstate
 
 # A shared link `/?page=skip-rnn-mnist&digit=…` opens that page with the rest of its parameters
 # (the root URL always resolves, even on the first request to a fresh server).
-if urlstate.page_of({k: st.query_params.get_all(k) for k in st.query_params}):
-    st.switch_page("pages/skip_rnn_mnist.py",
+_link_page = urlstate.page_of({k: st.query_params.get_all(k) for k in st.query_params})
+if _link_page:
+    st.switch_page("pages/skim_rnn_text.py" if _link_page == urlstate.SKIM_PAGE
+                   else "pages/skip_rnn_mnist.py",
                    query_params={k: v for k, v in st.query_params.to_dict().items()
                                  if k != "page"})
 
@@ -35,8 +37,10 @@ SYSTEMS = [
      "skipped (blue), the ũ sawtooth, and train each task live in about a minute.",
      "pages/skip_rnn_signals.py"),
     ("Skim-RNN",
-     "Seo et al., ICLR 2018. A big and a small RNN share the state; each word is either read by "
-     "the big one or skimmed by the small one.", None),
+     "Seo et al., ICLR 2018. A big and a small LSTM share the state; each word is either read by "
+     "the big one or skimmed by the small one. Type your own text, see which words are read and "
+     "which skimmed, move the threshold, and time it against the dense LSTM.",
+     "pages/skim_rnn_text.py"),
     ("Transkimmer",
      "Guan et al., ACL 2022. A transformer learns, layer by layer, which tokens to skim so that "
      "later layers process fewer of them.", None),

@@ -154,7 +154,7 @@ def page_of(params: Params) -> str | None:
         return None
     raw, repeated = _one(params["page"])
     raw = raw.strip().strip("/")
-    return raw if not repeated and raw == PAGE else None
+    return raw if not repeated and raw in (PAGE, SKIM_PAGE) else None
 
 
 def share_query(state: Mapping[str, object], via_home: bool = True) -> str:
@@ -165,3 +165,89 @@ def share_query(state: Mapping[str, object], via_home: bool = True) -> str:
     if via_home:
         q = {"page": PAGE, **q}
     return urlencode(q)
+
+
+# --- the Skim-RNN text page -----------------------------------------------------------------
+#: ``/skim-rnn-text?model=skim-lstm-sst2&theta=0.40&text=...``: the model, θ and the text itself
+#: (texts longer than :data:`SKIM_TEXT_MAX` characters stay out of links).
+SKIM_PAGE = "skim-rnn-text"
+SKIM_KEYS = ("model", "theta", "text")
+SKIM_TEXT_MAX = 500
+SKIM_THETA_MIN, SKIM_THETA_MAX, SKIM_THETA_STEP = 0.01, 0.99, 0.01
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def snap_skim_theta(theta: float) -> float:
+    """θ on the Skim-RNN page's slider grid (multiples of 0.01 in [0.01, 0.99])."""
+    t = round(round(float(theta) / SKIM_THETA_STEP) * SKIM_THETA_STEP, 2)
+    return min(SKIM_THETA_MAX, max(SKIM_THETA_MIN, t))
+
+
+def parse_skim(params: Params, models: Tuple[str, ...] | List[str] = ()
+               ) -> Tuple[Dict[str, object], List[str]]:
+    """The Skim-RNN page's query parameters → ({"model", "theta", "text"}, notices).
+
+    ``model`` must be one of ``models`` (the page's checkpoints), ``theta`` a number in (0, 1)
+    (snapped to the slider), ``text`` at most :data:`SKIM_TEXT_MAX` characters. Missing or
+    rejected values are None (the page's defaults). Notices never quote the text."""
+    state: Dict[str, object] = {"model": None, "theta": None, "text": None}
+    notices: List[str] = []
+
+    def bad(key: str, raw: str, why: str, quote: bool = True) -> None:
+        shown = f" “{safe_excerpt(raw)}”" if quote and raw != "" else ""
+        notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
+
+    unknown = []
+    for key, value in dict(params).items():
+        key = str(key)
+        if key in IGNORED:
+            continue
+        if key not in SKIM_KEYS:
+            unknown.append(key)
+            continue
+        raw, repeated = _one(value)
+        if repeated:
+            bad(key, raw, "given more than once", quote=key != "text")
+            continue
+        if key == "text":
+            if len(raw) > SKIM_TEXT_MAX:
+                bad(key, raw, f"longer than {SKIM_TEXT_MAX} characters", quote=False)
+            elif raw.strip():
+                state["text"] = raw
+            continue
+        raw = raw.strip()
+        if len(raw) > MAX_LEN + 32:
+            bad(key, raw, "too long")
+        elif key == "model":
+            if not _MODEL_NAME.match(raw) or raw not in tuple(models):
+                bad(key, raw, "not one of this page's models"
+                    + (f" ({', '.join(models)})" if models else ""))
+            else:
+                state["model"] = raw
+        elif key == "theta":
+            v = float(raw) if _FLOAT.match(raw) else math.nan
+            if not math.isfinite(v) or not 0.0 < v < 1.0:
+                bad(key, raw, "not a number between 0 and 1")
+            else:
+                state["theta"] = snap_skim_theta(v)
+    if unknown:
+        names = ", ".join(f"`{safe_excerpt(k, 16)}`" for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notices.append(f"Unknown URL parameters ignored: {names}{more}.")
+    return state, notices
+
+
+def encode_skim(state: Mapping[str, object]) -> Dict[str, str]:
+    """The Skim-RNN page's view → query parameters; a text longer than :data:`SKIM_TEXT_MAX`
+    is left out."""
+    out: Dict[str, str] = {}
+    if state.get("model"):
+        out["model"] = str(state["model"])
+    if state.get("theta") is not None:
+        out["theta"] = f"{snap_skim_theta(float(state['theta'])):.2f}"
+    text = state.get("text")
+    if isinstance(text, str) and text.strip() and len(text) <= SKIM_TEXT_MAX:
+        out["text"] = text
+    if state.get("present"):
+        out["present"] = "1"
+    return out

@@ -204,3 +204,116 @@ def test_skip_rnn_signals_journey(app):
     expect(page).to_have_url(re.compile(r"/skip-rnn-signals"))
     app.screenshot("journey-signals-clips")
     app.assert_clean()
+
+
+# --- Skim-RNN page -----------------------------------------------------------------------------
+SKIM_PAGE = re.compile(r"Skim-RNN\s*[—–-]+\s*speed reading your text", re.I)
+SKIM_LINK = re.compile(r"Skim-RNN", re.I)
+
+
+@pytest.fixture(scope="module")
+def skim_server(streamlit_server, tmp_path_factory):
+    """A second ``streamlit run app.py`` whose ``SKIMVIZ_PRETRAINED_DIR`` holds a tiny Skim-LSTM
+    text classifier and its dense twin (built like ``tests/test_app_skim.py`` builds them), so
+    the journey does not depend on the checkpoints being trained for ``pretrained/``. Same
+    command line as the shared server; killed (its process group) at the end."""
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+    from dataclasses import replace
+
+    from tests.test_app_skim import make_skim_checkpoints
+
+    folder = make_skim_checkpoints(tmp_path_factory.mktemp("pretrained_skim"))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = list(streamlit_server.process.args)
+    for flag in ("--server.port", "--browser.serverPort"):
+        cmd[cmd.index(flag) + 1] = str(port)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+               STREAMLIT_SERVER_HEADLESS="true", SKIMVIZ_PRETRAINED_DIR=str(folder))
+    log_path = streamlit_server.log_path.with_name("streamlit-server-skim.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with opener.open(f"{url}/_stcore/health", timeout=3) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Skim-RNN test server did not start; log:\n"
+                            f"{log_path.read_text(errors='replace')[-3000:]}", pytrace=False)
+            time.sleep(0.5)
+        yield replace(streamlit_server, url=url, port=port, process=proc, log_path=log_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_skim_rnn_text_journey(app, skim_server):
+    """Home → the Skim-RNN page through its link: the example text is coloured (read tokens bold
+    and dark, skimmed ones light blue); typed text, ``<script>`` included, is shown as text and
+    coloured; θ at its lowest skims more."""
+    from dataclasses import replace
+
+    from skimviz.data.text import tokenize
+
+    app = replace(app, server=skim_server)
+    page = app.open()
+    expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
+    page.get_by_role("link", name=SKIM_LINK).filter(visible=True).first.click()
+    expect(page.get_by_role("heading", level=1, name=SKIM_PAGE)).to_be_visible()
+    app.wait(SLOW_MS)
+    tokens = page.locator(".skimviz-tokens span")
+    expect(tokens.first).to_be_visible(timeout=SLOW_MS)
+    expect(page.locator("span.skimviz-read").first).to_have_css("font-weight", "700")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-skim-example")
+
+    typed = '<script>window.pwned = 1</script> A warm, funny film with gorgeous leads.'
+    box = page.get_by_role("textbox", name=re.compile(r"your text", re.I))
+    box.fill(typed)
+    box.press("Control+Enter")
+    app.wait(SLOW_MS)
+    expect(tokens).to_have_count(len(tokenize(typed)), timeout=SLOW_MS)
+    area = page.locator(".skimviz-tokens")
+    expect(area).to_contain_text("<")
+    expect(area).to_contain_text("script")
+    expect(area).to_contain_text("gorgeous")
+    expect(area.locator("script")).to_have_count(0)
+    assert page.evaluate("() => window.pwned === undefined")
+    # every token is either read or skimmed; "gorgeous" is unknown to the tiny vocabulary
+    n = len(tokenize(typed))
+    read = page.locator("span.skimviz-read").count()
+    skim = page.locator("span.skimviz-skim").count()
+    assert read + skim == n
+    expect(page.locator("span.skimviz-unknown", has_text="gorgeous")).to_have_count(1)
+    if skim:
+        expect(page.locator("span.skimviz-skim").first).to_have_css("color", "rgb(127, 178, 229)")
+
+    slider = page.get_by_role("slider", name=re.compile(r"skim threshold", re.I))
+    slider.focus()
+    slider.press("Home")
+    app.wait(SLOW_MS)
+    expect(slider).to_have_attribute("aria-valuetext", "0.01", timeout=SLOW_MS)
+    expect(page.locator("span.skimviz-skim")).not_to_have_count(skim, timeout=SLOW_MS)
+    assert page.locator("span.skimviz-skim").count() > skim
+    expect(page).to_have_url(re.compile(r"/skim-rnn-text\?.*theta=0\.01"))
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-skim-typed")
+    app.assert_clean()

@@ -1,0 +1,488 @@
+"""Skim-RNN — your own text: which words does a Skim-LSTM read with its big cell and which does
+it skim with the small one, what that saves in FLOPs, and what it saves in measured time.
+
+A thin page: the analysis comes from ``skimviz.tasks.skim_text``, the timing from
+``skimviz.skim_speed`` and ``skimviz.cost``, every chart and the coloured text from
+``skimviz.figures_text``. Checkpoints are found by their card (task "text-classification", a
+Skim-LSTM config), loaded once per process (``st.cache_resource``) and deep-copied into each
+session before θ is touched, so a session's θ never leaks into another's.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import streamlit as st
+
+from app_support import big, presentation
+from app_support import checkpoint_stamp as _stamp
+from app_support import is_on as presenting_on
+from app_support import load_shared as _load_shared
+from app_support import pretrained_dir as _pretrained_dir
+from skimviz import checkpoint, cost, figures, figures_text, skim_speed, urlstate
+from skimviz.checkpoint import CheckpointError
+from skimviz.data import text as textdata
+from skimviz.models import skim_rnn as _skim_rnn
+from skimviz.speedlab import threads as _threads
+from skimviz.tasks import skim_text
+
+PAGE = urlstate.SKIM_PAGE
+TASK = "text-classification"
+THETA_MIN, THETA_MAX, THETA_STEP = (urlstate.SKIM_THETA_MIN, urlstate.SKIM_THETA_MAX,
+                                    urlstate.SKIM_THETA_STEP)
+# One CPU thread for timing, as on the other pages: these small recurrent ops gain nothing from
+# a second thread, and on a busy 2-core machine two OpenMP threads per op run many times slower.
+THREADS = 1
+LATENCY_REPEATS, LATENCY_CAP_S = 10, 2.0  # this text, per model and device
+SPEED_REPEATS, SPEED_CAP_S = 20, 90.0     # each text at each θ; the whole speed-up measurement
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+DEFAULT_LABELS = {0: "negative", 1: "positive"}
+TRAIN_HELP = ("python -m skimviz train text --dataset sst2 --name skim-lstm-sst2 "
+              "--dense-twin lstm-sst2 (and --dense --name lstm-sst2 for the dense twin)")
+
+# Written for this page (not from any dataset): mixed sentiment, one long.
+EXAMPLES = {
+    "A warm surprise (positive)":
+        "What a warm, funny little film. The two leads have real chemistry, and I laughed more "
+        "than I expected to.",
+    "Pretty but hollow (negative)":
+        "The costumes are gorgeous, but the story drags and the ending feels like nobody knew "
+        "how to finish it.",
+    "Not bad at all (positive, with a negation)":
+        "I went in with low hopes and it was not bad at all; in fact the last act is genuinely "
+        "moving.",
+    "A waste of a good cast (negative)":
+        "A dull, clumsy script wastes a talented cast. Skip it.",
+    "A long, mixed review":
+        "For its first hour this thriller is a pleasure: the city looks cold and beautiful, the "
+        "detective is sharp without being a cliche, and every scene seems to hide a small clue. "
+        "Then the plot starts explaining itself. Characters stop talking to each other and "
+        "start reciting backstory, the villain's plan becomes harder to believe with every "
+        "twist, and the music tells you exactly what to feel. The lead actress still holds it "
+        "together, and one quiet scene in a train station is as good as anything I have seen "
+        "this year, but by the end I was checking my watch. Worth a look for her performance, "
+        "not for the mystery.",
+}
+DEFAULT_TEXT = next(iter(EXAMPLES.values()))
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+def _skim_checkpoints(directory) -> dict:
+    """name → card for every checkpoint whose card is a text classifier with a Skim-LSTM."""
+    out = {}
+    for name in checkpoint.list_pretrained(directory):
+        try:
+            card = checkpoint.load_card(name, directory)
+        except CheckpointError:
+            continue
+        if card.get("task") == TASK and (card.get("config") or {}).get("skim") is True:
+            out[name] = card
+    return out
+
+
+def _session_model(name: str):
+    """This session's own deep copy of a checkpoint: (model, card, key)."""
+    d = _pretrained_dir()
+    stamp = _stamp(name, d)
+    key = (name, d, stamp)
+    slot = st.session_state.setdefault("_skim_models", {})
+    if name not in slot or slot[name][2] != key:
+        model, card = _load_shared(name, d, stamp)
+        slot[name] = (copy.deepcopy(model), card, key)
+    return slot[name]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _vocab(name: str, directory: str | None, stamp) -> textdata.Vocab:
+    return skim_text.load_vocab(Path(directory or checkpoint.PRETRAINED_DIR) / name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _fresh_dense(config_items: tuple, _model):
+    """An untrained dense LSTM twin of the same sizes (for timing only)."""
+    return skim_speed.dense_like(_model)
+
+
+def _dense_twin(model, card):
+    """(dense model, sentence for the captions)."""
+    d = _pretrained_dir()
+    twin = card.get("dense_twin")
+    if twin:
+        try:
+            dense, _ = _load_shared(twin, d, _stamp(twin, d))
+            return dense, f"the dense twin `{twin}` (a plain nn.LSTM of the same size)"
+        except CheckpointError:
+            pass
+    return (_fresh_dense(tuple(sorted(model.config.items())), model),
+            "an untrained plain nn.LSTM of the same size: " +
+            (f"the twin `{twin}` is not available" if twin else "the card names no dense twin")
+            + ", and weights do not change the time")
+
+
+@st.cache_resource(show_spinner=False)
+def _speed_store() -> dict:
+    """Speed-up measurements, shared by the sessions of this process (key: checkpoint version
+    and device)."""
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# URL state
+def _read_url(names) -> None:
+    if st.session_state.get("_skim_url_read"):
+        return
+    st.session_state["_skim_url_read"] = True
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    state, notices = urlstate.parse_skim(params, list(names))
+    st.session_state["_skim_url_notices"] = notices
+    if state["model"]:
+        st.session_state["skim_model"] = state["model"]
+    if state["text"]:
+        st.session_state["skim_text"] = state["text"]
+    if state["theta"] is not None:
+        st.session_state["_skim_url_theta"] = state["theta"]
+
+
+def _view(name) -> dict:
+    return {"model": name, "theta": st.session_state.get("skim_theta"),
+            "text": st.session_state.get("skim_text"), "present": presenting_on()}
+
+
+def _write_url(view: dict) -> None:
+    new = urlstate.encode_skim(view)
+    if new != st.query_params.to_dict():
+        st.query_params.from_dict(new)
+
+
+def _share_link(view: dict) -> str:
+    """A link that opens this view: ``<app root>/?page=skim-rnn-text&...``. Through the root (the
+    home page switches here), so it also works as the first request to a fresh server."""
+    query = urlencode({"page": PAGE, **urlstate.encode_skim(view)})
+    try:
+        parts = urlsplit(st.context.url or "")
+    except Exception:
+        parts = None
+    if not parts or not parts.scheme or not parts.netloc:
+        return f"/?{query}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/" + PAGE) or path == "/" + PAGE:
+        path = path[: -len(PAGE) - 1]
+    return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
+
+
+def _on_example() -> None:
+    label = st.session_state.get("skim_example")
+    if label in EXAMPLES:
+        st.session_state["skim_text"] = EXAMPLES[label]
+
+
+# ---------------------------------------------------------------------------------------------
+def _latency(model, dense, model_key, ids, text_hash: str, theta: float):
+    """This text at batch 1 on every device: {device: {"skim", "dense", "name"}}, cached per
+    model, text and θ; (latency, error message or None)."""
+    cache = st.session_state.setdefault("_skim_latency", {})
+    key = (model_key, text_hash, round(theta, 4))
+    if key in cache:
+        return cache[key], None
+    out = {}
+    try:
+        with st.spinner("Timing both models on this text…"), _threads(THREADS):
+            for dev in cost.available_devices():
+                out[dev] = skim_speed.latency_pair(model, dense, ids, dev,
+                                                   repeats=LATENCY_REPEATS,
+                                                   max_seconds=LATENCY_CAP_S)
+                out[dev]["name"] = cost.describe_device(dev)
+    except Exception as e:  # timing is informative only
+        return out, str(e)
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = out
+    return out, None
+
+
+def _speed_section(model, dense, dense_note: str, vocab, model_key, max_tokens: int) -> None:
+    st.header("3 · Does skimming save time? Speed-up against skim rate")
+    st.markdown(
+        "The paper's Fig. 7: as θ goes down the model skims more tokens, Flop-R grows, and the "
+        "measured speed-up follows it from below — Flop-R counts only the arithmetic. Here the "
+        "Skim-LSTM is timed at batch 1 on the five example texts at several θ, against itself "
+        "with every token forced to the big cell (the same code, so that curve shows what "
+        "skimming alone saves and stays under the bound up to timing noise) and against the "
+        "dense LSTM twin (PyTorch's fused nn.LSTM: a different implementation, so its curve "
+        "also carries the difference between the two loops and can land on either side).")
+    devices = cost.available_devices()
+    with st.container(key="controls_speed"):
+        c1, c2 = st.columns([1, 2])
+        device = c2.radio("Device", devices, key="speed_device", horizontal=True,
+                          format_func=lambda d: d.upper(),
+                          disabled=len(devices) == 1)
+        run = c1.button("Measure the speed-up", key="speed_run", type="primary",
+                        help=f"{len(skim_speed.THRESHOLDS)} thresholds × 5 texts, "
+                             f"{SPEED_REPEATS} runs each, {THREADS} CPU thread; at most "
+                             f"{SPEED_CAP_S:.0f} s")
+    store = _speed_store()
+    key = (model_key, device)
+    if run:
+        bar = st.progress(0.0, text="starting…")
+
+        def progress(fraction: float, message: str) -> bool:
+            bar.progress(min(1.0, max(0.0, fraction)), text=message)
+            return False
+
+        try:
+            ids = skim_speed.encode_texts(vocab, list(EXAMPLES.values()), max_tokens)
+            with _threads(THREADS):
+                res = skim_speed.speedup_vs_skim(model, dense, ids,
+                                                 thresholds=skim_speed.THRESHOLDS, device=device,
+                                                 repeats=SPEED_REPEATS,
+                                                 max_seconds=SPEED_CAP_S, progress=progress)
+            res["when"] = time.strftime("%H:%M:%S")
+            store[key] = res
+        except Exception as e:  # the measurement must never take the page down
+            st.error(f"The speed-up could not be measured: {e}")
+        bar.empty()
+    res = store.get(key)
+    if res is None:
+        st.caption("Not measured yet for this model on this device: press the button (a few "
+                   f"seconds; at most {SPEED_CAP_S:.0f} s on a busy CPU). The result is kept "
+                   "for every session of this app until the checkpoint changes.")
+        return
+    if not res["rows"]:
+        st.warning("The measurement stopped before any threshold was timed.")
+        return
+    st.plotly_chart(big(figures_text.speedup_skim_figure(res["rows"], height=380)),
+                    key="speedup_chart", config=PLOT_CONFIG,
+                    alt="measured speed-up against skim rate, with Flop-R as the bound")
+    best = max(res["rows"], key=lambda r: r["speedup_vs_dense"])
+    st.caption(
+        f"Measured at {res['when']} on the {res['device'].upper()}"
+        + (f" ({THREADS} thread)" if res["device"] == "cpu" else "")
+        + f": {res['texts']} texts, {res['tokens']} tokens, batch 1, the sum of each text's "
+        f"median time over {SPEED_REPEATS} runs; dense baseline: {dense_note}. "
+        f"Best speed-up over the dense twin: {best['speedup_vs_dense']:.2f}× at θ = "
+        f"{best['threshold']:g} (skim rate {best['skim_rate']:.0%}, Flop-R "
+        f"{best['flop_r']:.2f}×, {best['speedup_vs_all_read']:.2f}× over reading every "
+        f"token). Took {res['seconds']:.0f} s"
+        + ("" if res["complete"] else f", stopped at the {SPEED_CAP_S:.0f} s cap before every "
+                                      "threshold was timed") + ".")
+    st.download_button("Speed-up rows as CSV", figures.to_csv(res["rows"]),
+                       file_name="skim-speedup.csv", mime="text/csv", key="download_speed",
+                       on_click="ignore")
+
+
+def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
+    vocab = _vocab(name, _pretrained_dir(), model_key[2])
+    max_tokens = min(int((card.get("input") or {}).get("max_tokens", textdata.MAX_TOKENS)),
+                     textdata.MAX_TOKENS)
+    labels = DEFAULT_LABELS
+    sweep = card.get("threshold_sweep") or []
+
+    st.header("2 · What the model reads")
+    left, right = st.columns([3, 2])
+    with left:
+        # not a "controls" container: presentation mode keeps the θ slider (app_support)
+        with st.container(key="skim_theta_box"):
+            url_theta = st.session_state.pop("_skim_url_theta", None)
+            if "skim_theta" not in st.session_state:
+                default = float(card.get("skim_threshold", 0.5))
+                st.session_state["skim_theta"] = urlstate.snap_skim_theta(
+                    url_theta if url_theta is not None else default)
+            theta = st.slider("Skim threshold θ", THETA_MIN, THETA_MAX, step=THETA_STEP,
+                              key="skim_theta",
+                              help="A token is skimmed when the decision layer's p_skim > θ. "
+                                   "0.5 is the paper's argmax; a lower θ skims more.")
+    theta = float(min(THETA_MAX, max(THETA_MIN, theta)))
+    try:
+        model.set_threshold(theta)
+        with _threads(THREADS):
+            res = skim_text.analyse(model, vocab, text, max_tokens)
+    except ValueError as e:
+        st.warning(f"Nothing to read: {e}. Type a sentence with some words.")
+        return
+    except Exception as e:  # the model must never take the page down
+        st.error(f"The model could not run on this text: {e}")
+        return
+    n = len(res["tokens"])
+    skimmed = int(sum(res["skim"]))
+    unknown = n - int(sum(res["known"]))
+    with left:
+        st.markdown(figures_text.token_html(res["tokens"], res["skim"], res["known"],
+                                            res["p_skim"],
+                                            font_size=1.6 if presenting_on() else 1.15),
+                    unsafe_allow_html=True)
+        st.markdown(figures_text.legend_html(), unsafe_allow_html=True)
+        if res["truncated"]:
+            st.warning(f"The model reads at most {max_tokens} tokens: only the first "
+                       f"{max_tokens} of your text are shown and read.")
+        st.caption(f"{n} tokens as the model sees them (lower-cased, SST-2 tokenisation)"
+                   + (f"; {unknown} not in its vocabulary" if unknown else "")
+                   + ". Hover a token for its p_skim — the paper's Table 3.")
+    with right:
+        st.plotly_chart(big(figures_text.accuracy_flop_r_figure(
+            sweep, theta, res["flop_r"], card.get("paper"), card.get("dataset"), height=340)),
+            key="flop_r_chart", config=PLOT_CONFIG,
+            alt="validation accuracy against Flop-R across θ")
+        mark = figures_text.sweep_point(sweep, theta)
+        n_valid = (card.get("metrics") or {}).get("n_valid")
+        st.caption("Validation accuracy against Flop-R as θ moves (grey points, from the card"
+                   + (f", {n_valid:,} validation texts" if n_valid else "") + "; the paper's "
+                   "Fig. 5); the star is the current θ"
+                   + (f" ({mark['note']}: accuracy {mark['accuracy']:.1%}, Flop-R "
+                      f"{mark['flop_r']:.2f}×)" if mark else "")
+                   + f"; the dotted line is this text's Flop-R, {res['flop_r']:.2f}×.")
+
+    dense, dense_note = _dense_twin(model, card)
+    ids = vocab.encode(res["tokens"])
+    text_hash = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    latency, latency_error = _latency(model, dense, model_key, ids, text_hash, theta)
+
+    cols = st.columns(4)
+    cols[0].metric("Prediction", labels.get(res["label"], str(res["label"])),
+                   f"{res['probability']:.0%} confidence", delta_color="off", delta_arrow="off")
+    cols[1].metric("Skimmed tokens", f"{skimmed} / {n}", f"{res['skim_rate']:.0%} skimmed",
+                   delta_color="off", delta_arrow="off",
+                   help="tokens where only the small LSTM ran; the big one ran on the others")
+    cols[2].metric("Flop-R (this text)", f"{res['flop_r']:.2f}×",
+                   f"{figures.format_flops(res['flops'])} vs "
+                   f"{figures.format_flops(res['dense_flops'])} dense", delta_color="off",
+                   delta_arrow="off",
+                   help="FLOPs of a plain LSTM on these tokens / FLOPs of the Skim-LSTM (its "
+                        "decision layer included), recurrent part only")
+    for i, (dev, lat) in enumerate(latency.items()):
+        s, d = lat["skim"]["median_ms"], lat["dense"]["median_ms"]
+        col = cols[3] if i == 0 else st.columns(4)[3]
+        col.metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
+                   f"dense LSTM {d:.1f} ms (Skim-LSTM {d / s:.2f}× faster)" if d >= s
+                   else f"dense LSTM {d:.1f} ms (Skim-LSTM {s / d:.2f}× slower)",
+                   delta_color="off", delta_arrow="off",
+                   help=f"{lat['name']}; median of {lat['skim']['repeats']} runs after 2 warm-up "
+                        f"runs, at most {LATENCY_CAP_S:g} s per model")
+    if latency_error:
+        st.warning(f"Latency could not be measured: {latency_error}")
+    devs = "; ".join(lat["name"] for lat in latency.values())
+    loop = getattr(_skim_rnn, "backend", lambda: "python")()
+    st.caption(f"Device in use: {devs or cost.describe_device('cpu')}. Latency is this text at "
+               f"batch 1 ({THREADS} CPU thread), the Skim-LSTM at θ = {theta:.2f} against "
+               f"{dense_note}. The dense LSTM is one fused call over all tokens, while the "
+               "Skim-LSTM decides token by token ("
+               + ("its batch-1 loop in the C++ extension" if loop == "cpp" else
+                  "a Python loop: the C++ extension is not built")
+               + "), so fewer FLOPs do not always mean less time.")
+
+    _speed_section(model, dense, dense_note, vocab, model_key, max_tokens)
+
+    # --- export ---------------------------------------------------------------------------
+    st.header("4 · Export and share")
+    view = _view(name)
+    stem = f"{name}-theta{theta:.2f}"
+    e1, e2, e3 = st.columns([1, 1, 2])
+    e1.download_button("Tokens as CSV", figures.to_csv(figures_text.token_rows(res)),
+                       file_name=f"{stem}-tokens.csv", mime="text/csv", key="download_tokens",
+                       on_click="ignore",
+                       help="one row per token: index, token, read/skimmed, p_skim, known")
+    meta = {"model": name, "dataset": card.get("dataset"), "theta": theta,
+            "dense_twin": card.get("dense_twin"), "text": text}
+    e2.download_button("Trace as JSON", figures_text.trace_json(res, meta),
+                       file_name=f"{stem}-trace.json", mime="application/json",
+                       key="download_trace", on_click="ignore",
+                       help="tokens, decisions, p_skim, prediction and FLOPs")
+    with e3:
+        if len(text) <= urlstate.SKIM_TEXT_MAX:
+            st.markdown("**Link to this view** (model, θ and the text):")
+            st.code(_share_link(view), language=None)
+        else:
+            st.caption(f"A link carries texts of up to {urlstate.SKIM_TEXT_MAX} characters; "
+                       "this one is longer, so the link would open the page without it.")
+    st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
+
+
+# =============================================================================================
+def main() -> None:
+    st.title("Skim-RNN — speed reading your text")
+    st.markdown(
+        "A **Skim-RNN** (Seo et al., ICLR 2018) keeps two LSTMs that share one state: a big one "
+        "(100 units) and a small one (a few units). Before each word a small decision layer "
+        "looks at the word and the state so far and chooses: **read** it with the big LSTM, or "
+        "**skim** it with the small one, which updates only the first few dimensions of the "
+        "state and copies the rest. Skimmed words cost a fraction of the FLOPs. Type a movie "
+        "review and see which words the model reads.")
+    directory = _pretrained_dir()
+    cards = _skim_checkpoints(directory)
+    _read_url(cards)
+    for notice in st.session_state.pop("_skim_url_notices", []):
+        st.warning(notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+    presentation(PAGE, sync_url=False)
+
+    if not cards:
+        st.error("No Skim-RNN checkpoint is available: this page needs a text classifier with a "
+                 "Skim-LSTM in `pretrained/` (a card with task “text-classification”). Train "
+                 f"one with `{TRAIN_HELP}`.")
+        _write_url({"present": presenting_on()})
+        return
+    names = list(cards)
+    if st.session_state.get("skim_model") not in names:
+        preferred = [n for n in names if n.endswith("sst2")]
+        st.session_state["skim_model"] = (preferred or names)[0]
+    with st.container(key="controls_model"):
+        name = st.selectbox(
+            "Model", names, key="skim_model",
+            format_func=lambda n: f"{n} ({cards[n].get('dataset', '?')})",
+            help="Every checkpoint whose card is a text classifier with a Skim-LSTM.")
+    try:
+        model, card, model_key = _session_model(name)
+    except CheckpointError as e:
+        st.error(f"The checkpoint **{name}** cannot be loaded: {e}\n\nTrain it again with "
+                 f"`{TRAIN_HELP}`.")
+        _write_url(_view(name))
+        return
+    metrics = card.get("metrics") or {}
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Validation accuracy", f"{metrics.get('valid_accuracy', float('nan')):.1%}",
+              help=f"on {metrics.get('n_valid', '?')} validation texts at θ = "
+                   f"{card.get('skim_threshold', 0.5)}")
+    c2.metric("Validation skim rate", f"{metrics.get('valid_skim_rate', float('nan')):.0%}",
+              help="share of the validation tokens skimmed")
+    c3.metric("Validation Flop-R", f"{metrics.get('valid_flop_r', float('nan')):.2f}×",
+              help="FLOPs of the plain LSTM / FLOPs of the Skim-LSTM on the validation set")
+    cfg = card.get("config") or {}
+    training = card.get("training") or {}
+    if training.get("dry_run"):
+        st.warning("This checkpoint comes from a pipeline dry run (two training steps): its "
+                   f"predictions are meaningless. Train the real one with `{TRAIN_HELP}`.")
+    st.caption(f"Checkpoint `{name}`: big LSTM d = {cfg.get('hidden_size')}, small LSTM "
+               f"d' = {cfg.get('small_size')}, embeddings {cfg.get('embed_dim')}, "
+               f"γ = {training.get('gamma', '?')}, trained on {card.get('dataset', '?')}; "
+               f"dense twin: `{card.get('dense_twin') or 'none'}`. Labels: 1 = positive, "
+               "0 = negative.")
+
+    st.header("1 · Your text")
+    # not a "controls" container: presentation mode keeps the text box, the page's point
+    with st.container(key="skim_text_box"):
+        if "skim_text" not in st.session_state:
+            st.session_state["skim_text"] = DEFAULT_TEXT
+        st.selectbox("Examples", list(EXAMPLES), index=None, key="skim_example",
+                     placeholder="pick an example text…", on_change=_on_example,
+                     help="Short reviews written for this page (not from the training data).")
+        st.text_area("Your text (a movie review works best)", key="skim_text", height=130,
+                     help=f"Up to {textdata.MAX_CHARS:,} characters and "
+                          f"{textdata.MAX_TOKENS} tokens are read; press Ctrl+Enter to apply.")
+    raw = st.session_state.get("skim_text") or ""
+    text = raw
+    if len(raw) > textdata.MAX_CHARS:
+        text = raw[:textdata.MAX_CHARS]
+        st.warning(f"Your text has {len(raw):,} characters; only the first "
+                   f"{textdata.MAX_CHARS:,} are read.")
+    if not text.strip():
+        st.warning("The text box is empty: type or paste a sentence (or pick an example) to "
+                   "see which words the model reads and which it skims.")
+        _write_url(_view(name))
+        return
+    _analysis(name, model, card, model_key, text)
+    _write_url(_view(name))
+
+
+main()

@@ -1,0 +1,298 @@
+"""Streamlit AppTest tests of the "Skim-RNN — your own text" page.
+
+The app is pointed (``SKIMVIZ_PRETRAINED_DIR``) at a tiny, untrained Skim-LSTM text classifier
+and its dense twin saved in a temporary folder (with a card like the training CLI's), so these
+tests never depend on the checkpoints being trained for ``pretrained/``.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from skimviz import checkpoint
+from skimviz.data import text as textdata
+from skimviz.models.text_classifier import TextClassifier
+from skimviz.tasks import skim_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP = str(REPO_ROOT / "app.py")
+PAGE = "pages/skim_rnn_text.py"
+TIMEOUT = 120  # seconds per script run: a 2-core machine shared with trainings
+# The vocabulary leaves out "gorgeous" and "chemistry": unknown words for the page to mark.
+VOCAB_TEXT = ("what a warm , funny little film . the two leads have real and i laughed more "
+              "than expected to . costumes are but story drags ending feels like nobody knew "
+              "how finish it not bad at all ; in fact last act is genuinely moving")
+
+
+def make_skim_checkpoints(out: Path, name: str = "skim-lstm-sst2",
+                          twin: str = "lstm-sst2") -> Path:
+    """A tiny Skim-LSTM text classifier and its dense twin, saved as the training CLI does
+    (card, weights, vocab.txt). The decision layer is biased so that θ = 0.5 skims some tokens
+    and not others."""
+    vocab = textdata.Vocab.build([textdata.tokenize(VOCAB_TEXT)])
+    torch.manual_seed(0)
+    skim = TextClassifier(len(vocab), 8, 16, 4, 2, skim=True).eval()
+    with torch.no_grad():
+        skim.rnn.decide.weight.mul_(8.0)  # spread p_skim over (0, 1)
+    dense = TextClassifier(len(vocab), 8, 16, 4, 2, skim=False).eval()
+    ids = [vocab.encode(textdata.tokenize(t)) for t in VOCAB_TEXT.split(" . ")]
+    labels = [1, 0, 1][:len(ids)]
+    sweep = skim_text.threshold_sweep(skim, ids, labels, thresholds=(0.1, 0.3, 0.5, 0.7, 0.9))
+    v = skim_text.evaluate(skim, ids, labels)
+    for model, mname, is_skim in ((skim, name, True), (dense, twin, False)):
+        card = {"name": mname, "task": skim_text.TASK, "architecture": "TextClassifier",
+                "config": model.config, "skim_threshold": 0.5, "dataset": "sst2",
+                "dense_twin": twin if is_skim else None,
+                "input": {"max_tokens": textdata.MAX_TOKENS, "vocab_file": "vocab.txt"},
+                "metrics": {"valid_accuracy": v["accuracy"], "valid_skim_rate": v["skim_rate"],
+                            "valid_flop_r": v["flop_r"], "n_valid": v["n"]},
+                "threshold_sweep": sweep if is_skim else [],
+                "paper": skim_text.PAPER["sst2"],
+                "training": {"gamma": 0.01, "dry_run": True}}
+        checkpoint.save(model, card, out / mname, extra_files={"vocab.txt": vocab.to_text()})
+    return out
+
+
+@pytest.fixture(scope="session")
+def skim_pretrained(tmp_path_factory) -> Path:
+    return make_skim_checkpoints(tmp_path_factory.mktemp("pretrained_skim"))
+
+
+@pytest.fixture
+def skim_env(skim_pretrained, monkeypatch) -> Path:
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(skim_pretrained))
+    return skim_pretrained
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _no_exception(at)
+    at.switch_page(PAGE).run()
+    _no_exception(at)
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
+    return found[0]
+
+
+def _tokens_html(at: AppTest) -> str:
+    found = [m.value for m in at.markdown if 'class="skimviz-tokens"' in m.value]
+    assert len(found) == 1, [m.value[:80] for m in at.markdown]
+    return found[0]
+
+
+def _spans(html: str):
+    """(classes, text) of every token span."""
+    return re.findall(r'<span class="(skimviz-[a-z -]+)"[^>]*>(.*?)</span>', html)
+
+
+def _skimmed(at: AppTest) -> int:
+    return int(_metric(at, "Skimmed tokens").split(" / ")[0])
+
+
+def _array(v) -> np.ndarray:
+    """A plotly JSON array: a plain list or a typed array {dtype, bdata}."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
+def _warnings(at: AppTest) -> str:
+    return " | ".join(w.value for w in at.warning)
+
+
+def test_page_loads_and_colours_the_example(skim_env):
+    at = _page()
+    assert at.title[0].value == "Skim-RNN — speed reading your text"
+    assert at.selectbox(key="skim_model").value == "skim-lstm-sst2"
+    spans = _spans(_tokens_html(at))
+    tokens = textdata.tokenize(at.text_area(key="skim_text").value)
+    assert [s[1] for s in spans] == tokens
+    n_skim = sum("skimviz-skim" in s[0] for s in spans)
+    assert _metric(at, "Skimmed tokens") == f"{n_skim} / {len(tokens)}"
+    assert 0 < n_skim < len(tokens)  # a mix at θ = 0.5 (the decision layer is spread)
+    # "chemistry" is not in the fixture's vocabulary: marked unknown
+    assert any("skimviz-unknown" in c and t == "chemistry" for c, t in spans)
+    assert _metric(at, "Prediction") in {"positive", "negative"}
+    assert _metric(at, "Flop-R (this text)").endswith("×")
+    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    assert any("skimviz-legend" in m.value for m in at.markdown)
+    chart = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-flop_r_chart")]
+    spec = json.loads(chart[0].proto.spec)
+    assert "current θ = 0.50" in spec["data"][1]["name"]
+    assert spec["data"][2]["name"].startswith("this text at θ = 0.50")
+    assert sorted(_array(spec["data"][3]["x"]).tolist()) == [1.0, 2.4, 2.5, 3.0]  # the paper
+    assert any("dry run" in w for w in _warnings(at).split(" | "))
+    assert any("the dense twin `lstm-sst2`" in c.value for c in at.caption)
+
+
+def test_examples_and_threshold_recolour(skim_env):
+    at = _page()
+    at.selectbox(key="skim_example").set_value("A waste of a good cast (negative)").run()
+    _no_exception(at)
+    assert at.text_area(key="skim_text").value.startswith("A dull, clumsy script")
+    n = len(textdata.tokenize(at.text_area(key="skim_text").value))
+    at.slider(key="skim_theta").set_value(0.99).run()
+    _no_exception(at)
+    few = _skimmed(at)
+    html_few = _tokens_html(at)
+    at.slider(key="skim_theta").set_value(0.01).run()
+    _no_exception(at)
+    many = _skimmed(at)
+    assert many > few  # a lower θ skims more
+    assert sum("skimviz-skim" in c for c, _ in _spans(_tokens_html(at))) == many
+    assert _tokens_html(at) != html_few
+    assert many <= n
+    assert at.query_params["theta"] == "0.01"
+
+
+def test_script_is_escaped(skim_env):
+    at = _page()
+    at.text_area(key="skim_text").set_value('<script>alert("hi")</script> <b>bold</b> $x$').run()
+    _no_exception(at)
+    out = _tokens_html(at)
+    assert "<script" not in out and "<b>" not in out
+    texts = [t for _, t in _spans(out)]
+    assert "script" in texts and "&lt;" in texts
+
+
+def test_empty_text_message(skim_env):
+    at = _page()
+    at.text_area(key="skim_text").set_value("   \n ").run()
+    _no_exception(at)
+    assert "text box is empty" in _warnings(at)
+    assert not [m for m in at.markdown if "skimviz-tokens" in m.value]
+
+
+def test_long_text_notices(skim_env):
+    at = _page()
+    long_text = "what a warm film . " * 400  # 7,600 characters, 2,000 tokens
+    at.text_area(key="skim_text").set_value(long_text).run()
+    _no_exception(at)
+    w = _warnings(at)
+    assert f"only the first {textdata.MAX_CHARS:,} are read" in w
+    assert f"at most {textdata.MAX_TOKENS} tokens" in w
+    assert len(_spans(_tokens_html(at))) == textdata.MAX_TOKENS
+    assert _metric(at, "Skimmed tokens").endswith(f"/ {textdata.MAX_TOKENS}")
+    assert "text" not in at.query_params  # too long for a link
+
+
+def test_exports(skim_env):
+    at = _page()
+    at.text_area(key="skim_text").set_value("A funny film , not bad at all !").run()
+    _no_exception(at)
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    assert {"Tokens as CSV", "Trace as JSON"} <= set(buttons)
+    # AppTest exposes the download's data through its media URL only; rebuild it the page's
+    # way and check it against what the page shows instead.
+    from skimviz import figures, figures_text
+
+    spans = _spans(_tokens_html(at))
+    model, _ = checkpoint.load("skim-lstm-sst2", skim_env)
+    vocab = skim_text.load_vocab(skim_env / "skim-lstm-sst2")
+    res = skim_text.analyse(model, vocab, "A funny film , not bad at all !")
+    rows = list(csv.DictReader(io.StringIO(figures.to_csv(figures_text.token_rows(res)))))
+    assert [r["token"] for r in rows] == [html.unescape(t) for _, t in spans]
+    assert [r["decision"] == "skimmed" for r in rows] == ["skimviz-skim" in c for c, _ in spans]
+
+
+def _from_url(params: dict) -> AppTest:
+    """The page's own address with parameters (``/skim-rnn-text?model=…&theta=…&text=…``)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    _no_exception(at)
+    return at
+
+
+def test_url_state_and_bad_parameters(skim_env):
+    at = _from_url({"model": "skim-lstm-sst2", "theta": "0.3", "text": "not bad at all"})
+    assert at.slider(key="skim_theta").value == pytest.approx(0.3)
+    assert at.text_area(key="skim_text").value == "not bad at all"
+    assert [t for _, t in _spans(_tokens_html(at))] == ["not", "bad", "at", "all"]
+    link = [c.value for c in at.code if "page=skim-rnn-text&" in c.value]
+    assert link and "theta=0.30" in link[0] and "text=not+bad+at+all" in link[0]
+    assert at.query_params["text"] == "not bad at all"
+
+    bad = _from_url({"model": "../etc", "theta": "7", "text": "<script>" * 100})
+    w = _warnings(bad)
+    assert "`model`" in w and "`theta`" in w and "`text`" in w and "<script" not in w
+    assert bad.slider(key="skim_theta").value == pytest.approx(0.5)
+    assert bad.selectbox(key="skim_model").value == "skim-lstm-sst2"
+
+
+def test_shared_link_through_the_home_page(skim_env):
+    """``/?page=skim-rnn-text&theta=…&text=…`` (the page's "Link to this view") opens the page
+    with that view."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "skim-rnn-text", "theta": "0.25", "text": "a warm film"}.items():
+        at.query_params[k] = v
+    at.run()
+    _no_exception(at)
+    assert at.title[0].value == "Skim-RNN — speed reading your text"
+    assert at.slider(key="skim_theta").value == pytest.approx(0.25)
+    assert [t for _, t in _spans(_tokens_html(at))] == ["a", "warm", "film"]
+
+
+def test_no_checkpoint_is_an_error_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
+    at = _page()
+    assert any("No Skim-RNN checkpoint" in e.value for e in at.error)
+
+
+def test_speedup_button(skim_env, monkeypatch):
+    from skimviz import skim_speed
+
+    monkeypatch.setattr(skim_speed, "THRESHOLDS", (0.01, 0.99))
+    at = _page()
+    at.button(key="speed_run").click().run()
+    _no_exception(at)
+    chart = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-speedup_chart")]
+    assert len(chart) == 1
+    spec = json.loads(chart[0].proto.spec)
+    xs = _array(spec["data"][0]["x"]).tolist()
+    # two thresholds, sorted by skim rate: θ = 0.99 skims less than θ = 0.01
+    assert _array(spec["data"][0]["customdata"]).tolist() == [0.99, 0.01]
+    assert len(xs) == 2 and xs[0] < xs[1]
+    assert len(_array(spec["data"][1]["y"])) == 2  # measured vs the dense twin
+    assert any("Best speed-up over the dense twin" in c.value for c in at.caption)
+
+
+def test_presentation_mode(skim_env):
+    at = _page()
+    normal = json.loads([c for c in at.get("plotly_chart")
+                         if c.proto.id.endswith("-flop_r_chart")][0].proto.spec)
+    assert "font-size: 1.15rem" in _tokens_html(at)
+    at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()
+    _no_exception(at)
+    assert any("<style>" in m.value and "stSidebar" in m.value for m in at.markdown)
+    assert at.query_params.get("present") in ("1", ["1"])
+    big = json.loads([c for c in at.get("plotly_chart")
+                      if c.proto.id.endswith("-flop_r_chart")][0].proto.spec)
+    assert big["layout"]["height"] > normal["layout"]["height"]
+    assert "font-size: 1.6rem" in _tokens_html(at)  # larger text
+    # the text box and θ stay usable (not in a hidden "controls" container)
+    at.slider(key="skim_theta").set_value(0.01).run()
+    _no_exception(at)
+    assert at.query_params["theta"] == "0.01" and at.query_params.get("present") == "1"
+    at.toggle(key="present_toggle_skim-rnn-text").set_value(False).run()
+    assert "present" not in at.query_params
