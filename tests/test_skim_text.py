@@ -94,3 +94,22 @@ def test_shipped_text_checkpoints_load_with_their_vocab():
         assert len(vocab) == card["config"]["vocab_size"] == card["input"]["vocab_size"]
         r = skim_text.analyse(model, vocab, "a gorgeous , witty , seductive movie .")
         assert r["label"] in (0, 1)
+
+
+def test_init_from_dense_twin_copies_its_reading(corpus):
+    common = ["--data-dir", str(corpus / "data"), "--out", str(corpus / "o"), "--work",
+              str(corpus / "w"), "--batch-size", "8", "--epochs", "1", "--embed", "8",
+              "--hidden", "8", "--small", "2"]
+    assert main(["train", "text", "--dense", "--name", "dense"] + common) == 0
+    dense, _ = checkpoint.load(corpus / "o" / "dense")
+    vocab = skim_text.load_vocab(corpus / "o" / "dense")
+    skim = TextClassifier(len(vocab), 8, 8, 2)
+    skim_text.init_from_dense(skim, "dense", vocab, str(corpus / "o"))
+    skim.eval().rnn.force = "read"
+    x = torch.randint(1, len(vocab), (3, 6))
+    torch.testing.assert_close(skim(x), dense(x), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError):
+        skim_text.init_from_dense(skim, "dense", T.Vocab(["<pad>", "<unk>", "x"]), str(corpus / "o"))
+    assert main(["train", "text", "--name", "sk", "--init-from", "dense"] + common) == 0
+    card = json.loads((corpus / "o" / "sk" / "card.json").read_text())
+    assert card["training"]["init_from"] == "dense"

@@ -30,7 +30,8 @@ from torch.nn import functional as F
 from .. import checkpoint, cost
 from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
 from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
-from ..train import Trainer, TrainingDiverged, batches, seed_everything, summarize_history
+from ..train import Trainer, TrainingDiverged, seed_everything, summarize_history
+from .skim_text import length_batches
 
 TASK = "sst2-transkimmer"
 CLS = "[CLS]"
@@ -264,7 +265,7 @@ def train(args, quiet: bool = False) -> int:
     model, enc, tok_file, tok_text = _make(args, tr_x)
     x, y = enc.ids(tr_x), torch.tensor(tr_y)
     lam = 0.0 if args.dense else args.lam
-    spe = 2 if args.dry_run else len(x) // args.batch_size
+    spe = 2 if args.dry_run else -(-len(x) // args.batch_size)   # = batches per epoch
     epochs = 1 if args.dry_run else args.epochs
     total, eval_every = spe * epochs, (spe if args.dry_run else args.eval_every or spe)
     trainer = Trainer(model, skim_loss_fn(lam), lr=args.lr, clip=1.0,
@@ -277,9 +278,10 @@ def train(args, quiet: bool = False) -> int:
         trainer.load_state_dict(state["trainer"])
         meta = json.loads(state["meta"])
         quiet or print(f"resumed at step {trainer.step}", flush=True)
-    data = batches(x, y, args.batch_size, seed=args.seed, start_epoch=trainer.step // spe)
-    for _ in range(trainer.step % spe):                      # resume inside the epoch
-        next(data)
+    # batches of similar lengths (little padding), resumable inside an epoch
+    ids = [row[:int(n)].tolist() for row, n in zip(x, (x != 0).sum(1))]
+    data = ((e, (tok, yb)) for e, (tok, _, yb) in length_batches(
+        ids, y.tolist(), args.batch_size, args.seed, trainer.step // spe, trainer.step % spe))
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
     command = "python -m skimviz " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
 
