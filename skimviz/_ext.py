@@ -7,8 +7,9 @@ Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops
 when a library built from the current sources exists, else ``None``, and
 :mod:`skimviz.models.sru`, :mod:`skimviz.models.skip_rnn` and :mod:`skimviz.models.skim_rnn`
 then fall back to PyTorch. The
-library's file name carries a hash of the sources, the torch version and the compiler flags, so
-editing a ``.cpp`` or upgrading torch makes it "not built" instead of loading a stale binary.
+library's file name carries a hash of the sources (and the headers they include, ``HEADERS``), the
+torch version and the compiler flags, so editing a ``.cpp`` or ``.h`` or upgrading torch makes it
+"not built" instead of loading a stale binary.
 
 :func:`build` calls the C++ compiler (``$CXX``, default ``c++``; gcc >= 10 for the C++20 that
 torch's headers need) directly with torch's include and library paths, so neither ninja nor
@@ -36,6 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # (models/skim_rnn.py).
 SOURCES = [Path(__file__).resolve().parent / "csrc" / name
            for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skim_rnn_cpu.cpp")]
+# Headers the sources include (not compiled alone, but hashed with them: see library_path).
+HEADERS = [Path(__file__).resolve().parent / "csrc" / name for name in ("kernels_common.h",)]
 BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")
 # -fopenmp: at::parallel_for is inline OpenMP code; at run time it binds to the libgomp that
 # torch has already loaded, so torch.set_num_threads applies to it too.
@@ -53,8 +56,10 @@ _ops: Optional[Any] = None
 
 
 def library_path() -> Path:
-    """Where the library for the current sources, torch version and flags is (or would be)."""
-    key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES) + torch.__version__.encode()
+    """Where the library for the current sources and headers, torch version and flags is (or
+    would be)."""
+    key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES + HEADERS)
+                         + torch.__version__.encode()
                          + " ".join(FLAGS).encode()).hexdigest()[:16]
     return BUILD_DIR / f"sru_cpu_{key}.so"
 

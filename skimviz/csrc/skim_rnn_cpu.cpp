@@ -19,8 +19,8 @@
 // step whichever cell runs). LSTM gate layout and formulas as at::lstm_cell: [i, f, g, o],
 // c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c').
 //
-// The SIMD helpers (matvec, hsum8, sigmoid) are the ones of skip_rnn_cpu.cpp, repeated here in
-// this file's anonymous namespace. Called as torch.ops.skimviz_sru.skim_rnn_forward (same
+// The SIMD helpers (matvec, dot_simd, lstm_update) are in kernels_common.h, shared with
+// skip_rnn_cpu.cpp. Called as torch.ops.skimviz_sru.skim_rnn_forward (same
 // extension library as sru_cpu.cpp and skip_rnn_cpu.cpp).
 #include <ATen/ATen.h>
 #include <ATen/cpu/vec/vec.h>
@@ -30,88 +30,11 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels_common.h"
+
 namespace {
 
-using Vec = at::vec::Vectorized<float>;
-
-// The 8 lane sums of a[0..7], in order: {Σ a[0], ..., Σ a[7]} (AVX2: a tree of horizontal adds).
-inline Vec hsum8(const Vec* a) {
-#if defined(CPU_CAPABILITY_AVX2)
-  static_assert(Vec::size() == 8);
-  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-  return Vec(_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                           _mm256_permute2f128_ps(u0, u1, 0x31)));
-#else
-  float s[8], lanes[Vec::size()];
-  for (int k = 0; k < 8; ++k) {
-    a[k].store(lanes);
-    s[k] = 0.0f;
-    for (int64_t l = 0; l < Vec::size(); ++l) s[k] += lanes[l];
-  }
-  return Vec::loadu(s, 8);
-#endif
-}
-
-// Σ a[j]·b[j] over j < n, SIMD (float accumulation).
-inline float dot(const float* a, const float* b, int64_t n) {
-  Vec acc(0.0f);
-  int64_t j = 0;
-  for (; j + Vec::size() <= n; j += Vec::size())
-    acc = at::vec::fmadd(Vec::loadu(a + j), Vec::loadu(b + j), acc);
-  if (j < n) acc = at::vec::fmadd(Vec::loadu(a + j, n - j), Vec::loadu(b + j, n - j), acc);
-  float lanes[Vec::size()];
-  acc.store(lanes);
-  float s = 0.0f;
-  for (int64_t l = 0; l < Vec::size(); ++l) s += lanes[l];
-  return s;
-}
-
-// y[0:n] = b[0:n] + W v, W: (n, m) row-major (PyTorch's layout, no copy): dot products of 8 rows
-// at a time with v, their 8 vector accumulators reduced together by hsum8.
-void matvec(const float* W, const float* v, const float* b, int64_t n, int64_t m, float* y) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    Vec acc[8];
-    for (int k = 0; k < 8; ++k) acc[k] = Vec(0.0f);
-    int64_t j = 0;
-    for (; j + Vec::size() <= m; j += Vec::size()) {
-      const Vec vj = Vec::loadu(v + j);
-      for (int k = 0; k < 8; ++k)
-        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j), vj, acc[k]);
-    }
-    if (j < m) {  // partial vector (zero-filled past the end)
-      const int64_t c = m - j;
-      const Vec vj = Vec::loadu(v + j, c);
-      for (int k = 0; k < 8; ++k)
-        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j, c), vj, acc[k]);
-    }
-    (hsum8(acc) + Vec::loadu(b + i, 8)).store(y + i, 8);
-  }
-  for (; i < n; ++i) y[i] = b[i] + dot(W + i * m, v, m);  // the last n % 8 rows
-}
-
-inline Vec sigmoid(const Vec& x) {
-  const Vec one(1.0f);
-  return one / (one + x.neg().exp());
-}
-
-// One LSTM step writing h[0:H], c[0:H] in place from the pre-activations gi = W_ih x + b_ih and
-// gh = W_hh h_prev + b_hh (both 4H, [i, f, g, o]); reads c[0:H] before writing it.
-void lstm_update(const float* gi, const float* gh, int64_t H, float* h, float* c) {
-  for (int64_t j = 0; j < H; j += Vec::size()) {
-    const int64_t n = std::min<int64_t>(Vec::size(), H - j);
-    const auto ld = [n](const float* p) { return Vec::loadu(p, n); };
-    const Vec i = sigmoid(ld(gi + j) + ld(gh + j));
-    const Vec f = sigmoid(ld(gi + H + j) + ld(gh + H + j));
-    const Vec g = (ld(gi + 2 * H + j) + ld(gh + 2 * H + j)).tanh();
-    const Vec o = sigmoid(ld(gi + 3 * H + j) + ld(gh + 3 * H + j));
-    const Vec c_new = f * ld(c + j) + i * g;
-    c_new.store(c + j, n);
-    (o * c_new.tanh()).store(h + j, n);
-  }
-}
+using namespace skimviz_kernels;  // Vec, matvec, dot_simd, lstm_update
 
 void check_shape(const at::Tensor& t, at::IntArrayRef sizes, const char* what) {
   TORCH_CHECK(t.sizes() == sizes, "skim_rnn: ", what, " must have shape ", sizes, ", got ",
@@ -175,8 +98,8 @@ std::vector<at::Tensor> skim_rnn_forward(
     const float* xt = xp + t * I;
     // [D]: logits a_k = W_d[k] · [x_t; h] + b_d[k]; p_skim = exp(log_softmax(a)[1]) computed as
     // PyTorch does: a_1 − max − log(Σ_k exp(a_k − max)), then exp
-    const float a0 = dot(wdp, xt, I) + dot(wdp + I, hp, d) + bdp[0];
-    const float a1 = dot(wdp + I + d, xt, I) + dot(wdp + 2 * I + d, hp, d) + bdp[1];
+    const float a0 = dot_simd(wdp, xt, I) + dot_simd(wdp + I, hp, d) + bdp[0];
+    const float a1 = dot_simd(wdp + I + d, xt, I) + dot_simd(wdp + 2 * I + d, hp, d) + bdp[1];
     const float mx = std::max(a0, a1);
     const float lse = std::log(std::exp(a0 - mx) + std::exp(a1 - mx));
     const float p = std::exp((a1 - mx) - lse);
@@ -184,12 +107,12 @@ std::vector<at::Tensor> skim_rnn_forward(
     const bool skimmed = force == 0 ? p > th : force == 2;
     sp[t] = skimmed ? 1.0f : 0.0f;
     if (skimmed) {  // [S]: small cell on x_t and the whole h; writes h[0:d'], c[0:d']
-      matvec(wsip, xt, bsip, 4 * d2, I, gi.data());
-      matvec(wshp, hp, bshp, 4 * d2, d, gh.data());
+      matvec<dot_simd>(wsip, xt, bsip, 4 * d2, I, gi.data());
+      matvec<dot_simd>(wshp, hp, bshp, 4 * d2, d, gh.data());
       lstm_update(gi.data(), gh.data(), d2, hp, cp);
     } else {        // [R]: the big cell
-      matvec(wip, xt, bip, 4 * d, I, gi.data());
-      matvec(whp, hp, bhp, 4 * d, d, gh.data());
+      matvec<dot_simd>(wip, xt, bip, 4 * d, I, gi.data());
+      matvec<dot_simd>(whp, hp, bhp, 4 * d, d, gh.data());
       lstm_update(gi.data(), gh.data(), d, hp, cp);
     }
     std::copy(hp, hp + d, op + t * d);

@@ -35,9 +35,11 @@
 #include <optional>
 #include <vector>
 
+#include "kernels_common.h"
+
 namespace {
 
-using Vec = at::vec::Vectorized<float>;
+using namespace skimviz_kernels;  // Vec, sigmoid, matvec, dot_seq
 constexpr int64_t kAcc = 8;  // output vectors per register block (8 x 8 floats with AVX2)
 
 // y[0:n] = b[0:n] + sum_j v[j] * WT[j, 0:n]   (WT: (m, n) row-major; y = W v + b for W = WTᵀ).
@@ -66,60 +68,10 @@ void matvec_t(const float* WT, const float* v, const float* b, int64_t m, int64_
   }
 }
 
-// The 8 lane sums of a[0..7], in order: {Σ a[0], ..., Σ a[7]} (AVX2: a tree of horizontal adds).
-inline Vec hsum8(const Vec* a) {
-#if defined(CPU_CAPABILITY_AVX2)
-  static_assert(Vec::size() == 8);
-  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-  return Vec(_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                           _mm256_permute2f128_ps(u0, u1, 0x31)));
-#else
-  float s[8], lanes[Vec::size()];
-  for (int k = 0; k < 8; ++k) {
-    a[k].store(lanes);
-    s[k] = 0.0f;
-    for (int64_t l = 0; l < Vec::size(); ++l) s[k] += lanes[l];
-  }
-  return Vec::loadu(s, 8);
-#endif
-}
-
-// y[0:n] = b[0:n] + W v, W: (n, m) row-major (PyTorch's layout, no copy): dot products of 8 rows
-// at a time with v, their 8 vector accumulators reduced together by hsum8.
-void matvec(const float* W, const float* v, const float* b, int64_t n, int64_t m, float* y) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    Vec acc[8];
-    for (int k = 0; k < 8; ++k) acc[k] = Vec(0.0f);
-    int64_t j = 0;
-    for (; j + Vec::size() <= m; j += Vec::size()) {
-      const Vec vj = Vec::loadu(v + j);
-      for (int k = 0; k < 8; ++k)
-        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j), vj, acc[k]);
-    }
-    if (j < m) {  // partial vector (zero-filled past the end)
-      const int64_t c = m - j;
-      const Vec vj = Vec::loadu(v + j, c);
-      for (int k = 0; k < 8; ++k)
-        acc[k] = at::vec::fmadd(Vec::loadu(W + (i + k) * m + j, c), vj, acc[k]);
-    }
-    (hsum8(acc) + Vec::loadu(b + i, 8)).store(y + i, 8);
-  }
-  for (; i < n; ++i) {  // the last n % 8 rows
-    float s = 0.0f;
-    for (int64_t j = 0; j < m; ++j) s += W[i * m + j] * v[j];
-    y[i] = b[i] + s;
-  }
-}
-
-inline Vec sigmoid(const Vec& x) {
-  const Vec one(1.0f);
-  return one / (one + x.neg().exp());
-}
-
 // One GRU (lstm = false) or LSTM step on h (and c), in place. gi, gh: gate pre-activations.
+// The LSTM branch has the formulas of kernels_common.h's lstm_update, but is kept inline here:
+// the compiler fuses its multiply-adds differently in this loop (GCC's default -ffp-contract=fast),
+// and calling lstm_update instead changes h and c in the last bits, so possibly a decision near θ.
 void cell_update(bool lstm, const float* gi, const float* gh, int64_t H, float* h, float* c) {
   for (int64_t j = 0; j < H; j += Vec::size()) {
     const int64_t n = std::min<int64_t>(Vec::size(), H - j);
@@ -139,12 +91,6 @@ void cell_update(bool lstm, const float* gi, const float* gh, int64_t H, float* 
       (o * c_new.tanh()).store(h + j, n);
     }
   }
-}
-
-float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
-  return s;
 }
 
 // x: (T, I); w_ih: (G·H, I); w_hh: (G·H, H); b_ih, b_hh: (G·H,), G = 3 (GRU) or 4 (LSTM);
@@ -207,10 +153,11 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
     if (small_in)
       matvec_t(wi, xp + t * I, bip, I, G * H, gi.data());  // W_ih x_t + b_ih
     else
-      matvec(wi, xp + t * I, bip, G * H, I, gi.data());
-    matvec(wh, hp, bhp, G * H, H, gh.data());              // W_hh h + b_hh
+      matvec<dot_seq>(wi, xp + t * I, bip, G * H, I, gi.data());
+    matvec<dot_seq>(wh, hp, bhp, G * H, H, gh.data());     // W_hh h + b_hh
     cell_update(lstm, gi.data(), gh.data(), H, hp, cp);    // s_t = S(s_{t-1}, x_t)   (Eq. 3)
-    const float a = lstm ? dot(wpp, hp, H) + dot(wpp + H, cp, H) : dot(wpp, hp, H);
+    const float a =
+        lstm ? dot_seq(wpp, hp, H) + dot_seq(wpp + H, cp, H) : dot_seq(wpp, hp, H);
     const float delta = one / (one + std::exp(-(a + bp)));  // Δũ_t (Eq. 4)
     up[t] = one;
     u_tilde = delta;

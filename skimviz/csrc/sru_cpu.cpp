@@ -30,15 +30,13 @@
 #include <optional>
 #include <vector>
 
+#include "kernels_common.h"
+
 namespace {
 
 constexpr int64_t kBlock = 64;  // hidden units per parallel task (the innermost, contiguous loop)
 
-template <typename T>
-inline at::vec::Vectorized<T> sigmoid(const at::vec::Vectorized<T>& x) {
-  const at::vec::Vectorized<T> one(T(1));
-  return one / (one + x.neg().exp());
-}
+using skimviz_kernels::sigmoid;  // kernels_common.h
 
 struct Sizes {
   int64_t T, B, H, k;
