@@ -36,6 +36,14 @@ def _base_layout(fig: go.Figure, height: int, title: Optional[str] = None) -> go
     return fig
 
 
+def _empty_figure(fig: go.Figure, text: str, height: int) -> go.Figure:
+    """``fig`` with no axes and ``text`` in its middle (nothing to plot)."""
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, height)
+
+
 def _square_axes(fig: go.Figure, side: int) -> go.Figure:
     fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False,
                      range=[-0.5, side - 0.5],
@@ -247,34 +255,45 @@ def to_csv(rows: Sequence[Dict[str, object]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-def sweep_marker(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Dict[str, object]]:
-    """Where θ sits on a card's ``threshold_sweep``: accuracy and mean updates at θ.
+def sweep_at(sweep: Sequence[Dict[str, float]], theta: float,
+             columns: Dict[str, Optional[float]]) -> Optional[Dict[str, object]]:
+    """The ``columns`` of a card's ``threshold_sweep`` at θ (``{column: default}``, None: the
+    column is required), with ``threshold`` = θ, ``how`` and a ``note``.
 
     ``how`` is "exact" (θ is a sweep point), "interpolated" (linear in θ between the two sweep
     points around it) or "nearest" (θ outside the swept range: the nearest end point is used).
     Returns None for an empty sweep (the dense model has none).
     """
-    pts = sorted((float(s["threshold"]), float(s["accuracy"]), float(s["updates"]))
-                 for s in sweep)
+    pts = sorted(({"threshold": float(s["threshold"]),
+                   **{k: float(s[k] if d is None else s.get(k, d)) for k, d in columns.items()}}
+                  for s in sweep), key=lambda p: tuple(p.values()))
     if not pts:
         return None
     theta = float(theta)
-    for t, acc, upd in pts:
-        if math.isclose(t, theta, abs_tol=1e-9):
-            return {"threshold": theta, "accuracy": acc, "updates": upd, "how": "exact",
-                    "note": f"sweep point θ = {t:g}"}
-    if theta < pts[0][0] or theta > pts[-1][0]:
-        t, acc, upd = pts[0] if theta < pts[0][0] else pts[-1]
-        return {"threshold": theta, "accuracy": acc, "updates": upd, "how": "nearest",
-                "note": f"θ is outside the swept range {pts[0][0]:g}–{pts[-1][0]:g}; "
-                        f"nearest sweep point θ = {t:g} marked"}
-    for (t0, a0, u0), (t1, a1, u1) in zip(pts, pts[1:]):
-        if t0 <= theta <= t1:
-            w = (theta - t0) / (t1 - t0)
-            return {"threshold": theta, "accuracy": a0 + w * (a1 - a0),
-                    "updates": u0 + w * (u1 - u0), "how": "interpolated",
-                    "note": f"interpolated between sweep points θ = {t0:g} and θ = {t1:g}"}
+    lo, hi = pts[0]["threshold"], pts[-1]["threshold"]
+    for p in pts:
+        if math.isclose(p["threshold"], theta, abs_tol=1e-9):
+            return {**p, "threshold": theta, "how": "exact",
+                    "note": f"sweep point θ = {p['threshold']:g}"}
+    if theta < lo or theta > hi:
+        p = pts[0] if theta < lo else pts[-1]
+        return {**p, "threshold": theta, "how": "nearest",
+                "note": f"θ is outside the swept range {lo:g}–{hi:g}; nearest sweep point "
+                        f"θ = {p['threshold']:g} marked"}
+    for a, b in zip(pts, pts[1:]):
+        if a["threshold"] <= theta <= b["threshold"]:
+            w = (theta - a["threshold"]) / (b["threshold"] - a["threshold"])
+            return {"threshold": theta, **{k: a[k] + w * (b[k] - a[k]) for k in columns},
+                    "how": "interpolated",
+                    "note": f"interpolated between sweep points θ = {a['threshold']:g} and "
+                            f"θ = {b['threshold']:g}"}
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def sweep_marker(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Dict[str, object]]:
+    """Where θ sits on a card's ``threshold_sweep``: accuracy and mean updates at θ
+    (:func:`sweep_at`: exact, interpolated or nearest; None for an empty sweep)."""
+    return sweep_at(sweep, theta, {"accuracy": None, "updates": None})
 
 
 def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
@@ -284,11 +303,7 @@ def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
     pts = sorted(sweep, key=lambda s: float(s["threshold"]))
     fig = go.Figure()
     if not pts:
-        fig.add_annotation(text="this model's card has no θ sweep", showarrow=False,
-                           x=0.5, y=0.5, xref="paper", yref="paper")
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-        return _base_layout(fig, height)
+        return _empty_figure(fig, "this model's card has no θ sweep", height)
     xs = [float(s["updates"]) for s in pts]
     ys = [float(s["accuracy"]) for s in pts]
     ts = [float(s["threshold"]) for s in pts]
@@ -548,11 +563,7 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
                         subplot_titles=[titles[t] for t in tasks] or None,
                         horizontal_spacing=0.08)
     if not tasks:
-        fig.add_annotation(text="no checkpoints to show", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-        return _base_layout(fig, height)
+        return _empty_figure(fig, "no checkpoints to show", height)
     shown = set()
     for col, task in enumerate(tasks, start=1):
         pts = [p for p in points if p["task"] == task]

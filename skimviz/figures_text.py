@@ -20,7 +20,8 @@ from typing import Dict, List, Optional, Sequence
 
 import plotly.graph_objects as go
 
-from .figures import MARKER_COLOR, OTHER_COLOR, PAPER_COLOR, _base_layout
+from .figures import (MARKER_COLOR, OTHER_COLOR, PAPER_COLOR, _base_layout, _empty_figure,
+                      sweep_at)
 
 READ_COLOR = "#14213d"      # read by the big LSTM: bold, dark
 SKIM_COLOR = "#7fb2e5"      # skimmed by the small LSTM: light blue
@@ -112,32 +113,9 @@ def trace_json(analysis: Dict[str, object], meta: Dict[str, object]) -> str:
 # ---------------------------------------------------------------------------------------------
 def sweep_point(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Dict[str, object]]:
     """Accuracy, Flop-R and skim rate at θ on a card's ``threshold_sweep``: "exact" at a sweep
-    point, "interpolated" (linear in θ) between two, "nearest" outside the swept range. None for
-    an empty sweep."""
-    pts = sorted(({"threshold": float(s["threshold"]), "accuracy": float(s["accuracy"]),
-                   "flop_r": float(s["flop_r"]), "skim_rate": float(s.get("skim_rate", math.nan))}
-                  for s in sweep), key=lambda p: p["threshold"])
-    if not pts:
-        return None
-    theta = float(theta)
-    for p in pts:
-        if math.isclose(p["threshold"], theta, abs_tol=1e-9):
-            return {**p, "threshold": theta, "how": "exact",
-                    "note": f"sweep point θ = {p['threshold']:g}"}
-    if theta < pts[0]["threshold"] or theta > pts[-1]["threshold"]:
-        p = pts[0] if theta < pts[0]["threshold"] else pts[-1]
-        return {**p, "threshold": theta, "how": "nearest",
-                "note": f"θ is outside the swept range {pts[0]['threshold']:g}–"
-                        f"{pts[-1]['threshold']:g}; nearest sweep point θ = "
-                        f"{p['threshold']:g} marked"}
-    for a, b in zip(pts, pts[1:]):
-        if a["threshold"] <= theta <= b["threshold"]:
-            w = (theta - a["threshold"]) / (b["threshold"] - a["threshold"])
-            mix = {k: a[k] + w * (b[k] - a[k]) for k in ("accuracy", "flop_r", "skim_rate")}
-            return {**mix, "threshold": theta, "how": "interpolated",
-                    "note": f"interpolated between sweep points θ = {a['threshold']:g} and "
-                            f"θ = {b['threshold']:g}"}
-    raise AssertionError("unreachable")  # pragma: no cover
+    point, "interpolated" (linear in θ) between two, "nearest" outside the swept range
+    (:func:`skimviz.figures.sweep_at`). None for an empty sweep."""
+    return sweep_at(sweep, theta, {"accuracy": None, "flop_r": None, "skim_rate": math.nan})
 
 
 def _paper_points(paper: Optional[Dict[str, object]], dataset: Optional[str]
@@ -169,11 +147,7 @@ def accuracy_flop_r_figure(sweep: Sequence[Dict[str, float]], theta: float,
     pts = sorted(sweep, key=lambda s: float(s["threshold"]))
     fig = go.Figure()
     if not pts:
-        fig.add_annotation(text="this model's card has no θ sweep", showarrow=False,
-                           x=0.5, y=0.5, xref="paper", yref="paper")
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-        return _base_layout(fig, height)
+        return _empty_figure(fig, "this model's card has no θ sweep", height)
     xs = [float(s["flop_r"]) for s in pts]
     ys = [float(s["accuracy"]) for s in pts]
     ts = [float(s["threshold"]) for s in pts]
