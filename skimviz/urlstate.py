@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, List, Mapping, Tuple, Union
+from functools import partial
+from typing import Dict, Iterator, List, Mapping, Tuple, Union
 
 PAGE = "skip-rnn-mnist"
 N_DIGITS = 5000
@@ -50,10 +51,46 @@ def _one(value) -> Tuple[str, bool]:
     return str(value), False
 
 
+def _snap(theta: float, step: float, lo: float, hi: float) -> float:
+    """θ rounded to a multiple of ``step`` (2 decimals), clipped to [lo, hi]."""
+    t = round(round(float(theta) / step) * step, 2)
+    return min(hi, max(lo, t))
+
+
+def _reject(notices: List[str], key: str, raw: str, why: str, quote: bool = True) -> None:
+    """Add the notice for a rejected parameter (quoting a safe excerpt of ``raw`` if ``quote``)."""
+    shown = f" “{safe_excerpt(raw)}”" if quote and raw != "" else ""
+    notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
+
+
+def _given(params: Params, keys: Tuple[str, ...], notices: List[str],
+           unquoted: Tuple[str, ...] = ()) -> Iterator[Tuple[str, str]]:
+    """(key, raw value) of each parameter in ``keys`` given once, in the URL's order. A repeated
+    one adds a notice instead (its value not quoted if the key is in ``unquoted``); parameters
+    in :data:`IGNORED` are passed over, and after the last one any others add one notice that
+    names up to five of them."""
+    unknown = []
+    for key, value in dict(params).items():
+        key = str(key)
+        if key in IGNORED:
+            continue
+        if key not in keys:
+            unknown.append(key)
+            continue
+        raw, repeated = _one(value)
+        if repeated:
+            _reject(notices, key, raw, "given more than once", quote=key not in unquoted)
+            continue
+        yield key, raw
+    if unknown:
+        names = ", ".join(f"`{safe_excerpt(k, 16)}`" for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notices.append(f"Unknown URL parameters ignored: {names}{more}.")
+
+
 def snap_theta(theta: float) -> float:
     """θ on the slider's grid (multiples of 0.05 in [0.05, 1])."""
-    t = round(round(float(theta) / THETA_STEP) * THETA_STEP, 2)
-    return min(THETA_MAX, max(THETA_MIN, t))
+    return _snap(theta, THETA_STEP, THETA_MIN, THETA_MAX)
 
 
 def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
@@ -65,23 +102,8 @@ def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
     """
     state = dict(DEFAULTS)
     notices: List[str] = []
-
-    def bad(key: str, raw: str, why: str) -> None:
-        shown = f" “{safe_excerpt(raw)}”" if raw != "" else ""
-        notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
-
-    unknown = []
-    for key, value in dict(params).items():
-        key = str(key)
-        if key in IGNORED:
-            continue
-        if key not in KEYS:
-            unknown.append(key)
-            continue
-        raw, repeated = _one(value)
-        if repeated:
-            bad(key, raw, "given more than once")
-            continue
+    bad = partial(_reject, notices)
+    for key, raw in _given(params, KEYS, notices):
         raw = raw.strip()
         if len(raw) > MAX_LEN:
             bad(key, raw, f"longer than {MAX_LEN} characters")
@@ -114,10 +136,6 @@ def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
                 bad(key, raw, f"must be one of {', '.join(METHODS)}")
                 continue
             state["method"] = raw.lower()
-    if unknown:
-        names = ", ".join(f"`{safe_excerpt(k, 16)}`" for k in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        notices.append(f"Unknown URL parameters ignored: {names}{more}.")
     return state, notices
 
 
@@ -179,8 +197,7 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def snap_skim_theta(theta: float) -> float:
     """θ on the Skim-RNN page's slider grid (multiples of 0.01 in [0.01, 0.99])."""
-    t = round(round(float(theta) / SKIM_THETA_STEP) * SKIM_THETA_STEP, 2)
-    return min(SKIM_THETA_MAX, max(SKIM_THETA_MIN, t))
+    return _snap(theta, SKIM_THETA_STEP, SKIM_THETA_MIN, SKIM_THETA_MAX)
 
 
 def parse_skim(params: Params, models: Tuple[str, ...] | List[str] = ()
@@ -192,23 +209,8 @@ def parse_skim(params: Params, models: Tuple[str, ...] | List[str] = ()
     rejected values are None (the page's defaults). Notices never quote the text."""
     state: Dict[str, object] = {"model": None, "theta": None, "text": None}
     notices: List[str] = []
-
-    def bad(key: str, raw: str, why: str, quote: bool = True) -> None:
-        shown = f" “{safe_excerpt(raw)}”" if quote and raw != "" else ""
-        notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
-
-    unknown = []
-    for key, value in dict(params).items():
-        key = str(key)
-        if key in IGNORED:
-            continue
-        if key not in SKIM_KEYS:
-            unknown.append(key)
-            continue
-        raw, repeated = _one(value)
-        if repeated:
-            bad(key, raw, "given more than once", quote=key != "text")
-            continue
+    bad = partial(_reject, notices)
+    for key, raw in _given(params, SKIM_KEYS, notices, unquoted=("text",)):
         if key == "text":
             if len(raw) > SKIM_TEXT_MAX:
                 bad(key, raw, f"longer than {SKIM_TEXT_MAX} characters", quote=False)
@@ -230,10 +232,6 @@ def parse_skim(params: Params, models: Tuple[str, ...] | List[str] = ()
                 bad(key, raw, "not a number between 0 and 1")
             else:
                 state["theta"] = snap_skim_theta(v)
-    if unknown:
-        names = ", ".join(f"`{safe_excerpt(k, 16)}`" for k in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        notices.append(f"Unknown URL parameters ignored: {names}{more}.")
     return state, notices
 
 
