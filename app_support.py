@@ -12,8 +12,10 @@ URL (``present=1``) and pages keep ``present=1`` in the URL while it is on.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -42,6 +44,43 @@ def load_shared(name: str, directory: str | None, stamp) -> tuple:
     """(model, card), loaded once per process and shared by all sessions: never mutate it —
     pages deep-copy it into the session before touching its threshold."""
     return checkpoint.load(name, directory)
+
+
+def session_model(name: str, slot: str) -> tuple:
+    """This session's own deep copy of a shipped checkpoint: (model, card, key), kept in
+    ``st.session_state[slot]`` (name → that triple); a re-exported checkpoint (a new
+    :func:`checkpoint_stamp`) is copied again."""
+    d = pretrained_dir()
+    stamp = checkpoint_stamp(name, d)
+    key = (name, d, stamp)
+    models = st.session_state.setdefault(slot, {})
+    if name not in models or models[name][2] != key:
+        model, card = load_shared(name, d, stamp)
+        models[name] = (copy.deepcopy(model), card, key)
+    return models[name]
+
+
+# --- URLs ------------------------------------------------------------------------------------
+def set_query(params: dict) -> None:
+    """Keep the address bar on ``params`` (the query parameters; written only when changed)."""
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
+
+
+def share_link(page: str, query: str) -> str:
+    """A link that opens a view of ``page``: ``<app root>/?<query>`` (the query names the page:
+    ``page=...&...``). Through the root, so it also works as the first request to a fresh server;
+    a relative ``/?<query>`` when this request's URL is unknown."""
+    try:
+        parts = urlsplit(st.context.url or "")
+    except Exception:
+        parts = None
+    if not parts or not parts.scheme or not parts.netloc:
+        return f"/?{query}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/" + page) or path == "/" + page:
+        path = path[: -len(page) - 1]
+    return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
 
 STATE = "_present"
 

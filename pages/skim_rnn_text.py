@@ -9,15 +9,14 @@ session before θ is touched, so a session's θ never leaks into another's.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import streamlit as st
 
-from app_support import big, presentation
+from app_support import big, presentation, session_model, set_query, share_link
 from app_support import checkpoint_stamp as _stamp
 from app_support import is_on as presenting_on
 from app_support import load_shared as _load_shared
@@ -84,18 +83,6 @@ def _skim_checkpoints(directory) -> dict:
     return out
 
 
-def _session_model(name: str):
-    """This session's own deep copy of a checkpoint: (model, card, key)."""
-    d = _pretrained_dir()
-    stamp = _stamp(name, d)
-    key = (name, d, stamp)
-    slot = st.session_state.setdefault("_skim_models", {})
-    if name not in slot or slot[name][2] != key:
-        model, card = _load_shared(name, d, stamp)
-        slot[name] = (copy.deepcopy(model), card, key)
-    return slot[name]
-
-
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _vocab(name: str, directory: str | None, stamp) -> textdata.Vocab:
     return skim_text.load_vocab(Path(directory or checkpoint.PRETRAINED_DIR) / name)
@@ -153,25 +140,13 @@ def _view(name) -> dict:
 
 
 def _write_url(view: dict) -> None:
-    new = urlstate.encode_skim(view)
-    if new != st.query_params.to_dict():
-        st.query_params.from_dict(new)
+    set_query(urlstate.encode_skim(view))
 
 
 def _share_link(view: dict) -> str:
     """A link that opens this view: ``<app root>/?page=skim-rnn-text&...``. Through the root (the
     home page switches here), so it also works as the first request to a fresh server."""
-    query = urlencode({"page": PAGE, **urlstate.encode_skim(view)})
-    try:
-        parts = urlsplit(st.context.url or "")
-    except Exception:
-        parts = None
-    if not parts or not parts.scheme or not parts.netloc:
-        return f"/?{query}"
-    path = parts.path.rstrip("/")
-    if path.endswith("/" + PAGE) or path == "/" + PAGE:
-        path = path[: -len(PAGE) - 1]
-    return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
+    return share_link(PAGE, urlencode({"page": PAGE, **urlstate.encode_skim(view)}))
 
 
 def _on_example() -> None:
@@ -433,7 +408,7 @@ def main() -> None:
             format_func=lambda n: f"{n} ({cards[n].get('dataset', '?')})",
             help="Every checkpoint whose card is a text classifier with a Skim-LSTM.")
     try:
-        model, card, model_key = _session_model(name)
+        model, card, model_key = session_model(name, "_skim_models")
     except CheckpointError as e:
         st.error(f"The checkpoint **{name}** cannot be loaded: {e}\n\nTrain it again with "
                  f"`{TRAIN_HELP}`.")

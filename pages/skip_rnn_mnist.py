@@ -8,18 +8,16 @@ session's θ never leaks into another's; the session's own model lives in ``st.s
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
 import time
-from urllib.parse import urlsplit
 
 import numpy as np
 import streamlit as st
 import torch
 
-from app_support import big, presentation
+from app_support import big, presentation, session_model, set_query, share_link
 from app_support import checkpoint_stamp as _stamp
 from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
@@ -74,18 +72,6 @@ def _live_data() -> dict:
     yt = torch.tensor(y)
     return {"x_train": seq[tr], "y_train": yt[tr], "x_valid": seq[va], "y_valid": yt[va],
             "n_train": len(tr), "n_valid": len(va)}
-
-
-def _session_model(name: str):
-    """This session's own deep copy of a shipped checkpoint: (model, card, key)."""
-    d = _pretrained_dir()
-    stamp = _stamp(name, d)
-    key = (name, d, stamp)
-    slot = st.session_state.setdefault("_models", {})
-    if name not in slot or slot[name][2] != key:
-        model, card = _load_shared(name, d, stamp)
-        slot[name] = (copy.deepcopy(model), card, key)
-    return slot[name]
 
 
 def _rng() -> np.random.Generator:
@@ -172,25 +158,13 @@ def _url_view(choice) -> dict:
 
 def _write_url(view: dict) -> None:
     """Keep the address bar on the current view (only when it changed)."""
-    new = urlstate.encode(view)
-    if new != st.query_params.to_dict():
-        st.query_params.from_dict(new)
+    set_query(urlstate.encode(view))
 
 
 def _share_link(view: dict) -> str:
     """A link that opens this view: ``<app root>/?page=skip-rnn-mnist&...``. Through the root, so
     it also works on the first request to a fresh server."""
-    query = urlstate.share_query(view, via_home=True)
-    try:
-        parts = urlsplit(st.context.url or "")
-    except Exception:
-        parts = None
-    if not parts or not parts.scheme or not parts.netloc:
-        return f"/?{query}"
-    path = parts.path.rstrip("/")
-    if path.endswith("/" + urlstate.PAGE) or path == "/" + urlstate.PAGE:
-        path = path[: -len(urlstate.PAGE) - 1]
-    return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
+    return share_link(urlstate.PAGE, urlstate.share_query(view, via_home=True))
 
 
 # --- attributions -----------------------------------------------------------------------------
@@ -401,7 +375,7 @@ model = card = None
 model_key = None
 if choice == "shipped":
     try:
-        model, card, model_key = _session_model(SKIP_NAME)
+        model, card, model_key = session_model(SKIP_NAME, "_models")
     except CheckpointError as e:
         st.error(f"The shipped checkpoint **{SKIP_NAME}** is not available: {e}\n\n"
                  f"Train it with `{TRAIN_HELP}` (it is exported to `pretrained/` after every "

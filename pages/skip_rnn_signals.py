@@ -10,7 +10,6 @@ click (Stop included) ends it and keeps the model so far.
 """
 from __future__ import annotations
 
-import copy
 import threading
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import streamlit as st
 import torch
 
 from app_support import checkpoint_stamp as _stamp
-from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
+from app_support import session_model
 from skimviz import checkpoint, figures
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import clips
@@ -62,19 +61,15 @@ TASKS = {
 
 # ---------------------------------------------------------------------------------------------
 def _shipped(name: str):
-    """This session's copy of a shipped checkpoint, or (None, None, error message)."""
-    stamp = _stamp(name)
-    if stamp is None:
+    """This session's copy of a shipped checkpoint, or (None, None, error message); all None
+    when it is not there."""
+    if _stamp(name) is None:
         return None, None, None
-    slot = st.session_state.setdefault("_signal_models", {})
-    key = (name, _pretrained_dir(), stamp)
-    if name not in slot or slot[name][2] != key:
-        try:
-            model, card = _load_shared(name, _pretrained_dir(), stamp)
-        except CheckpointError as e:
-            return None, None, str(e)
-        slot[name] = (copy.deepcopy(model), card, key)
-    return slot[name][0], slot[name][1], None
+    try:
+        model, card, _ = session_model(name, "_signal_models")
+    except CheckpointError as e:
+        return None, None, str(e)
+    return model, card, None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
