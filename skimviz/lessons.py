@@ -31,6 +31,30 @@ SLIDES: Dict[str, List[dict]] = {
                  "while the Skip GRU steps from update to update.",
          "state": {"theta": 0.5}},
     ],
+    "skim-rnn-text": [
+        {"title": "Two readers, one memory",
+         "text": "A big LSTM (100 units) and a tiny one (10 units) share one state. Before each "
+                 "word a small layer looks at the word and the state so far and decides: "
+                 "**read** it with the big cell, or **skim** it with the tiny one, which only "
+                 "rewrites the first 10 numbers of the state.",
+         "state": {"skim_theta": 0.5}},
+        {"title": "Dark words were read",
+         "text": "Dark, bold words went through the big cell; light blue ones were skimmed. "
+                 "Sentiment words (*great*, *dull*, *not*) tend to be read; articles, "
+                 "punctuation and names tend to be skimmed. Hover a word to see its p_skim.",
+         "state": {"skim_theta": 0.5}},
+        {"title": "Lower θ: skim more",
+         "text": "θ is the skim threshold: a word is skimmed when p_skim > θ. Lower it and more "
+                 "words turn blue, Flop-R grows, and the accuracy curve beside it (measured on "
+                 "the validation set when the model was trained) shows the price.",
+         "state": {"skim_theta": 0.3}},
+        {"title": "Saved FLOPs, saved time?",
+         "text": "Flop-R counts arithmetic. The latency numbers measure the clock: at batch 1 a "
+                 "C++ loop runs only the chosen cell, so time falls with the skim rate — but "
+                 "never quite as fast as FLOPs, because every word still pays the decision and "
+                 "the loop's overhead.",
+         "state": {"skim_theta": 0.5}},
+    ],
     "dashboard": [
         {"title": "Every checkpoint is a point",
          "text": "Each shipped model card becomes one point: its task metric against the FLOPs "

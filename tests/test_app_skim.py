@@ -296,3 +296,19 @@ def test_presentation_mode(skim_env):
     assert at.query_params["theta"] == "0.01" and at.query_params.get("present") == "1"
     at.toggle(key="present_toggle_skim-rnn-text").set_value(False).run()
     assert "present" not in at.query_params
+
+
+def test_presentation_slides_move_theta(skim_env):
+    """The guided sequence (skimviz.lessons) steps through slides; slide 3 lowers θ, which
+    skims more of the same text."""
+    at = _page()
+    at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert at.slider(key="skim_theta").value == 0.5
+    skimmed_at_half = _skimmed(at)
+    for _ in range(2):
+        at.button(key="present_next_skim-rnn-text").click().run()
+    _no_exception(at)
+    assert any("Slide 3 of 4" in c.value for c in at.caption)
+    assert at.slider(key="skim_theta").value == 0.3
+    assert _skimmed(at) >= skimmed_at_half
