@@ -17,6 +17,8 @@ PAGES = [
     st.Page("pages/skip_rnn_signals.py", title="Skip RNN — signals and clips",
             url_path="skip-rnn-signals"),
     st.Page("pages/skim_rnn_text.py", title="Skim-RNN — your own text", url_path="skim-rnn-text"),
+    st.Page("pages/transkimmer_text.py", title="Transkimmer — layer-wise skimming",
+            url_path="transkimmer-text"),
     st.Page("pages/speed_lab.py", title="Speed lab — SRU and skipping", url_path="speed-lab"),
     st.Page("pages/dashboard.py", title="Trade-off dashboard", url_path="dashboard"),
 ]

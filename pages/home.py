@@ -15,6 +15,11 @@ if _link_page:
                    else "pages/skip_rnn_mnist.py",
                    query_params={k: v for k, v in st.query_params.to_dict().items()
                                  if k != "page"})
+elif st.query_params.get_all("page") == ["transkimmer-text"]:
+    # the Transkimmer page's links: `/?page=transkimmer-text&model=…&text=…`
+    st.switch_page("pages/transkimmer_text.py",
+                   query_params={k: v for k, v in st.query_params.to_dict().items()
+                                 if k != "page"})
 
 st.title("skimviz — conditional computation you can see")
 st.markdown(
@@ -43,7 +48,9 @@ SYSTEMS = [
      "pages/skim_rnn_text.py"),
     ("Transkimmer",
      "Guan et al., ACL 2022. A transformer learns, layer by layer, which tokens to skim so that "
-     "later layers process fewer of them.", None),
+     "later layers process fewer of them. Type your own text, see before which layer each word "
+     "is dropped, and time it against the dense encoder.",
+     "pages/transkimmer_text.py"),
     ("SRU / speed lab",
      "Lei et al., EMNLP 2018. Simple Recurrent Units move the heavy matrix products out of the "
      "recurrence; measured latency next to FLOP counts. Benchmark nn.LSTM, nn.GRU, SRU and a "

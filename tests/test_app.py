@@ -99,8 +99,8 @@ def test_home_page(pretrained_env):
     # two columns, filled alternately; AppTest lists the first column, then the second
     assert [link.proto.label for link in links] == [
         "Open Skip RNN — MNIST pixels", "Open Skim-RNN", "Open SRU / speed lab",
-        "Open Skip RNN — signals and clips", "Open Trade-off dashboard"]
-    assert sum("Coming soon" in c.value for c in at.caption) == 1
+        "Open Skip RNN — signals and clips", "Open Transkimmer", "Open Trade-off dashboard"]
+    assert sum("Coming soon" in c.value for c in at.caption) == 0
     device = [m.value for m in at.markdown if "Device in use" in m.value]
     assert device and "CPU" in device[0]
     assert any("gru-mnist" in c.value and "skip-gru-mnist" in c.value for c in at.caption)

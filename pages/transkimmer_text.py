@@ -1,0 +1,457 @@
+"""Transkimmer — layer-wise skimming of your own text: before which layer does the transformer
+drop each word, how many tokens are left layer by layer, what that saves in FLOPs and in
+measured time against the dense twin, and the λ trade-off.
+
+A thin page: the analysis comes from ``skimviz.tasks.transkimmer`` (``explain``,
+``text_encoder``), the timing from ``skimviz.cost``, the coloured text and every chart from
+``skimviz.figures_transkimmer``. Checkpoints are found by their card (task "sst2-transkimmer",
+a config with ``skim``), loaded once per process (``st.cache_resource``) and deep-copied into
+each session, so nothing a session does to its model (train/eval mode) reaches another's.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from urllib.parse import urlencode
+
+import streamlit as st
+import torch
+
+from app_support import big, presentation
+from app_support import checkpoint_stamp as _stamp
+from app_support import is_on as presenting_on
+from app_support import load_shared as _load_shared
+from app_support import pretrained_dir as _pretrained_dir
+from app_support import session_model, set_query, share_link
+from skimviz import checkpoint, cost, figures, urlstate
+from skimviz import figures_transkimmer as figs
+from skimviz.checkpoint import CheckpointError
+from skimviz.data import text as textdata
+from skimviz.models.transkimmer import TranskimmerClassifier
+from skimviz.speedlab import threads as _threads
+from skimviz.tasks import transkimmer as tk
+
+PAGE = "transkimmer-text"
+TASK = tk.TASK
+MINILM_NAME = "transkimmer-minilm-sst2"
+# One CPU thread for timing, as on the other pages (a busy 2-core machine).
+THREADS = 1
+LATENCY_REPEATS, LATENCY_CAP_S = 10, 2.0  # this text, per model and device
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+LABELS = {0: "negative", 1: "positive"}
+TRAIN_HELP = ("python -m skimviz train transkimmer --model small --name transkimmer-small-sst2 "
+              "--dense-twin transkimmer-small-sst2-dense --data-dir DATA (and --dense --name "
+              "transkimmer-small-sst2-dense for the dense twin)")
+SWEEP_HELP = ("python -m skimviz train transkimmer --model small --name transkimmer-small-sst2 "
+              "--sweep 0.1,0.3,0.6,1.0 --data-dir DATA")
+MINILM_HELP = ("python -m skimviz train transkimmer --model minilm --name "
+               "transkimmer-minilm-sst2 --data-dir DATA")
+
+# Written for this page (not from any dataset): mixed sentiment, one long.
+EXAMPLES = {
+    "Small and lovely (positive)":
+        "A small, lovely film about two sisters who run a bakery. Quiet, kind and often very "
+        "funny.",
+    "Loud and empty (negative)":
+        "Loud, long and strangely empty: the explosions never stop, and neither does the "
+        "boredom.",
+    "Not what I feared (positive, with a negation)":
+        "I feared another lazy sequel, but it is not lazy at all; the new director clearly "
+        "loves these characters.",
+    "Flat jokes (negative)":
+        "The jokes fall flat and the cast looks tired.",
+    "A long, mixed review":
+        "The first half of this musical is pure joy: the songs are catchy, the dancing is "
+        "sharp, and the young lead has a voice that fills the whole theatre. Sadly the second "
+        "half loses its nerve. A pointless love triangle takes over, two of the best "
+        "characters simply vanish, and the finale repeats a song we already heard three "
+        "times. I still smiled on the way out, and the costumes alone are worth the ticket, "
+        "but it could have been a great film instead of a pleasant one.",
+}
+DEFAULT_TEXT = next(iter(EXAMPLES.values()))
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+def _cards(directory) -> tuple[dict, dict]:
+    """(skim checkpoints, dense checkpoints): name → card for every Transkimmer card."""
+    skim, dense = {}, {}
+    for name in checkpoint.list_pretrained(directory):
+        try:
+            card = checkpoint.load_card(name, directory)
+        except CheckpointError:
+            continue
+        if card.get("task") != TASK:
+            continue
+        ((skim if (card.get("config") or {}).get("skim", True) else dense))[name] = card
+    return skim, dense
+
+
+def _kind(card: dict) -> str:
+    """“MiniLM, WordPiece” or “small, word tokens”, from the card's tokenizer."""
+    wordpiece = (card.get("input") or {}).get("tokenizer") == "wordpiece"
+    return "MiniLM, WordPiece" if wordpiece else "small, word tokens"
+
+
+def _ckpt_path(name: str) -> Path:
+    return Path(_pretrained_dir() or checkpoint.PRETRAINED_DIR) / name
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _encoder(name: str, directory: str | None, stamp, _card: dict) -> tk.TextEncoder:
+    return tk.text_encoder(_card, str(_ckpt_path(name)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _fresh_dense(config_items: tuple):
+    """An untrained dense twin of the same sizes (for timing only)."""
+    cfg = dict(config_items)
+    cfg["skim"] = False
+    return TranskimmerClassifier(**cfg).eval()
+
+
+def _dense_twin(model, card):
+    """(dense model, sentence for the captions)."""
+    d = _pretrained_dir()
+    twin = card.get("dense_twin")
+    if twin:
+        try:
+            dense, _ = _load_shared(twin, d, _stamp(twin, d))
+            return dense, f"the dense twin `{twin}` (the same encoder without predictors)"
+        except CheckpointError:
+            pass
+    return (_fresh_dense(tuple(sorted(model.config.items()))),
+            "an untrained encoder of the same size without predictors: "
+            + (f"the twin `{twin}` is not available" if twin else "the card names no dense twin")
+            + ", and weights barely change the time")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _on_device(key: tuple, _model, device: str):
+    """A read-only copy of a model on ``device`` (shared; only ever run forward)."""
+    return copy.deepcopy(_model).to(device).eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# URL state: ``/transkimmer-text?model=…&text=…`` (texts longer than urlstate.SKIM_TEXT_MAX stay
+# out of the URL)
+def _read_url(names) -> None:
+    if st.session_state.get("_tk_url_read"):
+        return
+    st.session_state["_tk_url_read"] = True
+    params = {k: st.query_params.get_all(k) for k in st.query_params if k != "theta"}
+    state, notices = urlstate.parse_skim(params, list(names))
+    st.session_state["_tk_url_notices"] = notices
+    if state["model"]:
+        st.session_state["tk_model"] = state["model"]
+    if state["text"]:
+        st.session_state["tk_text"] = state["text"]
+
+
+def _view(name) -> dict:
+    return {"model": name, "text": st.session_state.get("tk_text"), "present": presenting_on()}
+
+
+def _write_url(view: dict) -> None:
+    set_query(urlstate.encode_skim(view))
+
+
+def _share_link(view: dict) -> str:
+    """A link that opens this view: ``<app root>/?page=transkimmer-text&model=…&text=…``
+    (through the root, which the home page switches here)."""
+    return share_link(PAGE, urlencode({"page": PAGE, **urlstate.encode_skim(view)}))
+
+
+def _on_example() -> None:
+    label = st.session_state.get("tk_example")
+    if label in EXAMPLES:
+        st.session_state["tk_text"] = EXAMPLES[label]
+
+
+# ---------------------------------------------------------------------------------------------
+def _n_tokens(enc: tk.TextEncoder, text: str) -> int:
+    """Tokens of ``text`` before the encoder's cut at ``max_len`` (specials included)."""
+    if enc.kind == "words":
+        return len(textdata.tokenize(text)) + 1
+    return len(enc.tok.encode(text).ids)
+
+
+def _known(enc: tk.TextEncoder, words) -> list | None:
+    """Whether each word is in the vocabulary (word-level models only)."""
+    if enc.kind != "words":
+        return None
+    return [w["word"] in enc.vocab.stoi for w in words]
+
+
+def _latency(model, dense, model_key, ids: list, text_hash: str):
+    """This text at batch 1 on every device: {device: {"skim", "dense", "name"}}, cached per
+    model and text; (latency, error message or None)."""
+    cache = st.session_state.setdefault("_tk_latency", {})
+    key = (model_key, text_hash)
+    if key in cache:
+        return cache[key], None
+    out = {}
+    try:
+        with st.spinner("Timing both models on this text…"), _threads(THREADS):
+            for dev in cost.available_devices():
+                x = torch.tensor([ids], device=dev)
+                pair = {}
+                for k, m in (("skim", model), ("dense", dense)):
+                    # the session's skim copy: one GPU copy per checkpoint version; the
+                    # shared dense twin: one per loaded object
+                    mm = m if dev == "cpu" else _on_device(
+                        (model_key, k, dev, id(m) if k == "dense" else None), m, dev)
+                    with torch.inference_mode():
+                        pair[k] = cost.measure_latency(
+                            lambda mm=mm: mm(x), device=dev, warmup=2, repeats=LATENCY_REPEATS,
+                            max_seconds=LATENCY_CAP_S).to_dict()
+                pair["name"] = cost.describe_device(dev)
+                out[dev] = pair
+    except Exception as e:  # timing is informative only
+        return out, str(e)
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = out
+    return out, None
+
+
+def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
+    L = int(model.config["layers"])
+    try:
+        enc = _encoder(name, _pretrained_dir(), model_key[2], card)
+    except Exception as e:
+        st.error(f"The tokenizer of **{name}** cannot be read: {e}\n\nTrain the model again "
+                 f"with `{TRAIN_HELP}`.")
+        return
+    try:
+        with _threads(THREADS):
+            res = tk.explain(model, enc, text)
+        total = _n_tokens(enc, text)
+    except Exception as e:  # the model must never take the page down
+        st.error(f"The model could not run on this text: {e}")
+        return
+    if not res["words"]:
+        st.warning("Nothing to read: the text has no words the model can tokenise. Type a "
+                   "sentence with some words.")
+        return
+    words = res["words"]
+    known = _known(enc, words)
+    n_tok = len(res["tokens"])
+    kept_end = sum(1 for w in words if int(w["prune_layer"]) >= L)
+    metrics = card.get("metrics") or {}
+
+    st.header("2 · Which words each layer skims")
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(figs.token_html(words, L, known,
+                                    font_size=1.6 if presenting_on() else 1.15),
+                    unsafe_allow_html=True)
+        st.markdown(figs.legend_html(L, show_unknown=bool(known) and not all(known)),
+                    unsafe_allow_html=True)
+        if total > enc.max_len:
+            st.warning(f"The model reads at most {enc.max_len} tokens: your text has {total}, "
+                       f"so only the first {enc.max_len} are read and shown.")
+        unknown = sum(1 for k in known or [] if not k)
+        st.caption(
+            f"{len(words)} words, {n_tok} tokens as the model sees them ("
+            + ("SST-2 word tokens, lower-cased, " if enc.kind == "words" else
+               "WordPiece pieces joined back into words, each word coloured by its "
+               "latest-skimmed piece; ")
+            + "plus [CLS]" + (" and [SEP]" if enc.kind != "words" else "")
+            + ", which is never skimmed)"
+            + (f"; {unknown} not in the vocabulary" if unknown else "")
+            + ". A skimmed word leaves the encoder with the state it had (Eq. 3). Hover a word "
+              "for its layer — the paper's Table 5.")
+    with right:
+        avg = metrics.get("kept_fraction_per_layer")
+        st.plotly_chart(big(figs.remaining_tokens_figure(res["tokens_kept_per_layer"], n_tok,
+                                                         avg, height=330)),
+                        key="tk_curve_chart", config=PLOT_CONFIG,
+                        alt="share of tokens entering each layer, this input and the average")
+        st.caption("Share of the tokens entering each layer: this input (red) and the average "
+                   "over the validation set from the model card (grey"
+                   + (f", {metrics['n']:,} texts" if metrics.get("n") else "")
+                   + ") — the paper's Fig. 4."
+                   + ("" if avg else " This card has no validation curve."))
+
+    dense, dense_note = _dense_twin(model, card)
+    text_hash = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    ids = enc.encode(text)["ids"]
+    latency, latency_error = _latency(model, dense, model_key, ids, text_hash)
+
+    cols = st.columns(4)
+    cols[0].metric("Prediction", LABELS.get(res["label"], str(res["label"])),
+                   f"{res['probability']:.0%} confidence", delta_color="off", delta_arrow="off")
+    cols[1].metric("Words kept to the end", f"{kept_end} / {len(words)}",
+                   f"{res['tokens_kept_per_layer'][-1]} of {n_tok} tokens in layer {L}",
+                   delta_color="off", delta_arrow="off",
+                   help="words no predictor dropped: every layer ran on them")
+    cols[2].metric("FLOP reduction (this text)", f"{res['flops_reduction']:.2f}×",
+                   f"{figures.format_flops(res['flops'])} vs "
+                   f"{figures.format_flops(res['dense_flops'])} dense", delta_color="off",
+                   delta_arrow="off",
+                   help="FLOPs of the dense encoder on these tokens / FLOPs of the Transkimmer "
+                        "(its predictors included), counted on real tokens only")
+    for i, (dev, lat) in enumerate(latency.items()):
+        s, d = lat["skim"]["median_ms"], lat["dense"]["median_ms"]
+        col = cols[3] if i == 0 else st.columns(4)[3]
+        col.metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
+                   f"dense {d:.1f} ms (Transkimmer {d / s:.2f}× faster)" if d >= s
+                   else f"dense {d:.1f} ms (Transkimmer {s / d:.2f}× slower)",
+                   delta_color="off", delta_arrow="off",
+                   help=f"{lat['name']}; median of {lat['skim']['repeats']} runs after 2 warm-up "
+                        f"runs, at most {LATENCY_CAP_S:g} s per model")
+    if latency_error:
+        st.warning(f"Latency could not be measured: {latency_error}")
+    devs = "; ".join(lat["name"] for lat in latency.values())
+    st.caption(f"Device in use: {devs or cost.describe_device('cpu')}. Latency is this text at "
+               f"batch 1 ({THREADS} CPU thread on the CPU) against {dense_note}. The "
+               "Transkimmer gathers the kept tokens before every layer, so a layer's work "
+               "shrinks with the tokens it keeps; on short texts the predictors and the "
+               "gathering can cost more time than the skipped tokens save.")
+    return res, known
+
+
+def _lambda_section(card: dict) -> None:
+    st.header("3 · The λ trade-off")
+    sweep = card.get("lambda_sweep") or []
+    st.markdown(
+        "Training adds λ × Loss_skim (the share of tokens kept, Eq. 6–7) to the task loss: a "
+        "larger λ pushes the predictors to skim more, trading accuracy for FLOPs.")
+    st.plotly_chart(big(figs.lambda_figure(sweep, figs.shipped_point(card), card.get("paper"),
+                                           height=360)),
+                    key="tk_lambda_chart", config=PLOT_CONFIG,
+                    alt="validation accuracy against FLOP reduction across λ")
+    if sweep:
+        st.caption(f"{len(sweep)} models trained with different λ, each evaluated on the "
+                   "validation set (blue); the star is the shipped model (λ = "
+                   f"{card.get('lambda', '?')}); crosses are the paper's BERT-base points "
+                   "(Table 3).")
+    else:
+        st.info("The λ sweep was not run for this model: its card has no `lambda_sweep`. The "
+                "star is the shipped model alone (λ = " + f"{card.get('lambda', '?')}"
+                + f"), the crosses the paper's BERT-base points. Run it with `{SWEEP_HELP}`.")
+
+
+def _export(name: str, card: dict, text: str, res: dict, known) -> None:
+    st.header("4 · Export and share")
+    view = _view(name)
+    e1, e2, e3 = st.columns([1, 1, 2])
+    e1.download_button("Words as CSV", figures.to_csv(figs.word_rows(res, known)),
+                       file_name=f"{name}-words.csv", mime="text/csv", key="download_tk_words",
+                       on_click="ignore",
+                       help="one row per word: index, word, pieces, prune layer, layers run, "
+                            "kept to the end")
+    meta = {"model": name, "dense_twin": card.get("dense_twin"), "text": text}
+    e2.download_button("Trace as JSON", figs.trace_json(res, meta),
+                       file_name=f"{name}-trace.json", mime="application/json",
+                       key="download_tk_trace", on_click="ignore",
+                       help="tokens, prune layers, words, tokens per layer, prediction, FLOPs")
+    with e3:
+        if len(text) <= urlstate.SKIM_TEXT_MAX:
+            st.markdown("**Link to this view** (model and the text):")
+            st.code(_share_link(view), language=None)
+        else:
+            st.caption(f"A link carries texts of up to {urlstate.SKIM_TEXT_MAX} characters; "
+                       "this one is longer, so the link would open the page without it.")
+    st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
+
+
+# =============================================================================================
+def main() -> None:
+    st.title("Transkimmer — layer-wise skimming")
+    st.markdown(
+        "A **Transkimmer** (Guan et al., ACL 2022) is a BERT-style transformer with a tiny "
+        "*skim predictor* in front of every layer. The predictor looks at each token's hidden "
+        "state and decides whether the token is still needed; a skimmed token is dropped from "
+        "every later layer and leaves the encoder with the state it had, so the later layers "
+        "work on fewer tokens. Type a movie review and see before which layer each word is "
+        "dropped.")
+    directory = _pretrained_dir()
+    cards, _dense_cards = _cards(directory)
+    _read_url(cards)
+    for notice in st.session_state.pop("_tk_url_notices", []):
+        st.warning(notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+    presentation(PAGE, sync_url=False)
+
+    if not cards:
+        st.error("No Transkimmer checkpoint is available: this page needs a model in "
+                 f"`pretrained/` whose card has task “{TASK}”. Train one with `{TRAIN_HELP}`.")
+        _write_url({"present": presenting_on()})
+        return
+    names = list(cards)
+    if st.session_state.get("tk_model") not in names:
+        preferred = [n for n in names if n == "transkimmer-small-sst2"]
+        st.session_state["tk_model"] = (preferred or names)[0]
+    has_minilm = any(_kind(c).startswith("MiniLM") for c in cards.values())
+    with st.container(key="controls_model"):
+        name = st.radio(
+            "Model", names, key="tk_model", horizontal=True,
+            format_func=lambda n: f"{n} ({_kind(cards[n])})",
+            help="Every Transkimmer checkpoint in pretrained/ (dense twins are not listed).")
+        if not has_minilm:
+            st.caption(f"The MiniLM Transkimmer (`{MINILM_NAME}`, all-MiniLM-L6-v2 fine-tuned "
+                       f"with WordPiece) is not shipped; train it with `{MINILM_HELP}`.")
+    try:
+        model, card, model_key = session_model(name, "_tk_models")
+    except CheckpointError as e:
+        st.error(f"The checkpoint **{name}** cannot be loaded: {e}\n\nTrain it again with "
+                 f"`{TRAIN_HELP}`.")
+        _write_url(_view(name))
+        return
+    metrics = card.get("metrics") or {}
+    target = card.get("target") or {}
+    cfg = card.get("config") or {}
+    training = card.get("training") or {}
+    c1, c2, c3, c4 = st.columns(4)
+    acc = metrics.get("dev_accuracy")
+    c1.metric("Validation accuracy", f"{acc:.1%}" if acc is not None else "—",
+              help=f"on {metrics.get('n', '?')} SST-2 dev texts")
+    red = metrics.get("flops_reduction")
+    c2.metric("Validation FLOP reduction", f"{red:.2f}×" if red is not None else "—",
+              help="Σ dense FLOPs / Σ Transkimmer FLOPs on the dev set, no padding")
+    twin_acc = target.get("dense_twin_accuracy")
+    c3.metric("Dense twin accuracy", f"{twin_acc:.1%}" if twin_acc is not None else "—",
+              help=f"`{card.get('dense_twin') or 'none'}` on the same dev set")
+    c4.metric("λ (harmony coefficient)", f"{card.get('lambda', '?')}",
+              help="weight of the skim loss in training (Eq. 7); the paper uses 0.3 for SST-2")
+    if training.get("dry_run"):
+        st.warning("This checkpoint comes from a pipeline dry run (two training steps): its "
+                   f"predictions are meaningless. Train the real one with `{TRAIN_HELP}`.")
+    st.caption(f"Checkpoint `{name}`: {cfg.get('layers')} layers, hidden {cfg.get('hidden')}, "
+               f"{cfg.get('heads')} heads, {card.get('backbone', '?')}; dense twin: "
+               f"`{card.get('dense_twin') or 'none'}`. Labels: 1 = positive, 0 = negative.")
+
+    st.header("1 · Your text")
+    # not a "controls" container: presentation mode keeps the text box, the page's point
+    with st.container(key="tk_text_box"):
+        if "tk_text" not in st.session_state:
+            st.session_state["tk_text"] = DEFAULT_TEXT
+        st.selectbox("Examples", list(EXAMPLES), index=None, key="tk_example",
+                     placeholder="pick an example text…", on_change=_on_example,
+                     help="Short reviews written for this page (not from the training data).")
+        st.text_area("Your text (a movie review works best)", key="tk_text", height=130,
+                     help=f"Up to {textdata.MAX_CHARS:,} characters are accepted and the "
+                          "model reads its first tokens (see below); press Ctrl+Enter to "
+                          "apply.")
+    raw = st.session_state.get("tk_text") or ""
+    text = raw
+    if len(raw) > textdata.MAX_CHARS:
+        text = raw[:textdata.MAX_CHARS]
+        st.warning(f"Your text has {len(raw):,} characters; only the first "
+                   f"{textdata.MAX_CHARS:,} are read.")
+    if not text.strip():
+        st.warning("The text box is empty: type or paste a sentence (or pick an example) to "
+                   "see which words each layer skims.")
+        _lambda_section(card)
+        _write_url(_view(name))
+        return
+    out = _analysis(name, model, card, model_key, text)
+    _lambda_section(card)
+    if out:
+        _export(name, card, text, *out)
+    _write_url(_view(name))
+
+
+main()
