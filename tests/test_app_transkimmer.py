@@ -288,6 +288,68 @@ def test_no_checkpoint_is_an_error_not_a_crash(tmp_path, monkeypatch):
     assert any("No Transkimmer checkpoint" in e.value for e in at.error)
 
 
+WORDPIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "film", "un", "##believ", "##ably",
+              "charming", ".", ",", "<", ">", "script", "the"]
+
+
+def _wordpiece_json(max_len: int) -> str:
+    """A tiny BERT-style WordPiece tokenizer (``tokenizers``), like MiniLM's tokenizer.json."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(WORDPIECES)},
+                                     unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return tok.to_str()
+
+
+@pytest.fixture(scope="session")
+def tk_wordpiece(tmp_path_factory) -> Path:
+    """The small checkpoints plus a WordPiece one named like the MiniLM model."""
+    out = make_transkimmer_checkpoints(tmp_path_factory.mktemp("pretrained_tk_wp"))
+    torch.manual_seed(2)
+    m = TranskimmerClassifier(len(WORDPIECES), 16, LAYERS, 2, 32, 16, dropout=0.0).eval()
+    for g in m.gate:
+        g.net[-1].weight.data.normal_(0, 1.0)
+        g.net[-1].bias.data.zero_()
+    card = {"name": "transkimmer-minilm-sst2", "task": tk.TASK,
+            "architecture": "TranskimmerClassifier", "config": m.config,
+            "input": {"tokenizer": "wordpiece", "file": "tokenizer.json", "max_len": 16,
+                      "lowercase": True},
+            "backbone": "all-MiniLM-L6-v2 (stand-in)", "paper": tk.PAPER,
+            "metrics": {"dev_accuracy": 0.5, "flops_reduction": 1.5, "n": 2,
+                        "kept_fraction_per_layer": [1.0, 0.6, 0.4]},
+            "dense_twin": None, "lambda": 0.3, "training": {"dry_run": True}}
+    checkpoint.save(m, card, out / card["name"],
+                    extra_files={"tokenizer.json": _wordpiece_json(16)})
+    return out
+
+
+def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tk_wordpiece))
+    at = _page()
+    assert at.radio(key="tk_model").value == NAME
+    assert not any("not shipped" in c.value for c in at.caption)
+    at.radio(key="tk_model").set_value("transkimmer-minilm-sst2").run()
+    _no_exception(at)
+    at.text_area(key="tk_text").set_value("An unbelievably charming film. <script>").run()
+    _no_exception(at)
+    out = _tokens_html(at)
+    assert "<script" not in out
+    spans = _spans(out)
+    assert [html.unescape(t) for _, t in spans] == ["An", "unbelievably", "charming", "film",
+                                                     ".", "<", "script", ">"]
+    titles = re.findall(r'title="([^"]*)">unbelievably<', out)
+    assert titles and "##believ" in html.unescape(titles[0])
+    assert any("untrained encoder of the same size" in c.value for c in at.caption)
+    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    at.text_area(key="tk_text").set_value("a film , " * 20).run()     # 62 pieces, max_len 16
+    _no_exception(at)
+    assert "at most 16 tokens" in _warnings(at)
+    assert len(_spans(_tokens_html(at))) == 14                        # [CLS] … [SEP] kept
+
+
 def test_loads_with_the_real_pretrained_folder(monkeypatch):
     monkeypatch.delenv("SKIMVIZ_PRETRAINED_DIR", raising=False)
     names = [n for n in checkpoint.list_pretrained() if n.startswith("transkimmer")]
