@@ -121,6 +121,15 @@ def load() -> Optional[Any]:
 load()  # at import: pick up an existing build, never compile
 
 
+def backend(env_var: str) -> str:
+    """The backend a model's CPU path uses: "cpp" if the extension is loaded, else "python";
+    also "python" when the environment variable ``env_var`` (e.g. ``SKIMVIZ_SKIP_BACKEND``) is
+    "python" (forcing the fallback)."""
+    if os.environ.get(env_var) == "python" or load() is None:
+        return "python"
+    return "cpp"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skimviz._ext", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -44,7 +44,6 @@ of the objective; logits go to cross-entropy un-softmaxed.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -61,9 +60,7 @@ FORCE_CODES = {None: 0, "read": 1, "skim": 2}  # SkimRNN.force → the C++ op's 
 def backend() -> str:
     """The batch-1 inference loop that eligible calls use (see :meth:`SkimRNN._cpp_ok`): "cpp"
     (the built extension) or "python" (also when ``SKIMVIZ_SKIM_BACKEND=python``)."""
-    if os.environ.get("SKIMVIZ_SKIM_BACKEND") == "python" or _ext.load() is None:
-        return "python"
-    return "cpp"
+    return _ext.backend("SKIMVIZ_SKIM_BACKEND")
 
 
 @dataclass

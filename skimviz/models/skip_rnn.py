@@ -38,7 +38,6 @@ rounding; a larger θ skips more.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -56,9 +55,7 @@ def backend() -> str:
     """The batch-1 jump loop that eligible models use (one GRU/LSTM layer, float32 CPU tensors,
     no autograd): "cpp" (the built extension) or "python" (also when
     ``SKIMVIZ_SKIP_BACKEND=python``)."""
-    if os.environ.get("SKIMVIZ_SKIP_BACKEND") == "python" or _ext.load() is None:
-        return "python"
-    return "cpp"
+    return _ext.backend("SKIMVIZ_SKIP_BACKEND")
 
 
 @dataclass

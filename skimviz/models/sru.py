@@ -34,7 +34,6 @@ loop (TODO(cuda): a fused kernel). ``SKIMVIZ_SRU_BACKEND=python`` forces the fal
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional, Tuple
 
 import torch
@@ -47,9 +46,7 @@ from .. import _ext
 
 def backend() -> str:
     """The recurrence that CPU tensors use: "cpp" (the built extension) or "python"."""
-    if os.environ.get("SKIMVIZ_SRU_BACKEND") == "python" or _ext.load() is None:
-        return "python"
-    return "cpp"
+    return _ext.backend("SKIMVIZ_SRU_BACKEND")
 
 
 def _recurrence_python(U: Tensor, x: Optional[Tensor], c0: Tensor, bias: Tensor,
