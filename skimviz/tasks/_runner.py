@@ -3,6 +3,9 @@ frequency, frames): every step draws a fresh batch from the task's generator (se
 seed and the step, so a resumed run sees the same batches), every ``--eval-every`` steps the
 model is measured on a fixed validation set and the best one is exported with its card.
 
+:func:`run_resumable` is that train–evaluate–export loop alone (resume from ``state.pt``, the
+time limit, keeping the best); the text tasks (``skim_text``, ``transkimmer``) use it too.
+
 Seeds: training batch ``k`` of run seed ``s`` uses ``TRAIN_SEED_BASE * (s + 1) + k``; validation
 and test sets use small fixed seeds (below ``TRAIN_SEED_BASE``), so they never meet a training
 batch.
@@ -16,12 +19,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
 from .. import checkpoint
-from ..train import Trainer, TrainingDiverged, seed_everything, summarize_history
+from ..train import Progress, Trainer, TrainingDiverged, seed_everything, summarize_history
 
 TRAIN_SEED_BASE = 10_000_000
 
@@ -58,44 +61,57 @@ def valid_n(args, dry: int, full: int) -> int:
     return getattr(args, "valid_n", None) or (dry if args.dry_run else full)
 
 
-def _better(metric: str, new: float, old) -> bool:
-    if old is None:
-        return True
-    return new < old if metric == "mse" else new > old
+def command_line(args) -> str:
+    """The command that ran this training, as recorded in the card."""
+    return "python -m skimviz " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
 
 
-def train(args, spec: Spec, quiet: bool = False) -> int:
-    """Run (or resume) one training; returns a process exit code."""
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    model = spec.make_model(args)
-    steps = 2 if args.dry_run else args.steps
-    eval_every = steps if args.dry_run else max(1, min(args.eval_every, steps))
-    loss_fn = spec.loss(args)
-    trainer = Trainer(model, loss_fn, lr=args.lr, clip=1.0, gate_lr=args.lr * args.gate_lr_scale)
-    work = Path(args.work) / args.name
+def _key(score):
+    """A stored best score (a list after a JSON round trip) made comparable with a new one."""
+    return tuple(score) if isinstance(score, list) else score
+
+
+def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
+                  resume: bool, make_data: Callable[[int], Iterator],
+                  evaluate: Callable[[], Dict[str, Any]], score: Callable[[Dict[str, Any]], Any],
+                  export: Callable[[Dict[str, Any], dict], Any],
+                  eval_line: Callable[[Dict[str, Any]], str], step_line: Callable[[Progress], str],
+                  step_every: int = 100, log_every: int = 10, max_minutes: float = 0.0,
+                  higher_is_better: bool = True, quiet: bool = False,
+                  reexport: Optional[Callable[[dict], int]] = None) -> int:
+    """Run (or resume) one training of ``steps`` optimisation steps; returns a process exit code.
+
+    ``work/state.pt`` holds ``{"trainer": trainer.state_dict(), "meta": JSON}`` with meta
+    ``{"best", "wall_s", "valid"}``; with ``resume`` an existing one is loaded first (and the loss
+    function's step counter ``calls``, if it has one, set to the step). With ``reexport``, that
+    is all: ``reexport(meta)`` is returned instead of training. Otherwise ``make_data(step)``
+    gives the batches from that step on, and training runs in chunks up to each multiple of
+    ``eval_every`` (and the last step); after each chunk its wall time goes into ``wall_s`` and,
+    at an evaluation, ``v = evaluate()`` (with ``v["step"]`` added) is appended to ``valid``,
+    logged with ``eval_line(v)``, and exported with ``export(v, meta)`` when ``score(v)`` beats
+    ``meta["best"]`` (higher, or lower if not ``higher_is_better``; the best score is stored).
+    The state is saved after every chunk. Past ``max_minutes`` (0: no limit) the run stops at the
+    next step, saves and says to rerun with ``--resume``. A diverged loss is exit code 1.
+    ``step_line`` is printed every ``step_every`` steps; ``quiet`` silences all but errors.
+    """
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.pt"
     meta = {"best": None, "wall_s": 0.0, "valid": []}
-    if args.resume and state_path.is_file():
+    if resume and state_path.is_file():
         state = torch.load(state_path, weights_only=True)
         trainer.load_state_dict(state["trainer"])
         meta = json.loads(state["meta"])
-        loss_fn.calls = trainer.step
-        if not quiet:
-            print(f"resumed at step {trainer.step}", flush=True)
-    x_va, y_va = spec.valid_set(args)
-    make = spec.make_batch(args)
-    data = generated_batches(make, args.batch_size, args.seed, start_step=trainer.step)
-    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
-    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
-    log_every = 1 if steps <= 200 else 10
+        if hasattr(trainer.loss_fn, "calls"):
+            trainer.loss_fn.calls = trainer.step
+        quiet or print(f"resumed at step {trainer.step}", flush=True)
+    if reexport is not None:
+        return reexport(meta)
+    data = make_data(trainer.step)
+    deadline = time.time() + max_minutes * 60 if max_minutes else None
 
     def on_step(p):
-        if not quiet and p.step % 100 == 0:
-            s = p.stats
-            print(f"step {p.step} loss {p.loss:.4f} {spec.metric} {s.get(spec.metric, 0):.4f} "
-                  f"update_rate {s['update_rate']:.3f} {p.elapsed_s:.0f}s", flush=True)
+        if not quiet and p.step % step_every == 0:
+            print(step_line(p), flush=True)
         return deadline is not None and time.time() > deadline
 
     while trainer.step < steps:
@@ -107,24 +123,51 @@ def train(args, spec: Spec, quiet: bool = False) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         meta["wall_s"] += time.time() - t0
-        at_eval = trainer.step % eval_every == 0 or trainer.step == steps
-        if at_eval:
-            v = spec.measure(model, x_va, y_va)
+        if trainer.step % eval_every == 0 or trainer.step == steps:
+            v = evaluate()
             v["step"] = trainer.step
             meta["valid"].append(v)
-            if not quiet:
-                print(f"step {trainer.step}: valid {spec.metric} {v[spec.metric]:.5f} updates "
-                      f"{v['updates']:.1f}/{x_va.shape[1]}", flush=True)
-            if _better(spec.metric, v[spec.metric], meta["best"]):
-                meta["best"] = v[spec.metric]
-                export(model, args, spec, meta, v, trainer.history, command, quiet)
+            quiet or print(eval_line(v), flush=True)
+            s, best = score(v), meta["best"]
+            if best is None or (_key(s) > _key(best) if higher_is_better
+                                else _key(s) < _key(best)):
+                meta["best"] = list(s) if isinstance(s, tuple) else s
+                export(v, meta)
         torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
         if deadline is not None and time.time() > deadline:
-            if not quiet:
-                print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
-                      flush=True)
+            quiet or print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
+                           flush=True)
             return 0
     return 0
+
+
+def train(args, spec: Spec, quiet: bool = False) -> int:
+    """Run (or resume) one training; returns a process exit code."""
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    model = spec.make_model(args)
+    steps = 2 if args.dry_run else args.steps
+    eval_every = steps if args.dry_run else max(1, min(args.eval_every, steps))
+    trainer = Trainer(model, spec.loss(args), lr=args.lr, clip=1.0,
+                      gate_lr=args.lr * args.gate_lr_scale)
+    x_va, y_va = spec.valid_set(args)
+    make = spec.make_batch(args)
+    command = command_line(args)
+    m = spec.metric
+
+    def step_line(p):
+        return (f"step {p.step} loss {p.loss:.4f} {m} {p.stats.get(m, 0):.4f} "
+                f"update_rate {p.stats['update_rate']:.3f} {p.elapsed_s:.0f}s")
+
+    return run_resumable(
+        trainer, Path(args.work) / args.name, steps, eval_every, resume=args.resume,
+        make_data=lambda step: generated_batches(make, args.batch_size, args.seed, step),
+        evaluate=lambda: spec.measure(model, x_va, y_va), score=lambda v: v[m],
+        export=lambda v, meta: export(model, args, spec, meta, v, trainer.history, command, quiet),
+        eval_line=lambda v: (f"step {v['step']}: valid {m} {v[m]:.5f} updates "
+                             f"{v['updates']:.1f}/{x_va.shape[1]}"),
+        step_line=step_line, step_every=100, log_every=1 if steps <= 200 else 10,
+        max_minutes=args.max_minutes, higher_is_better=m != "mse", quiet=quiet)
 
 
 def export(model, args, spec: Spec, meta: dict, v: dict, history, command: str,

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shlex
-import sys
-import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -28,7 +25,8 @@ from .. import checkpoint
 from ..data import text as textdata
 from ..models.skim_rnn import skim_loss
 from ..models.text_classifier import TextClassifier
-from ..train import Trainer, TrainingDiverged, seed_everything, summarize_history
+from ..train import Trainer, seed_everything, summarize_history
+from ._runner import command_line, run_resumable
 
 TASK = "text-classification"
 THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
@@ -214,59 +212,33 @@ def train_command(args) -> int:
     model = make_model(args, len(vocab))
     if args.init_from and not args.resume:
         init_from_dense(model, args.init_from, vocab, args.out)
-    fn = loss_fn(0.0 if args.dense else args.gamma)
-    trainer = Trainer(model, fn, lr=args.lr, clip=1.0)
+    trainer = Trainer(model, loss_fn(0.0 if args.dense else args.gamma), lr=args.lr, clip=1.0)
     steps_per_epoch = -(-len(ids_tr) // args.batch_size) if len(ids_tr) >= args.batch_size else 1
     steps = 2 if args.dry_run else args.epochs * steps_per_epoch
     eval_every = steps if args.dry_run else max(1, min(args.eval_every, steps))
-    work = Path(args.work) / args.name
-    work.mkdir(parents=True, exist_ok=True)
-    state_path = work / "state.pt"
-    meta = {"best": None, "wall_s": 0.0, "valid": []}
-    if args.resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True)
-        trainer.load_state_dict(state["trainer"])
-        meta = json.loads(state["meta"])
-        fn.calls = trainer.step
-        print(f"resumed at step {trainer.step}", flush=True)
-    if args.reexport:
-        return reexport(model, vocab, args, meta, trainer, ids_va, y_va)
-    epoch0, skip = divmod(trainer.step, steps_per_epoch)
-    data = length_batches(ids_tr, y_tr, args.batch_size, args.seed, epoch0, skip)
-    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
-    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args)
 
-    def on_step(p):
-        if p.step % 100 == 0:
-            print(f"step {p.step} epoch {p.epoch} loss {p.loss:.4f} acc {p.stats['accuracy']:.3f}"
-                  f" skim {p.stats['skim_rate']:.3f} {p.elapsed_s:.0f}s", flush=True)
-        return deadline is not None and time.time() > deadline
+    def make_data(step):
+        epoch0, skip = divmod(step, steps_per_epoch)
+        return length_batches(ids_tr, y_tr, args.batch_size, args.seed, epoch0, skip)
 
-    while trainer.step < steps:
-        t0 = time.time()
-        chunk = min(eval_every - trainer.step % eval_every, steps - trainer.step)
-        try:
-            trainer.fit(data, chunk, callback=on_step, log_every=10)
-        except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        meta["wall_s"] += time.time() - t0
-        if trainer.step % eval_every == 0 or trainer.step == steps:
-            v = evaluate(model, ids_va, y_va)
-            v["step"] = trainer.step
-            meta["valid"].append(v)
-            print(f"step {trainer.step}: valid accuracy {v['accuracy']:.4f} skim "
-                  f"{v['skim_rate']:.3f} flop_r {v['flop_r']:.2f}", flush=True)
-            score = [float(args.dense or v["flop_r"] >= args.min_flop_r),
-                     v["accuracy"] if args.dense or v["flop_r"] >= args.min_flop_r else v["flop_r"]]
-            if meta["best"] is None or score > list(meta["best"]):
-                meta["best"] = score
-                export(model, vocab, args, meta, v, trainer.history, command, ids_va, y_va)
-        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
-        if deadline is not None and time.time() > deadline:
-            print(f"stopped at the time limit, step {trainer.step}; rerun with --resume", flush=True)
-            return 0
-    return 0
+    def score(v):  # accuracy among evaluations with Flop-R >= --min-flop-r, after them Flop-R
+        ok = args.dense or v["flop_r"] >= args.min_flop_r
+        return [float(ok), v["accuracy"] if ok else v["flop_r"]]
+
+    return run_resumable(
+        trainer, Path(args.work) / args.name, steps, eval_every, resume=args.resume,
+        make_data=make_data, evaluate=lambda: evaluate(model, ids_va, y_va), score=score,
+        export=lambda v, meta: export(model, vocab, args, meta, v, trainer.history, command,
+                                      ids_va, y_va),
+        eval_line=lambda v: (f"step {v['step']}: valid accuracy {v['accuracy']:.4f} skim "
+                             f"{v['skim_rate']:.3f} flop_r {v['flop_r']:.2f}"),
+        step_line=lambda p: (f"step {p.step} epoch {p.epoch} loss {p.loss:.4f} acc "
+                             f"{p.stats['accuracy']:.3f} skim {p.stats['skim_rate']:.3f} "
+                             f"{p.elapsed_s:.0f}s"),
+        step_every=100, log_every=10, max_minutes=args.max_minutes,
+        reexport=(lambda meta: reexport(model, vocab, args, meta, trainer, ids_va, y_va))
+        if args.reexport else None)
 
 
 def reexport(model, vocab, args, meta, trainer, ids_va, y_va) -> int:

@@ -18,9 +18,6 @@ import copy
 import json
 import platform
 import random
-import shlex
-import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -30,7 +27,8 @@ from torch.nn import functional as F
 from .. import checkpoint, cost
 from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
 from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
-from ..train import Trainer, TrainingDiverged, seed_everything, summarize_history
+from ..train import Trainer, seed_everything, summarize_history
+from ._runner import command_line, run_resumable
 from .skim_text import length_batches
 
 TASK = "sst2-transkimmer"
@@ -270,53 +268,29 @@ def train(args, quiet: bool = False) -> int:
     total, eval_every = spe * epochs, (spe if args.dry_run else args.eval_every or spe)
     trainer = Trainer(model, skim_loss_fn(lam), lr=args.lr, clip=1.0,
                       gate_lr=args.lr * args.gate_lr_scale)
-    work = Path(args.work) / args.name
-    work.mkdir(parents=True, exist_ok=True)
-    meta = {"best": None, "wall_s": 0.0, "valid": []}
-    if args.resume and (work / "state.pt").is_file():
-        state = torch.load(work / "state.pt", weights_only=True)
-        trainer.load_state_dict(state["trainer"])
-        meta = json.loads(state["meta"])
-        quiet or print(f"resumed at step {trainer.step}", flush=True)
     # batches of similar lengths (little padding), resumable inside an epoch
     ids = [row[:int(n)].tolist() for row, n in zip(x, (x != 0).sum(1))]
-    data = ((e, (tok, yb)) for e, (tok, _, yb) in length_batches(
-        ids, y.tolist(), args.batch_size, args.seed, trainer.step // spe, trainer.step % spe))
-    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
-    command = "python -m skimviz " + " ".join(shlex.quote(a) for a in getattr(args, "argv", []))
+    command = command_line(args)
 
-    def on_step(p):
-        if not quiet and p.step % 50 == 0:
-            s = p.stats
-            print(f"step {p.step}/{total} loss {p.loss:.4f} acc {s['accuracy']:.3f} kept "
-                  f"{s['kept_ratio']:.3f} {p.elapsed_s:.0f}s", flush=True)
-        return deadline is not None and time.time() > deadline
+    def make_data(step):
+        return ((e, (tok, yb)) for e, (tok, _, yb) in length_batches(
+            ids, y.tolist(), args.batch_size, args.seed, step // spe, step % spe))
 
-    while trainer.step < total:
-        t0 = time.time()
-        chunk = min(eval_every - trainer.step % eval_every, total - trainer.step)
-        try:
-            trainer.fit(data, chunk, callback=on_step, log_every=1 if args.dry_run else 10)
-        except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        meta["wall_s"] += time.time() - t0
-        if trainer.step % eval_every == 0 or trainer.step == total:
-            v = evaluate(_shipped(model, args.fp16), enc, dv_x, dv_y)
-            v["step"] = trainer.step
-            meta["valid"].append(v)
-            quiet or print(f"step {trainer.step}: dev acc {v['accuracy']:.4f} FLOP reduction "
-                           f"{v['flops_reduction']:.2f}x kept {v['tokens_kept_per_layer']}", flush=True)
-            score = _score(v, args.min_reduction, args.dense)
-            if meta["best"] is None or score > tuple(meta["best"]):
-                meta["best"] = list(score)
-                export(model, args, meta, v, trainer.history, command, tok_file, tok_text, quiet)
-        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, work / "state.pt")
-        if deadline is not None and time.time() > deadline:
-            quiet or print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
-                           flush=True)
-            return 0
-    return 0
+    def step_line(p):
+        s = p.stats
+        return (f"step {p.step}/{total} loss {p.loss:.4f} acc {s['accuracy']:.3f} kept "
+                f"{s['kept_ratio']:.3f} {p.elapsed_s:.0f}s")
+
+    return run_resumable(
+        trainer, Path(args.work) / args.name, total, eval_every, resume=args.resume,
+        make_data=make_data, evaluate=lambda: evaluate(_shipped(model, args.fp16), enc, dv_x, dv_y),
+        score=lambda v: _score(v, args.min_reduction, args.dense),
+        export=lambda v, meta: export(model, args, meta, v, trainer.history, command, tok_file,
+                                      tok_text, quiet),
+        eval_line=lambda v: (f"step {v['step']}: dev acc {v['accuracy']:.4f} FLOP reduction "
+                             f"{v['flops_reduction']:.2f}x kept {v['tokens_kept_per_layer']}"),
+        step_line=step_line, step_every=50, log_every=1 if args.dry_run else 10,
+        max_minutes=args.max_minutes, quiet=quiet)
 
 
 def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=False) -> Path:
