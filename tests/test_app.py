@@ -6,9 +6,7 @@ checkpoints in ``pretrained/``.
 """
 from __future__ import annotations
 
-import base64
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +15,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
+                           metric as _metric, chart as _chart, array as _array)
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APP = str(REPO_ROOT / "app.py")
 MNIST_PAGE = "pages/skip_rnn_mnist.py"
-TIMEOUT = 120  # seconds per script run: a 2-core machine shared with trainings
 
 
 @pytest.fixture(scope="session")
@@ -48,39 +48,8 @@ def pretrained_env(tiny_pretrained, monkeypatch) -> Path:
     return tiny_pretrained
 
 
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _mnist(monkeypatch=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    _no_exception(at)
-    at.switch_page(MNIST_PAGE).run()
-    _no_exception(at)
-    return at
-
-
-def _metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return found[0]
-
-
-def _chart(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, f"chart {key!r}: {[c.proto.id for c in at.get('plotly_chart')]}"
-    return json.loads(charts[0].proto.spec)
-
-
-def _array(v) -> np.ndarray:
-    """A plotly JSON array: a plain list or a typed array {dtype, bdata, shape}."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = v.get("shape")
-        if shape:
-            a = a.reshape([int(s) for s in str(shape).split(",")])
-        return a
-    return np.asarray(v, dtype=float)
+    return open_page(MNIST_PAGE)
 
 
 def _errors(at: AppTest) -> str:

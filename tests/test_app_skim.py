@@ -6,7 +6,6 @@ tests never depend on the checkpoints being trained for ``pretrained/``.
 """
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -14,7 +13,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -23,11 +21,11 @@ from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.tasks import skim_text
+from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
+                           metric as _metric, array as _array, warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APP = str(REPO_ROOT / "app.py")
 PAGE = "pages/skim_rnn_text.py"
-TIMEOUT = 120  # seconds per script run: a 2-core machine shared with trainings
 # The vocabulary leaves out "gorgeous" and "chemistry": unknown words for the page to mark.
 VOCAB_TEXT = ("what a warm , funny little film . the two leads have real and i laughed more "
               "than expected to . costumes are but story drags ending feels like nobody knew "
@@ -74,22 +72,8 @@ def skim_env(skim_pretrained, monkeypatch) -> Path:
     return skim_pretrained
 
 
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    _no_exception(at)
-    at.switch_page(PAGE).run()
-    _no_exception(at)
-    return at
-
-
-def _metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return found[0]
+    return open_page(PAGE)
 
 
 def _tokens_html(at: AppTest) -> str:
@@ -105,17 +89,6 @@ def _spans(html: str):
 
 def _skimmed(at: AppTest) -> int:
     return int(_metric(at, "Skimmed tokens").split(" / ")[0])
-
-
-def _array(v) -> np.ndarray:
-    """A plotly JSON array: a plain list or a typed array {dtype, bdata}."""
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, dtype=float)
-
-
-def _warnings(at: AppTest) -> str:
-    return " | ".join(w.value for w in at.warning)
 
 
 def test_page_loads_and_colours_the_example(skim_env):

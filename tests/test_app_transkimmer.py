@@ -7,9 +7,7 @@ test loads the page with the real ``pretrained/`` folder when it has a Transkimm
 """
 from __future__ import annotations
 
-import base64
 import html
-import json
 import re
 from pathlib import Path
 
@@ -22,11 +20,12 @@ from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.transkimmer import TranskimmerClassifier
 from skimviz.tasks import transkimmer as tk
+from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
+                           metric as _metric, chart as _chart, array as _array,
+                           warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APP = str(REPO_ROOT / "app.py")
 PAGE = "pages/transkimmer_text.py"
-TIMEOUT = 120  # seconds per script run: a 2-core machine shared with trainings
 NAME, OTHER = "transkimmer-small-sst2", "transkimmer-small-sst2-b"
 TWIN = "transkimmer-small-sst2-dense"
 MAX_LEN, LAYERS = 48, 3
@@ -89,22 +88,8 @@ def tk_env(tk_pretrained, monkeypatch) -> Path:
     return tk_pretrained
 
 
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    _no_exception(at)
-    at.switch_page(PAGE).run()
-    _no_exception(at)
-    return at
-
-
-def _metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return found[0]
+    return open_page(PAGE)
 
 
 def _tokens_html(at: AppTest) -> str:
@@ -116,22 +101,6 @@ def _tokens_html(at: AppTest) -> str:
 def _spans(h: str):
     """(classes, text) of every word span."""
     return re.findall(r'<span class="(skimviz-tk[a-zA-Z0-9 -]*)"[^>]*>(.*?)</span>', h)
-
-
-def _chart(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
-    assert len(charts) == 1, [c.proto.id for c in at.get("plotly_chart")]
-    return json.loads(charts[0].proto.spec)
-
-
-def _array(v) -> np.ndarray:
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, dtype=float)
-
-
-def _warnings(at: AppTest) -> str:
-    return " | ".join(w.value for w in at.warning)
 
 
 def _words(text: str):
