@@ -317,3 +317,43 @@ def test_skim_rnn_text_journey(app, skim_server):
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-skim-typed")
     app.assert_clean()
+
+
+TK_PAGE = re.compile(r"Transkimmer\s*[—–-]+\s*layer-wise skimming", re.I)
+
+
+def test_transkimmer_journey(app):
+    """Home → the Transkimmer page: the example's words are coloured by the layer that pruned
+    them; typed text, ``<script>`` included, shows as text, one span per word."""
+    base = Path(os.environ.get("SKIMVIZ_PRETRAINED_DIR") or REPO_ROOT / "pretrained")
+    if not (base / "transkimmer-small-sst2").is_dir():
+        pytest.skip("needs the shipped transkimmer-small-sst2")
+    page = app.open()
+    expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
+    page.get_by_role("link", name=re.compile(r"Open Transkimmer", re.I)).filter(
+        visible=True).first.click()
+    expect(page.get_by_role("heading", level=1, name=TK_PAGE)).to_be_visible()
+    app.wait(SLOW_MS)
+    words = page.locator(".skimviz-tk-tokens span.skimviz-tk")
+    expect(words.first).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-transkimmer-example")
+
+    typed = "<script>window.pwned = 1</script> a gorgeous , witty film ."
+    box = page.get_by_role("textbox", name=re.compile(r"your text", re.I))
+    box.fill(typed)
+    box.press("Control+Enter")
+    app.wait(SLOW_MS)
+    area = page.locator(".skimviz-tk-tokens")
+    expect(area).to_contain_text("script", timeout=SLOW_MS)
+    expect(area).to_contain_text("witty")
+    expect(area.locator("script")).to_have_count(0)
+    assert page.evaluate("() => window.pwned === undefined")
+    # every word is either kept to the end or pruned before some layer
+    n = words.count()
+    kept = page.locator("span.skimviz-tk-kept").count()
+    pruned = page.locator("span.skimviz-tk[class*='skimviz-tk-L']").count()
+    assert n > 5 and kept + pruned == n
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-transkimmer-typed")
+    app.assert_clean()
