@@ -66,10 +66,6 @@ def _inputs(enc, texts, T: int, n: int) -> torch.Tensor:
     return torch.tensor([r + [0] * (T - len(r)) for r in rows])
 
 
-def _ms(model, x, repeats) -> float:
-    return cost.measure_latency(lambda: model(x), warmup=1, repeats=repeats).median_ms
-
-
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     skim, card = checkpoint.load(args.name)
@@ -87,22 +83,27 @@ def run(args) -> dict:
             _, tr = skim(x, return_trace=True)
         r = {"seq_len": T, "tokens_mean": float((x != 0).sum(1).double().mean()),
              "kept_per_layer_mean": tr.kept_per_layer.double().mean(0).tolist()}
-        b1 = {"skim": [], "skim-forced-keep": [], "dense": []}
+        # the three variants are timed interleaved (cost.interleaved_ms), so a burst of load
+        # on a shared machine slows them alike
+        def variants(xx):
+            def forced():
+                skim.force_keep = True
+                try:
+                    skim(xx)
+                finally:
+                    skim.force_keep = False
+            return [lambda: skim(xx), forced, lambda: dense(xx)]
+
+        names = ("skim", "skim-forced-keep", "dense")
+        b1 = {k: [] for k in names}
         for i in range(args.inputs):
-            xi = x[i:i + 1]
-            b1["skim"].append(_ms(skim, xi, args.repeats))
-            skim.force_keep = True
-            b1["skim-forced-keep"].append(_ms(skim, xi, args.repeats))
-            skim.force_keep = False
-            b1["dense"].append(_ms(dense, xi, args.repeats))
+            for k, ms in zip(names, cost.interleaved_ms(variants(x[i:i + 1]),
+                                                        rounds=args.repeats)):
+                b1[k].append(ms)
         xb, trb = x[:args.batch], None
         with torch.no_grad():
             _, trb = skim(xb, return_trace=True)
-        bb = {"skim": _ms(skim, xb, args.repeats)}
-        skim.force_keep = True
-        bb["skim-forced-keep"] = _ms(skim, xb, args.repeats)
-        skim.force_keep = False
-        bb["dense"] = _ms(dense, xb, args.repeats)
+        bb = dict(zip(names, cost.interleaved_ms(variants(xb), rounds=args.repeats)))
         fr1 = float(tr.dense_flops[:args.inputs].sum() / tr.flops[:args.inputs].sum())
         frb = float(trb.dense_flops.sum() / trb.flops.sum())
         r["batch1_ms"] = {k: sum(v) / len(v) for k, v in b1.items()}

@@ -144,6 +144,28 @@ def measure_latency(fn: Callable[[], object], *, device: str | torch.device = "c
     return Latency(statistics.median(times), qs[0], qs[-1], len(times), str(device))
 
 
+def interleaved_ms(fns: "list[Callable[[], object]]", *, rounds: int = 15,
+                   max_seconds: float = 5.0) -> "list[float]":
+    """Median ms of each ``fns[i]()`` timed one call each in turn, round after round (at least 3
+    rounds, then until ``rounds`` or ``max_seconds``), after one warm-up call each. On a machine
+    shared with other work a burst of load slows every function alike, so ratios between them
+    stay meaningful where functions timed one after the other would each see a different load.
+    CPU only (perf_counter)."""
+    with torch.inference_mode():
+        for fn in fns:
+            fn()
+        times: list = [[] for _ in fns]
+        t0 = time.perf_counter()
+        for r in range(max(3, rounds)):
+            for i, fn in enumerate(fns):
+                a = time.perf_counter()
+                fn()
+                times[i].append((time.perf_counter() - a) * 1e3)
+            if r >= 2 and time.perf_counter() - t0 > max_seconds:
+                break
+    return [statistics.median(t) for t in times]
+
+
 def available_devices() -> list[str]:
     """"cpu", plus "cuda" when a GPU is visible."""
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -260,3 +260,26 @@ def test_shipped_checkpoint(name):
     assert r["label"] == 1
     assert len(card["metrics"]["kept_fraction_per_layer"]) == model.config["layers"]
     assert build(card["architecture"], card["config"]) is not None
+
+
+def test_single_token_layer_shortcut_is_exact():
+    """With one token the softmax over its single key is exactly 1, so the layer's attention is
+    V: the inference shortcut equals the full attention computation (and is counted so)."""
+    from skimviz.models.transkimmer import EncoderLayer, layer_flops
+    torch.manual_seed(0)
+    layer = EncoderLayer(16, 4, 32, 0.0, 1e-12).eval()
+    h = torch.randn(3, 1, 16)
+    fast = layer(h)
+    full = layer(h, torch.ones(3, 1), soft=True, real=torch.ones(3, 1, dtype=torch.bool))
+    torch.testing.assert_close(fast, full, atol=1e-6, rtol=0)
+    assert layer_flops(1, 16, 4, 32) < layer_flops(2, 16, 4, 32) / 2
+    n = torch.tensor([1, 2])
+    assert layer_flops(n, 16, 4, 32).tolist() == [layer_flops(1, 16, 4, 32), layer_flops(2, 16, 4, 32)]
+
+
+def test_interleaved_timing_returns_one_median_per_function():
+    from skimviz import cost
+    calls = []
+    ms = cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], rounds=4)
+    assert len(ms) == 2 and all(m >= 0 for m in ms)
+    assert calls[:4] == ["a", "b", "a", "b"] and len(calls) == 10  # warm-up + 4 interleaved rounds

@@ -46,8 +46,12 @@ def layer_norm_flops(n: int, d: int) -> int:
 def layer_flops(n, d: int, heads: int, ffn: int):
     """One post-LN encoder layer on n tokens (n may be a tensor). Q, K, V, output projections
     4·n·(2d²+d); scores QKᵀ and probabilities·V 2·2·n²·d (quadratic in n); scale + softmax
-    5·heads·n²; FFN n·(2·d·f + f + f·GELU + 2·f·d + d); two residual adds and LayerNorms."""
+    5·heads·n²; FFN n·(2·d·f + f + f·GELU + 2·f·d + d); two residual adds and LayerNorms.
+    At n = 1 the softmax over one key is exactly 1, so attention is V: Q, K, the scores and the
+    softmax are not computed (:meth:`EncoderLayer.forward` takes that shortcut) nor counted."""
+    one = n == 1  # a single token attends only to itself: output = V, no Q, K or softmax
     return (4 * n * linear_flops(d, d) + 4 * n * n * d + 5 * heads * n * n
+            - one * (2 * linear_flops(d, d) + 4 * d + 5 * heads)
             + n * (linear_flops(d, ffn) + ffn + linear_flops(ffn, d))
             + 2 * (n * d + layer_norm_flops(n, d)))
 
@@ -122,6 +126,9 @@ class EncoderLayer(nn.Module):
         """h (B, n, d). ``soft``: ``keep`` (B, n) float mask through Eq. 4 with ``real`` the
         padding mask (training path); else ``keep`` is a bool key padding mask or None."""
         B, n, d = h.shape
+        if n == 1 and not soft:  # one token (e.g. only [CLS] left): softmax over it is 1
+            h = self.attn_norm(h + self.drop(self.attn_out(self.value(h))))
+            return self.ffn_norm(h + self.drop(self.ffn_out(F.gelu(self.ffn_in(h)))))
         split = lambda x: x.view(B, n, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))  # (B, h, n, dh)
         if soft:
@@ -190,8 +197,8 @@ class TranskimmerClassifier(nn.Module):
         f = embedding_flops(n, d) + head_flops(d, c["num_classes"])
         for i in range(L):
             f = f + layer_flops(kept[:, i], d, c["heads"], c["ffn"])
-            if self.skim:
-                f = f + predictor_flops(n if i == 0 else kept[:, i - 1], d,
+            if self.skim:  # the predictor sees every token but [CLS] (always kept)
+                f = f + predictor_flops((n if i == 0 else kept[:, i - 1]) - 1, d,
                                         c["predictor_hidden"] or d)
         return f.double()
 
@@ -252,9 +259,9 @@ class TranskimmerClassifier(nn.Module):
         kept = []
         rows = torch.arange(B, device=h.device)[:, None]
         for i, layer in enumerate(self.layers):
-            if self.skim:
-                keep = self._decide(i, h, hard_only=True) & valid
-                keep[:, 0] = valid[:, 0]                      # [CLS] always kept
+            if self.skim and h.shape[1] > 1:                 # [CLS] is always kept: the
+                keep = torch.cat([valid[:, :1],               # predictor runs on the others
+                                  self._decide(i, h[:, 1:], hard_only=True) & valid[:, 1:]], 1)
                 drop = valid & ~keep
                 if bool(drop.any()):
                     b, s = drop.nonzero(as_tuple=True)
