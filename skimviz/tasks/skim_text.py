@@ -254,6 +254,22 @@ def reexport(model, vocab, args, meta, trainer, ids_va, y_va) -> int:
     return 0
 
 
+def target_status(v: dict, args) -> Optional[dict]:
+    """The issue's target for a Skim-LSTM: within 1 point of its dense twin's validation
+    accuracy at Flop-R ≥ 2.5 (None for the dense model or when the twin is not exported)."""
+    if args.dense or not args.dense_twin:
+        return None
+    try:
+        twin = checkpoint.load_card(args.dense_twin, args.out)["metrics"]["valid_accuracy"]
+    except (checkpoint.CheckpointError, KeyError):
+        return None
+    ok = v["accuracy"] >= twin - 0.01 and v["flop_r"] >= 2.5
+    return {"goal": "within 1 point of the dense LSTM at Flop-R >= 2.5 (Skim-RNN issue)",
+            "reached": bool(ok), "accuracy": v["accuracy"], "dense_twin_accuracy": twin,
+            "flop_r": v["flop_r"],
+            "note": "reached" if ok else "not reached at the card's θ; see threshold_sweep"}
+
+
 def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
     sweep_n = len(ids_va) if args.dataset == "sst2" else min(len(ids_va), 1000)
     card = {
@@ -275,6 +291,7 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
         "threshold_sweep": [] if args.dense else threshold_sweep(
             model, ids_va[:sweep_n], y_va[:sweep_n]),
         "paper": PAPER[args.dataset],
+        "target": target_status(v, args),
         "training": {
             "command": command, "gamma": 0.0 if args.dense else args.gamma, "lr": args.lr,
             "init_from": args.init_from or None,
