@@ -184,3 +184,12 @@ def test_predict_helpers():
     xc, _, _ = clips.make_clips(1, length=24, seed=0)
     r = frames.predict(frames.make_model(hidden=4, feature_size=4), xc[0])
     assert r["steps"] == 24 and r["flops"] <= r["dense_flops"] * 1.01
+
+
+def test_adding_export_choice_prefers_solved_then_fewer_updates():
+    from skimviz.tasks import adding
+    unsolved_low_mse = adding.score({"mse": 0.01, "updates": 10.0})
+    solved_many = adding.score({"mse": 0.001, "updates": 50.0})
+    solved_few = adding.score({"mse": 0.0015, "updates": 25.0})
+    assert solved_few > solved_many > unsolved_low_mse
+    assert adding.score({"mse": 0.01, "updates": 1}) > adding.score({"mse": 0.02, "updates": 1})

@@ -54,6 +54,9 @@ class Spec:
     loss: Callable                  # (args) -> LossFn
     card: Callable                  # (args, model) -> dict: input, data, paper
     target: Callable                # (metrics dict, args) -> dict: goal, reached, note
+    #: which evaluation is exported: (metrics dict) -> comparable, higher is better; None: the
+    #: metric itself (lower MSE / higher accuracy is better)
+    score: Optional[Callable] = None
 
 
 def valid_n(args, dry: int, full: int) -> int:
@@ -129,6 +132,8 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
             meta["valid"].append(v)
             quiet or print(eval_line(v), flush=True)
             s, best = score(v), meta["best"]
+            if best is not None and type(_key(s)) is not type(_key(best)):
+                best = None  # the task's score changed since this state was saved: start over
             if best is None or (_key(s) > _key(best) if higher_is_better
                                 else _key(s) < _key(best)):
                 meta["best"] = list(s) if isinstance(s, tuple) else s
@@ -162,12 +167,14 @@ def train(args, spec: Spec, quiet: bool = False) -> int:
     return run_resumable(
         trainer, Path(args.work) / args.name, steps, eval_every, resume=args.resume,
         make_data=lambda step: generated_batches(make, args.batch_size, args.seed, step),
-        evaluate=lambda: spec.measure(model, x_va, y_va), score=lambda v: v[m],
+        evaluate=lambda: spec.measure(model, x_va, y_va),
+        score=spec.score or (lambda v: v[m]),
         export=lambda v, meta: export(model, args, spec, meta, v, trainer.history, command, quiet),
         eval_line=lambda v: (f"step {v['step']}: valid {m} {v[m]:.5f} updates "
                              f"{v['updates']:.1f}/{x_va.shape[1]}"),
         step_line=step_line, step_every=100, log_every=1 if steps <= 200 else 10,
-        max_minutes=args.max_minutes, higher_is_better=m != "mse", quiet=quiet)
+        max_minutes=args.max_minutes, higher_is_better=spec.score is not None or m != "mse",
+        quiet=quiet)
 
 
 def export(model, args, spec: Spec, meta: dict, v: dict, history, command: str,
