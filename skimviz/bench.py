@@ -130,12 +130,29 @@ SKIM_SIZES = {"steps": 400, "hidden": 100, "input_size": 100}
 SKIM_SIZES_QUICK = {"steps": 20, "hidden": 20, "input_size": 8}
 
 
+TIMING_NOTE = ("rows of each comparison timed interleaved (round after round, each row in turn "
+               "one untimed warm-up call then one timed call; median per row), so load from "
+               "other processes hits both sides alike: nn.LSTM, SRU and Skip GRU at batch 1 "
+               "together; the training steps together; the Skim-RNN rows together")
+
+
+def _load_avg() -> List[float]:
+    """The 1, 5 and 15 minute load averages (empty where the OS has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return []
+
+
 def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> Dict[str, object]:
     """Measure the rows and judge the targets (nothing here is hard-coded but the thresholds).
 
     Full size: 784 steps (pixel MNIST), hidden 128, input 1, CPU; inference at batch 1 and a
     training step (forward + backward of ``output.sum()``) at batch 32. ``quick`` shrinks it to
     49 steps, hidden 16, training batch 4 (for tests; its verdicts mean nothing).
+
+    All rows of a comparison are timed interleaved (:func:`skimviz.speedlab.measure_interleaved`,
+    see ``TIMING_NOTE``); the load average before and after is reported with them.
 
     Skim-RNN rows (``SKIM_SIZES``: 400 tokens, d = 100, d' = 10, input 100, batch-1 inference):
     the same model at the read rates ``SKIM_READ_RATES`` (see there), timed against its own run
@@ -168,22 +185,28 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
                == "python" else "not built (build it with: python -m skimviz._ext build)")
         notes.append(f"C++ Skim-RNN loop {why}: the Skim-RNN runs the Python loop")
     rows: List[Dict[str, object]] = []
+    load_before = _load_avg()
     with speedlab.threads(threads):
         machine = speedlab.describe_machine("cpu")
-        for mode, batch in (("inference", 1), ("train", B)):
-            for cell in ["lstm"] + sru_cells:
-                rows.append(speedlab.measure_point(cell, T, batch, H, mode=mode,
-                                                   max_seconds=max_s))
-        for p in SKIP_RATES:
-            rows.append(speedlab.measure_point("skip-gru", T, 1, H, mode="inference",
-                                               update_rate=p, max_seconds=max_s))
-        # timed side by side (one call of each in turn), so a load burst hits them alike
+        # Every comparison is timed side by side (speedlab.measure_interleaved: one call of each
+        # row in turn, round after round, median per row), so a burst of load from other work
+        # slows both sides of a speed-up alike. Batch 1: nn.LSTM, the SRUs and the Skip GRU at
+        # every rate (its own dense run is p = 1) in one group; the training steps in another.
+        b1 = dict(seq_len=T, batch=1, hidden=H, mode="inference")
+        rows += speedlab.measure_interleaved(
+            [dict(cell=c, **b1) for c in ["lstm"] + sru_cells]
+            + [dict(cell="skip-gru", update_rate=p, **b1) for p in SKIP_RATES],
+            max_seconds=2 * max_s, rounds=5 if quick else 300, warm_calls=1)
+        rows += speedlab.measure_interleaved(
+            [dict(cell=c, seq_len=T, batch=B, hidden=H, mode="train")
+             for c in ["lstm"] + sru_cells],
+            max_seconds=3 * max_s, rounds=5 if quick else 50, warm_calls=1)
         skim_size = dict(seq_len=sk["steps"], batch=1, hidden=sk["hidden"],
                          input_size=sk["input_size"], mode="inference")
         rows += speedlab.measure_interleaved(
             [dict(cell="lstm", **skim_size)]
             + [dict(cell="skim-rnn", update_rate=p, **skim_size) for p in SKIM_READ_RATES],
-            max_seconds=5 * max_s, rounds=5 if quick else 200)
+            max_seconds=5 * max_s, rounds=5 if quick else 200, warm_calls=1)
 
     def row(cell, mode, p=None, hidden=H):
         for r in rows:
@@ -249,6 +272,7 @@ def kernels(quick: bool = False, threads: int = 1, max_seconds: float = 3.0) -> 
         "skim": {**sk, "small": speedlab.skim_small_size(sk["hidden"]),
                  "read_rates": list(SKIM_READ_RATES)},
         "train_batch": B, "rows": rows, "targets": targets,
+        "timing": TIMING_NOTE, "load_avg": {"before": load_before, "after": _load_avg()},
         "all_primary_pass": all(t["pass"] for t in targets if t["primary"]), "notes": notes,
     }
 
@@ -270,6 +294,13 @@ def _kernels_table(r: dict) -> str:
                      f"{x['seq_len']:>5}{x['hidden']:>5}{x['batch']:>6}"
                      f"{p:>6}{x['ms']:>11.2f}{x['gflops_per_s']:>10.3f}"
                      f"{100 * x['update_rate']:>8.1f}%")
+    lines += ["", f"timing: {r['timing']}"]
+    la = r.get("load_avg") or {}
+    if la.get("before"):
+        lines.append(f"load average (1, 5, 15 min) before: "
+                     f"{', '.join(f'{v:.2f}' for v in la['before'])}; after: "
+                     f"{', '.join(f'{v:.2f}' for v in la.get('after') or [])} "
+                     f"({os.cpu_count()} logical cores)")
     lines += ["", "targets:"]
     for t in r["targets"]:
         lines.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']}: measured "

@@ -364,7 +364,8 @@ def measure_point(cell: str, seq_len: int, batch: int, hidden: int, *, input_siz
 
 
 def measure_interleaved(points: Sequence[Dict[str, object]], *, max_seconds: float = 5.0,
-                        rounds: int = 5 * REPEATS) -> List[Dict[str, object]]:
+                        rounds: int = 5 * REPEATS, warm_calls: int = 0
+                        ) -> List[Dict[str, object]]:
     """Time several points side by side and return their rows (as :func:`measure_point`).
 
     ``points``: keyword arguments of :func:`measure_point` (``cell``, ``seq_len``, ``batch``,
@@ -374,7 +375,15 @@ def measure_interleaved(points: Sequence[Dict[str, object]], *, max_seconds: flo
     of its calls. On a machine shared with other work, a burst of load then slows every point
     alike, so their ratios (the speed-ups of ``bench kernels``) stay meaningful where points
     timed one after the other would each see a different load.
+
+    ``warm_calls``: untimed calls of a point right before each of its timed calls. With 0, a
+    point's call runs on caches (and branch predictors) that the previous point's call filled
+    with its own data, which slows a sub-millisecond call next to a multi-millisecond one by
+    tens of percent; with 1, every timed call is a warm one, as in :func:`measure_point`, and
+    load still hits every point alike (it costs one more call per point per round).
     """
+    if warm_calls < 0:
+        raise ValueError("warm_calls must be >= 0")
     keys = ("cell", "seq_len", "batch", "hidden", "input_size", "device", "mode", "update_rate")
     specs = [{"input_size": 1, "device": "cpu", "mode": "inference", "update_rate": None,
               "seed": 0, **p} for p in points]
@@ -385,7 +394,8 @@ def measure_interleaved(points: Sequence[Dict[str, object]], *, max_seconds: flo
     t_start = time.perf_counter()
     for r in range(max(3, rounds)):
         for i, (fn, dev, _, _) in enumerate(prepared):
-            times[i].append(cost.measure_latency(fn, device=dev, warmup=0, repeats=1).median_ms)
+            times[i].append(cost.measure_latency(fn, device=dev, warmup=warm_calls,
+                                                 repeats=1).median_ms)
         if r >= 2 and time.perf_counter() - t_start > max_seconds:
             break
     rows = []

@@ -96,6 +96,8 @@ def test_bench_kernels_quick_json(capsys):
     assert main(["bench", "kernels", "--quick", "--json", "--threads", "1"]) == 0
     r = _json(capsys)
     assert r["benchmark"] == "kernels" and r["quick"] is True and r["threads"] == 1
+    assert "interleaved" in r["timing"] and set(r["load_avg"]) == {"before", "after"}
+    assert all(x["repeats"] >= 3 for x in r["rows"])  # every row from interleaved rounds
     assert r["device"] and r["torch"] and r["platform"]
     assert r["sru_backend"] in ("cpp", "python") and r["skip_backend"] in ("cpp", "python")
     assert {x["backend"] for x in r["rows"] if x["cell"] == "skip-gru"} == {r["skip_backend"]}

@@ -122,6 +122,26 @@ def test_own_dense_speedups():
     assert out[1]["theory_speedup_flops"] > out[0]["theory_speedup_flops"] > 1
 
 
+def test_measure_interleaved_warm_calls(monkeypatch):
+    """warm_calls = 1: every timed call of a point follows an untimed call of the same point."""
+    calls = []
+    real = speedlab._prepare_point
+
+    def prepare(cell, *a):
+        fn, dev, flops, rate = real(cell, *a)
+        return (lambda: calls.append(cell) or fn()), dev, flops, rate
+
+    monkeypatch.setattr(speedlab, "_prepare_point", prepare)
+    points = [dict(cell="lstm", seq_len=4, batch=1, hidden=8),
+              dict(cell="gru", seq_len=4, batch=1, hidden=8)]
+    rows = speedlab.measure_interleaved(points, max_seconds=10.0, rounds=3, warm_calls=1)
+    assert [r["repeats"] for r in rows] == [3, 3]
+    # one warm-up call each, then per round: (warm, timed) of lstm, then of gru
+    assert calls == ["lstm", "gru"] + ["lstm", "lstm", "gru", "gru"] * 3
+    with pytest.raises(ValueError):
+        speedlab.measure_interleaved(points, warm_calls=-1)
+
+
 def test_measure_interleaved_rows():
     """Side-by-side timing: the same rows as measure_point, each from >= 3 interleaved calls."""
     points = [dict(cell="lstm", seq_len=6, batch=1, hidden=8),

@@ -15,7 +15,7 @@ from torch.autograd import gradcheck
 
 from skimviz import _ext
 from skimviz.models import sru
-from skimviz.models.sru import SRU, SRUFunction, _recurrence_python
+from skimviz.models.sru import SRU, SRUFunction, SRULayerFunction, _recurrence_python
 
 H = 8
 
@@ -121,6 +121,70 @@ def test_cpp_equals_python_forward_backward(cpp, monkeypatch, input_size, hidden
     tol = 1e-5 if dtype == torch.float32 else 1e-10
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def _layer_inputs(T, B, I, Hs, peephole, dtype, seed=5):
+    """x as a transposed batch-first tensor (not contiguous), W (4H, I), c0, bias, v."""
+    torch.manual_seed(seed)
+    make = lambda *s: torch.randn(*s, dtype=dtype, requires_grad=True)  # noqa: E731
+    x = torch.randn(B, T, I, dtype=dtype).transpose(0, 1).requires_grad_()
+    return (x, make(4 * Hs, I), make(B, Hs), make(2 * Hs), make(2 * Hs) if peephole else None)
+
+
+@pytest.mark.parametrize("I", [1, 3])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_gradcheck_cpp_layer(cpp, I, peephole):
+    """The fused layer (U = x Wᵀ inside the loop): analytic = numerical gradients, float64."""
+    assert gradcheck(SRULayerFunction.apply, _layer_inputs(4, 2, I, 3, peephole, torch.float64))
+
+
+@pytest.mark.parametrize("I,hidden", [(1, 128), (1, 8), (5, 70), (8, 16)])  # 70: 2 blocks of 64
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("broadcast_grad", [False, True])
+def test_cpp_layer_equals_unfused_path(cpp, I, hidden, peephole, dtype, broadcast_grad):
+    """layer_forward/backward (projection in the loop) == F.linear + SRUFunction (the matmul
+    outside), forward and every gradient; dL/dh either a dense tensor or the expanded one that
+    out.sum() gives (read with stride 0)."""
+    x, w, c0, bias, v = _layer_inputs(13, 4, I, hidden, peephole, dtype)
+    T, B = x.shape[:2]
+    g_h = torch.randn(T, B, hidden, dtype=dtype)
+    g_c = torch.randn(B, hidden, dtype=dtype)
+    results = []
+    for fn in (lambda: SRULayerFunction.apply(x, w, c0, bias, v),
+               lambda: SRUFunction.apply(torch.nn.functional.linear(x, w), None, c0, bias, v)):
+        h, c_n = fn()
+        if broadcast_grad:
+            grads = torch.autograd.grad(h.sum() + c_n.sum(), [x, w, c0, bias]
+                                        + ([v] if peephole else []))
+        else:
+            grads = torch.autograd.grad([h, c_n], [x, w, c0, bias] + ([v] if peephole else []),
+                                        [g_h, g_c])
+        results.append((h, c_n, *grads))
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def test_cpp_layer_used_for_small_inputs(cpp, monkeypatch):
+    """A layer with I <= FUSED_MAX_INPUT and I != H runs as one layer_forward call (no
+    F.linear), with and without autograd; a layer with I = H keeps the matmul path."""
+    monkeypatch.setenv("SKIMVIZ_SRU_BACKEND", "cpp")
+    calls = []
+    real = sru.F.linear
+    monkeypatch.setattr(sru.F, "linear", lambda *a: calls.append(1) or real(*a))
+    m = SRU(1, H, num_layers=2)
+    x = torch.randn(2, 6, 1)
+    with torch.no_grad():
+        ref, ref_c = naive_sru(m, x, torch.zeros(2, 2, H))
+    with torch.inference_mode():
+        out, c_n = m(x)
+    assert len(calls) == 1  # layer 1 (I = H) only
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(c_n, ref_c, atol=1e-5, rtol=0)
+    out, _ = m(x)
+    out.sum().backward()
+    assert len(calls) == 2 and m.weight_l0.grad is not None
 
 
 def test_parameters_and_init():

@@ -22,6 +22,58 @@ inline at::vec::Vectorized<T> sigmoid(const at::vec::Vectorized<T>& x) {
   return one / (one + x.neg().exp());
 }
 
+// Fast float lanes for the SRU only (sru_cpu.cpp); the Skip/Skim kernels keep sigmoid above,
+// since a last-bit change there could move a decision near θ. exp is Cephes' expf (range
+// reduction by ln 2 in two parts, degree-6 polynomial; relative error ~2e-7) on x clamped to
+// [-87, 87], so 1 + exp(±x) stays finite. Then, with 1/d from fast_recip_ps,
+//   σ(x) = 1 / (1 + exp(−x)),   tanh(x) = 1 − 2 / (1 + exp(2x))   (absolute error ~3e-7)
+// against torch's SLEEF (u10) versions, which cost about three times as much per lane. The double
+// versions (gradcheck) and the non-AVX2 build keep the accurate functions.
+template <typename T>
+inline at::vec::Vectorized<T> fast_sigmoid(const at::vec::Vectorized<T>& x) {
+  return sigmoid(x);
+}
+template <typename T>
+inline at::vec::Vectorized<T> fast_tanh(const at::vec::Vectorized<T>& x) {
+  return x.tanh();
+}
+#if defined(CPU_CAPABILITY_AVX2)
+inline __m256 fast_exp_ps(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+  const __m256 fx = _mm256_floor_ps(
+      _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i n = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+}
+// 1 / d for d in [1, 1e38]: the 12-bit hardware estimate and one Newton step (~2e-7 relative).
+inline __m256 fast_recip_ps(__m256 d) {
+  const __m256 y = _mm256_rcp_ps(d);
+  return _mm256_mul_ps(y, _mm256_fnmadd_ps(d, y, _mm256_set1_ps(2.0f)));
+}
+template <>
+inline Vec fast_sigmoid<float>(const Vec& x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return Vec(fast_recip_ps(
+      _mm256_add_ps(one, fast_exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x)))));
+}
+template <>
+inline Vec fast_tanh<float>(const Vec& x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 e = fast_exp_ps(_mm256_add_ps(x, x));
+  return Vec(_mm256_fnmadd_ps(_mm256_set1_ps(2.0f), fast_recip_ps(_mm256_add_ps(one, e)), one));
+}
+#endif
+
 // The 8 lane sums of a[0..7], in order: {Σ a[0], ..., Σ a[7]} (AVX2: a tree of horizontal adds).
 inline Vec hsum8(const Vec* a) {
 #if defined(CPU_CAPABILITY_AVX2)

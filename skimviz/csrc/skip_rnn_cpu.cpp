@@ -121,16 +121,26 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
 
   const at::Tensor xc = x.contiguous(), wp = w_p.contiguous(), bi = b_ih.contiguous(),
                    bh = b_hh.contiguous();
-  // W_ih x: a small I uses the transposed product (copying Wᵀ costs next to nothing then)
+  // W_ih x: a small I uses the transposed product (copying Wᵀ costs next to nothing then; for
+  // I = 1 W_ih (G·H, 1) already is Wᵀ in memory). At a low update rate the loop itself is short,
+  // so the fixed cost here is kept to a few allocations (no fills, no extra dispatcher calls).
   const bool small_in = I < 2 * Vec::size();
-  const at::Tensor wi_c = small_in ? w_ih.t().contiguous() : w_ih.contiguous();
+  const at::Tensor wi_c = small_in && I > 1 ? w_ih.t().contiguous() : w_ih.contiguous();
   const at::Tensor wh_c = w_hh.contiguous();
   at::Tensor out = at::empty({T, H}, x.options());
-  at::Tensor h = h0.clone(at::MemoryFormat::Contiguous);
-  at::Tensor c = lstm ? c0->clone(at::MemoryFormat::Contiguous) : at::empty({0}, x.options());
-  at::Tensor update = at::zeros({T}, x.options());
-  at::Tensor probs = at::zeros({T}, x.options());
+  at::Tensor h = at::empty({H}, x.options());
+  at::Tensor c = at::empty({lstm ? H : 0}, x.options());
+  at::Tensor update = at::empty({T}, x.options());
+  at::Tensor probs = at::empty({T}, x.options());
   std::vector<float> gi(G * H), gh(G * H);
+  {
+    const at::Tensor h0c = h0.contiguous();
+    std::copy(h0c.data_ptr<float>(), h0c.data_ptr<float>() + H, h.data_ptr<float>());
+    if (lstm) {
+      const at::Tensor c0c = c0->contiguous();
+      std::copy(c0c.data_ptr<float>(), c0c.data_ptr<float>() + H, c.data_ptr<float>());
+    }
+  }
 
   const float* xp = xc.data_ptr<float>();
   const float* wi = wi_c.data_ptr<float>();
@@ -138,7 +148,7 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
   const float* bip = bi.data_ptr<float>();
   const float* bhp = bh.data_ptr<float>();
   const float* wpp = wp.data_ptr<float>();
-  const float bp = b_p.item<float>();
+  const float bp = *b_p.contiguous().data_ptr<float>();
   float* hp = h.data_ptr<float>();
   float* cp = lstm ? c.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
@@ -168,6 +178,7 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
       ++t;
     }
     for (int64_t s = t0; s < t; ++s) std::copy(hp, hp + H, op + s * H);
+    std::fill(up + t0 + 1, up + t, 0.0f);
   }
   return {out, h, c, update, probs};
 }

@@ -167,7 +167,10 @@ class SkipRNN(nn.Module):
     def _initial_state(self, hx: Optional[State], batch: int, ref: Tensor) -> list:
         L = self.num_layers
         if hx is None:
-            s0 = self.h0.to(ref.dtype).unsqueeze(2).expand(L, -1, batch, -1)  # (L, S, B, H)
+            s0 = self.h0 if self.h0.dtype == ref.dtype else self.h0.to(ref.dtype)
+            if batch == 1:  # (1, H) views, as the expanded ones below (cheaper: batch-1 loop)
+                return [tuple(s0[i, j:j + 1] for j in range(s0.shape[1])) for i in range(L)]
+            s0 = s0.unsqueeze(2).expand(L, -1, batch, -1)  # (L, S, B, H)
             return [tuple(s0[i, j] for j in range(s0.shape[1])) for i in range(L)]
         if self.cell == "gru":
             if not isinstance(hx, Tensor) or hx.shape != (L, batch, self.hidden_size):
@@ -196,6 +199,9 @@ class SkipRNN(nn.Module):
         return torch.sigmoid(self.gate(torch.cat(state[-1], dim=-1))).squeeze(-1)
 
     def _final(self, state: list) -> State:
+        if len(state) == 1:  # one layer: a view, not a copy
+            return state[0][0][None] if self.cell == "gru" else (state[0][0][None],
+                                                                  state[0][1][None])
         h = torch.stack([s[0] for s in state])
         if self.cell == "gru":
             return h
@@ -213,7 +219,7 @@ class SkipRNN(nn.Module):
         if self.training or torch.is_grad_enabled() and x.requires_grad:
             out, state, trace = self._forward_blend(x, state)
         elif B == 1:
-            out, state, trace = self._forward_jump(x, state)
+            out, state, trace = self._forward_jump(x, state, return_trace)
         else:
             out, state, trace = self._forward_rows(x, state)
         if not self.batch_first:
@@ -242,14 +248,15 @@ class SkipRNN(nn.Module):
         flops = update.detach() * f_up + (1 - update.detach()) * f_skip
         return torch.stack(outs, 1), state, SkipTrace(torch.stack(probs, 1), update, flops)
 
-    def _forward_jump(self, x: Tensor, state: list):
+    def _forward_jump(self, x: Tensor, state: list, need_trace: bool = True):
         """Inference at batch 1: after an update with Δũ_t the next N_skip(t) steps are skipped
         (Eq. 6), so the loop jumps straight to the next update; a skipped step costs no cell or
         gate computation, only the running sum of Eq. 5 (kept in float32 like the other paths,
         so all three paths take the same decisions). The same loop in C++ is used when
-        :meth:`_cpp_jump_ok` (see :func:`backend`)."""
+        :meth:`_cpp_jump_ok` (see :func:`backend`). ``need_trace=False``: the C++ loop may
+        return None for the trace (the caller does not want it)."""
         if self._cpp_jump_ok(x, state):
-            return self._forward_jump_cpp(x, state)
+            return self._forward_jump_cpp(x, state, need_trace)
         _, T, _ = x.shape
         theta = np.float32(self.update_threshold)
         one = np.float32(1.0)
@@ -284,15 +291,19 @@ class SkipRNN(nn.Module):
         return not (torch.is_grad_enabled()
                     and any(t.requires_grad for t in (x, *state[0], *self.parameters())))
 
-    def _forward_jump_cpp(self, x: Tensor, state: list):
-        """:meth:`_forward_jump` in C++ (torch.ops.skimviz_sru.skip_rnn_forward)."""
+    def _forward_jump_cpp(self, x: Tensor, state: list, need_trace: bool = True):
+        """:meth:`_forward_jump` in C++ (torch.ops.skimviz_sru.skip_rnn_forward). At a low update
+        rate the loop itself takes a few hundred µs, so the Python around it is kept short (no
+        trace tensors unless asked for: ``need_trace``)."""
         c = self.cells[0]
-        s0 = [s[0] for s in state[0]]  # (H,) each: h_0 (, c_0)
+        s0 = state[0]  # (1, H) each: h_0 (, c_0)
         out, h, c_n, update, probs = _ext.load().skip_rnn_forward(
             x[0], c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh, self.gate.weight,
-            self.gate.bias, s0[0], s0[1] if self.cell == "lstm" else None,
-            self.update_threshold, self.force_update)
+            self.gate.bias, s0[0][0], s0[1][0] if self.cell == "lstm" else None,
+            self._threshold, self.force_update)
         state = [(h[None],) if self.cell == "gru" else (h[None], c_n[None])]
+        if not need_trace:
+            return out[None], state, None
         update = update[None]
         f_up, f_skip = self.flops_per_update(), cost.SKIP_STEP_FLOPS  # u ∈ {0, 1}: exact
         return out[None], state, SkipTrace(probs[None], update, update * (f_up - f_skip) + f_skip)

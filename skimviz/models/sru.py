@@ -30,6 +30,14 @@ extension (``skimviz/csrc/sru_cpu.cpp``: fused forward, hand-written backward, p
 batch × hidden) when it has been built with ``python -m skimviz._ext build``, or in the PyTorch
 loop :func:`_recurrence_python`; both give the same numbers. CUDA tensors always use the PyTorch
 loop (TODO(cuda): a fused kernel). ``SKIMVIZ_SRU_BACKEND=python`` forces the fallback.
+
+With the extension, a layer with a small input (I ≤ ``FUSED_MAX_INPUT`` = 8 and I ≠ H, e.g. pixel
+MNIST's I = 1) skips the matmul too: one op (``layer_forward``) computes U = x Wᵀ inside the loop,
+reading x in place (a batch-first input is not copied), so no (T, B, 4H) U is written and read,
+and at inference a layer is one call into C++ (:class:`SRULayerFunction` when autograd records;
+its backward ``layer_backward`` accumulates dL/dW, dL/db and dL/dx in the same loop, without a
+dL/dU buffer). The C++ loops use a SIMD exp (Cephes' polynomial) for float32 σ and tanh (absolute
+error ~2e-7; float64 keeps SLEEF's).
 """
 from __future__ import annotations
 
@@ -103,6 +111,53 @@ class SRUFunction(torch.autograd.Function):
         gU, gx, gc0, gbias, gv = _ext.load().backward(
             grad_h.contiguous(), grad_cn.contiguous(), U, x, c0, bias, v, c)
         return gU, (gx if x is not None else None), gc0, gbias, (gv if v is not None else None)
+
+
+class SRULayerFunction(torch.autograd.Function):
+    """One SRU layer with the input projection done in the C++ loop (``layer_forward``):
+    (x (T, B, I), W (4H, I), c0 (B, H), bias (2H,), v (2H,) or None) -> (h (T, B, H), c_T (B, H)),
+    the same as ``_recurrence(F.linear(x, W), None, c0, bias, v)``, for CPU float32/float64 with
+    1 <= I <= ``FUSED_MAX_INPUT`` and 4H rows in W. The backward is ``layer_backward``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, c0: Tensor,  # type: ignore[override]
+                bias: Tensor, v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        c0, bias, v = (None if t is None else t.contiguous() for t in (c0, bias, v))
+        h, c, c_n = _ext.load().layer_forward(x, w, c0, bias, v, True)  # c: every c_t
+        ctx.save_for_backward(x, w, c0, bias, v, c)
+        return h, c_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor, grad_cn: Tensor):  # type: ignore[override]
+        x, w, c0, bias, v, c = ctx.saved_tensors
+        gx, gw, gc0, gbias, gv = _ext.load().layer_backward(
+            grad_h, grad_cn, x, w, c0, bias, v, c, ctx.needs_input_grad[0])
+        return ((gx if ctx.needs_input_grad[0] else None), gw, gc0, gbias,
+                (gv if v is not None else None))
+
+
+FUSED_MAX_INPUT = 8  # the largest input size SRULayerFunction / layer_forward take (kMaxFusedInput)
+
+
+def _fused_ok(x: Tensor, w: Tensor, hidden: int) -> bool:
+    """Can this layer run as one ``layer_forward`` call (see :class:`SRULayerFunction`)?"""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and w.dtype == x.dtype and w.shape[0] == 4 * hidden
+            and 1 <= w.shape[1] <= FUSED_MAX_INPUT and backend() == "cpp")
+
+
+def _layer(x: Tensor, w: Tensor, c0: Tensor, bias: Tensor, v: Optional[Tensor],
+           hidden: int) -> Tuple[Tensor, Tensor]:
+    """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H))."""
+    if _fused_ok(x, w, hidden):
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in (x, w, c0, bias, v)):
+            return SRULayerFunction.apply(x, w, c0, bias, v)
+        h, _, c_n = _ext.load().layer_forward(x, w, c0.contiguous(), bias, v, False)
+        return h, c_n
+    U = F.linear(x, w)                    # Eq. 3–5 (and W_h x) as one matmul, Eq. 8
+    return _recurrence(U, x if w.shape[0] == 3 * hidden else None, c0, bias, v)   # Eq. 4–7
 
 
 def _recurrence(U: Tensor, x: Optional[Tensor], c0: Tensor, bias: Tensor,
@@ -181,12 +236,11 @@ class SRU(nn.Module):
         c_n = []
         for layer in range(self.num_layers):
             w, b, v = self._params(layer)
-            U = F.linear(x, w)                    # Eq. 3–5 (and W_h x) as one matmul, Eq. 8
-            h, c = _recurrence(U, x if w.shape[0] == 3 * self.hidden_size else None,
-                               c0[layer], b, v)                      # Eq. 4–7
+            h, c = _layer(x, w, c0[layer], b, v, self.hidden_size)   # Eq. 3–7
             c_n.append(c)
             x = h
-        return (x.transpose(0, 1) if self.batch_first else x), torch.stack(c_n)
+        c_n = c_n[0].unsqueeze(0) if len(c_n) == 1 else torch.stack(c_n)
+        return (x.transpose(0, 1) if self.batch_first else x), c_n
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
