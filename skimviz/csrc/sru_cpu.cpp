@@ -438,11 +438,36 @@ Args<scalar_t> fused_args(const Sizes& s, const at::Tensor& x, const at::Tensor&
   return a;
 }
 
+// A layer with a larger input (or I = H, k = 3) at inference: U = x Wᵀ by one matmul here, then
+// the loop, so the layer is still one call from Python. Returns {h, c_T}.
+std::vector<at::Tensor> sru_layer_forward_matmul(const at::Tensor& x, const at::Tensor& W,
+                                                 const at::Tensor& c0, const at::Tensor& bias,
+                                                 const std::optional<at::Tensor>& v) {
+  TORCH_CHECK(x.dim() == 3 && W.dim() == 2 && W.size(1) == x.size(2),
+              "sru_layer: x must be (T, B, I) and W (kH, I)");
+  const at::Tensor U = at::matmul(x, W.t()).contiguous();
+  const at::Tensor xhw = W.size(0) == 3 * c0.size(-1) ? x.contiguous() : at::Tensor();
+  const Sizes s = check_inputs(U, xhw.defined() ? std::optional<at::Tensor>(xhw) : std::nullopt,
+                               c0, bias, v);
+  at::Tensor h = at::empty({s.T, s.B, s.H}, x.options());
+  at::Tensor cn = at::empty({s.B, s.H}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sru_layer_forward", [&] {
+    Args<scalar_t> a = unfused_args<scalar_t>(
+        s, U, xhw.defined() ? std::optional<at::Tensor>(xhw) : std::nullopt, c0, bias, v);
+    forward_impl<scalar_t, false>(a, h.data_ptr<scalar_t>(), nullptr, cn.data_ptr<scalar_t>());
+  });
+  return {h, at::empty({0}, x.options()), cn};
+}
+
 // x: (T, B, I), any strides (e.g. a transposed batch-first input); W: (4H, I). Returns
-// {h (T, B, H), c (T, B, H) every c_t if keep_c else empty, c_T (B, H)}.
+// {h (T, B, H), c (T, B, H) every c_t if keep_c else empty, c_T (B, H)}. Any other I (or
+// W (3H, I = H)) with keep_c = false: the matmul, then the loop (sru_layer_forward_matmul).
 std::vector<at::Tensor> sru_layer_forward(const at::Tensor& x, const at::Tensor& W,
                                           const at::Tensor& c0, const at::Tensor& bias,
                                           const std::optional<at::Tensor>& v, bool keep_c) {
+  if (!keep_c && x.dim() == 3 && c0.dim() == 2 &&
+      (x.size(2) > kMaxFusedInput || W.size(0) != 4 * c0.size(1)))
+    return sru_layer_forward_matmul(x, W, c0, bias, v);
   const Sizes s = check_layer(x, W, c0, bias, v);
   const at::Tensor wt = W.t().contiguous();  // (I, 4H): 4H·I values
   at::Tensor h = at::empty({s.T, s.B, s.H}, x.options());

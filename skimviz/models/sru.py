@@ -34,10 +34,11 @@ loop (TODO(cuda): a fused kernel). ``SKIMVIZ_SRU_BACKEND=python`` forces the fal
 With the extension, a layer with a small input (I ≤ ``FUSED_MAX_INPUT`` = 8 and I ≠ H, e.g. pixel
 MNIST's I = 1) skips the matmul too: one op (``layer_forward``) computes U = x Wᵀ inside the loop,
 reading x in place (a batch-first input is not copied), so no (T, B, 4H) U is written and read,
-and at inference a layer is one call into C++ (:class:`SRULayerFunction` when autograd records;
+and a layer is one call into C++ (:class:`SRULayerFunction` when autograd records;
 its backward ``layer_backward`` accumulates dL/dW, dL/db and dL/dx in the same loop, without a
-dL/dU buffer). The C++ loops use a SIMD exp (Cephes' polynomial) for float32 σ and tanh (absolute
-error ~2e-7; float64 keeps SLEEF's).
+dL/dU buffer). Without autograd, any other CPU layer is one call too (``layer_forward`` does
+the matmul itself, then the loop). The C++ loops use a SIMD exp (Cephes' polynomial) for
+float32 σ and tanh (absolute error ~3e-7; float64 keeps SLEEF's).
 """
 from __future__ import annotations
 
@@ -147,13 +148,47 @@ def _fused_ok(x: Tensor, w: Tensor, hidden: int) -> bool:
             and 1 <= w.shape[1] <= FUSED_MAX_INPUT and backend() == "cpp")
 
 
+def _register_flop_formulas() -> None:
+    """Let ``torch.utils.flop_counter.FlopCounterMode`` (and so ``cost.measured_matmul_flops``)
+    count the matmul inside ``layer_forward`` / ``layer_backward`` as it counts F.linear's:
+    2·T·B·kH·I forward; backward dL/dW, plus dL/dx when asked for."""
+    ops = _ext.load()
+    try:
+        from torch.utils.flop_counter import flop_registry, register_flop_formula
+    except ImportError:  # an older torch: the counter just does not see these ops
+        return
+    if ops is None or ops.layer_forward in flop_registry:
+        return
+
+    def layer_flops(x_shape, w_shape) -> int:
+        return 2 * x_shape[0] * x_shape[1] * w_shape[0] * w_shape[1]
+
+    @register_flop_formula(ops.layer_forward)
+    def _forward_flops(x, w, *args, out_shape=None, **kwargs) -> int:
+        return layer_flops(x, w)
+
+    @register_flop_formula(ops.layer_backward)
+    def _backward_flops(grad_h, grad_cn, x, w, c0, bias, v, c, need_gx, out_shape=None,
+                        **kwargs) -> int:
+        return layer_flops(x, w) * (2 if need_gx else 1)
+
+
+_register_flop_formulas()
+
+
 def _layer(x: Tensor, w: Tensor, c0: Tensor, bias: Tensor, v: Optional[Tensor],
            hidden: int) -> Tuple[Tensor, Tensor]:
-    """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H))."""
+    """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H)). Without autograd a CPU
+    layer is one C++ call (``layer_forward``: for a larger I it does the matmul itself)."""
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in (x, w, c0, bias, v))
     if _fused_ok(x, w, hidden):
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                           for t in (x, w, c0, bias, v)):
+        if grad:
             return SRULayerFunction.apply(x, w, c0, bias, v)
+        h, _, c_n = _ext.load().layer_forward(x, w, c0.contiguous(), bias, v, False)
+        return h, c_n
+    if (not grad and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and w.dtype == x.dtype and backend() == "cpp"):
         h, _, c_n = _ext.load().layer_forward(x, w, c0.contiguous(), bias, v, False)
         return h, c_n
     U = F.linear(x, w)                    # Eq. 3–5 (and W_h x) as one matmul, Eq. 8
