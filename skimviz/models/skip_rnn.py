@@ -167,7 +167,8 @@ class SkipRNN(nn.Module):
     def _initial_state(self, hx: Optional[State], batch: int, ref: Tensor) -> list:
         L = self.num_layers
         if hx is None:
-            s0 = self.h0 if self.h0.dtype == ref.dtype else self.h0.to(ref.dtype)
+            h0 = self.h0
+            s0 = h0 if h0.dtype == ref.dtype else h0.to(ref.dtype)
             if batch == 1:  # (1, H) views, as the expanded ones below (cheaper: batch-1 loop)
                 return [tuple(s0[i, j:j + 1] for j in range(s0.shape[1])) for i in range(L)]
             s0 = s0.unsqueeze(2).expand(L, -1, batch, -1)  # (L, S, B, H)
