@@ -34,6 +34,8 @@ TASKS: Dict[str, Dict[str, object]] = {
                                  "metric_label": "dev accuracy"},
     "text-classification/imdb": {"title": "IMDB sentiment (Skim-RNN)", "metric": "valid_accuracy",
                                  "metric_label": "validation accuracy"},
+    "sst2-transkimmer": {"title": "SST-2 sentiment (Transkimmer)", "metric": "dev_accuracy",
+                         "metric_label": "dev accuracy"},
 }
 DEFAULT_METRIC = ("valid_accuracy", "validation accuracy")
 
@@ -131,19 +133,24 @@ def card_point(card: Mapping) -> dict:
     metric, metric_label = _metric_of(task)
     skim = "skim" in config
     skip = bool(config.get("skim" if skim else "skip", False))
-    cell = str(config.get("cell") or ("lstm" if skim else "?"))
+    cell = str(config.get("cell") or ("transformer" if "layers" in config
+                                      else "lstm" if skim else "?"))
     seq_len = _num(inp.get("seq_len"))
     updates = _num(metrics.get("valid_updates_mean"))
     name = str(card.get("name") or "?")
     hidden = config.get("hidden_size")
     kind_word = "Skim " if skim else "Skip "
     label = f"{kind_word if skip else ''}{cell.upper()}" + (f" {hidden}" if hidden else "")
+    if cell == "transformer":
+        label = f"{'Transkimmer' if skip else 'encoder'}, {config.get('layers')} layers × " \
+                f"{config.get('hidden')}"
     target = card.get("target") if isinstance(card.get("target"), Mapping) else None
     return {"task": task, "task_title": task_title(task), "name": name,
             "label": f"{name} ({label})", "kind": "skip" if skip else "dense", "cell": cell,
             "metric": metric, "metric_label": metric_label, "value": _num(metrics.get(metric)),
-            "flops": _num(metrics.get("flops_per_sequence_mean")),
-            "dense_flops": _num(metrics.get("dense_flops_per_sequence")),
+            "flops": _num(metrics.get("flops_per_sequence_mean", metrics.get("flops_mean"))),
+            "dense_flops": _num(metrics.get("dense_flops_per_sequence",
+                                            metrics.get("dense_flops_mean"))),
             "updates": updates, "seq_len": int(seq_len) if seq_len else None,
             "source": "ours", "ref": "", "note": "", "target": dict(target) if target else None,
             "dry_run": bool(training.get("dry_run", False)), "latency_ms": None,

@@ -141,3 +141,20 @@ def test_lessons():
     assert lessons.slides("nope") == [] and lessons.clamp_step(5, "nope") == 0
     assert lessons.clamp_step(99, "dashboard") == len(lessons.slides("dashboard")) - 1
     assert lessons.clamp_step(-3, "dashboard") == 0
+
+
+def test_text_cards_get_their_own_panels():
+    """Skim-RNN cards (``config.skim``, one panel per dataset) and Transkimmer cards (FLOPs under
+    ``flops_mean``) become points without code for each checkpoint."""
+    skim = {"name": "s", "task": "text-classification", "dataset": "imdb",
+            "config": {"skim": True, "hidden_size": 100},
+            "metrics": {"valid_accuracy": 0.9, "flops_per_sequence_mean": 10.0,
+                        "dense_flops_per_sequence": 50.0}, "skim_threshold": 0.4}
+    tk = {"name": "t", "task": "sst2-transkimmer", "config": {"skim": False, "layers": 4, "hidden": 128},
+          "metrics": {"dev_accuracy": 0.8, "flops_mean": 7.0, "dense_flops_mean": 7.0}}
+    a, b = D.card_point(skim), D.card_point(tk)
+    assert (a["task"], a["kind"], a["value"], a["flops"], a["threshold"]) == (
+        "text-classification/imdb", "skip", 0.9, 10.0, 0.4)
+    assert a["task_title"].startswith("IMDB") and "Skim LSTM" in a["label"]
+    assert (b["task"], b["kind"], b["value"], b["flops"]) == ("sst2-transkimmer", "dense", 0.8, 7.0)
+    assert "encoder, 4 layers" in b["label"]
