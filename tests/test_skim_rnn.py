@@ -185,3 +185,30 @@ def test_text_classifier_dense_and_skim_agree_when_reading():
     b, tb = dn(tokens, lengths, return_trace=True)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     assert torch.equal(ta.valid, tb.valid)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_decisions_replay_equals_inference(batch):
+    """``decisions`` replays the inference path's read/skim choices in the differentiable
+    two-candidate path: same logits (and states), with gradients reaching the embeddings."""
+    from skimviz.attribution_text import skim_logits
+
+    torch.manual_seed(3)
+    model = TextClassifier(40, 8, 16, 4, 2, skim=True).eval()
+    with torch.no_grad():
+        model.rnn.decide.weight.mul_(8.0)  # a mix of read and skimmed tokens
+    tokens = torch.randint(1, 40, (batch, 11))
+    lengths = torch.tensor([11, 7, 4][:batch])
+    with torch.no_grad():
+        logits, trace = model(tokens, lengths, return_trace=True)
+    skim = trace.skim.round().long()
+    assert 0 < int(skim.sum()) < int(lengths.sum())
+    replay = skim_logits(model, tokens, lengths, skim)
+    torch.testing.assert_close(replay, logits, atol=1e-5, rtol=0)
+    x = model.embed(tokens).detach().requires_grad_(True)
+    out, (h, _), tr = model.rnn(x, lengths=lengths, decisions=skim, return_trace=True)
+    assert torch.equal(tr.skim.round().long(), skim)
+    model.head(h[-1])[:, 0].sum().backward()
+    assert x.grad is not None and x.grad[0, :int(lengths[0])].abs().sum(-1).gt(0).all()
+    with pytest.raises(ValueError):
+        model.rnn(x, lengths=lengths, decisions=skim[:, :3])

@@ -195,7 +195,12 @@ class SkimRNN(nn.Module):
 
     # --- forward ----------------------------------------------------------------------------
     def forward(self, input: Tensor, hx: Optional[Tuple[Tensor, Tensor]] = None, *,
-                lengths: Optional[Tensor] = None, return_trace: bool = False):
+                lengths: Optional[Tensor] = None, return_trace: bool = False,
+                decisions: Optional[Tensor] = None):
+        """``decisions`` (B, T), 1 = skim and 0 = read (e.g. an inference trace's ``skim``):
+        replay these decisions in the differentiable two-candidate path with one-hot weights, in
+        either mode. The states equal the inference path's with the same decisions (h = 1·h̃ +
+        0·h̃'), and gradients flow to the input through the cell that ran (attributions)."""
         if input.dim() != 3:
             raise ValueError(f"input must be 3-D, got shape {tuple(input.shape)}")
         x = input if self.batch_first else input.transpose(0, 1)             # (B, T, I)
@@ -217,14 +222,23 @@ class SkimRNN(nn.Module):
             if lengths.shape != (B,) or bool((lengths < 1).any()) or bool((lengths > T).any()):
                 raise ValueError(f"lengths must be (B,) with values in 1..{T}")
             valid = (torch.arange(T, device=x.device)[None] < lengths[:, None]).to(x.dtype)
-        if self._cpp_ok(x, h, c, lengths):
+        if decisions is not None:
+            decisions = torch.as_tensor(decisions, device=x.device)
+            if decisions.shape != (B, T):
+                raise ValueError(f"decisions must be (B, T) = {(B, T)}, got "
+                                 f"{tuple(decisions.shape)}")
+            decisions = (decisions > 0.5).long()
+        elif self._cpp_ok(x, h, c, lengths):
             out, (h, c), trace = self._forward_cpp(x, h, c)
             out = out if self.batch_first else out.transpose(0, 1)
             return (out, (h[None], c[None]), trace) if return_trace else (out, (h[None], c[None]))
-        step = self._step_soft if self.training else self._step_hard
+        step = self._step_soft if self.training or decisions is not None else self._step_hard
         outs, p_skims, skims, logps, flops = [], [], [], [], []
         for t in range(T):
-            h, c, p_skim, s, logp, f = step(x[:, t], h, c, valid[:, t])
+            if decisions is None:
+                h, c, p_skim, s, logp, f = step(x[:, t], h, c, valid[:, t])
+            else:
+                h, c, p_skim, s, logp, f = step(x[:, t], h, c, valid[:, t], decisions[:, t])
             outs.append(h * valid[:, t, None])
             p_skims.append(p_skim), skims.append(s), logps.append(logp), flops.append(f)
         out = torch.stack(outs, 1)
@@ -246,12 +260,15 @@ class SkimRNN(nn.Module):
         d2 = self.small_size
         return torch.cat([hs, h[:, d2:]], -1), torch.cat([cs, c[:, d2:]], -1)
 
-    def _step_soft(self, x, h, c, m):
-        """Training step: both candidates, mixed with Gumbel-softmax weights [G]."""
+    def _step_soft(self, x, h, c, m, decision=None):
+        """Training step: both candidates, mixed with Gumbel-softmax weights [G] (one-hot
+        weights when ``decision`` (B,), 1 = skim, replays given decisions)."""
         logp = self._decide(x, h)
         hr, cr = self.big(x, (h, c))
         hs, cs = self._skim_state(x, h, c)
-        if self.force is not None:
+        if decision is not None:
+            r = F.one_hot(decision, 2).to(x.dtype)
+        elif self.force is not None:
             r = F.one_hot(torch.full_like(m, READ if self.force == "read" else SKIM,
                                           dtype=torch.long), 2).to(x.dtype)
         else:
