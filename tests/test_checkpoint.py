@@ -95,3 +95,21 @@ def test_shipped_checkpoints_load():
         for key in ("task", "data", "metrics", "training"):
             assert key in card, f"{name}: card lacks {key}"
         assert card["training"]["command"].startswith("python -m skimviz train")
+
+
+def test_extra_files_are_saved_and_read_back_safely(tmp_path):
+    from torch import nn as _nn
+    from skimviz import checkpoint as ck
+    m = _nn.Linear(2, 2)
+    card = {"name": "x", "architecture": "SequenceClassifier", "config": {}}
+    d = ck.save(m, card, tmp_path / "x", extra_files={"vocab.txt": "<pad>\n<unk>\na\n"})
+    assert ck.read_extra(d, "vocab.txt") == "<pad>\n<unk>\na\n"
+    for bad in ("../card.json", "model.safetensors", "a/b.txt", "x.py", ""):
+        with pytest.raises(ck.CheckpointError):
+            ck.read_extra(d, bad)
+    with pytest.raises(ck.CheckpointError):
+        ck.save(m, card, tmp_path / "y", extra_files={"../evil.txt": "x"})
+    with pytest.raises(ck.CheckpointError):
+        ck.read_extra(d, "vocab.txt", max_bytes=4)
+    with pytest.raises(ck.CheckpointError):
+        ck.read_extra(d, "tokenizer.json")  # not there
