@@ -21,7 +21,8 @@ from app_support import checkpoint_stamp as _stamp
 from app_support import is_on as presenting_on
 from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
-from skimviz import checkpoint, cost, figures, figures_text, skim_speed, urlstate
+from skimviz import (attribution_text, checkpoint, cost, figures, figures_text, skim_speed,
+                     urlstate)
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import text as textdata
 from skimviz.models import skim_rnn as _skim_rnn
@@ -249,6 +250,170 @@ def _speed_section(model, dense, dense_note: str, vocab, model_key, max_tokens: 
                        on_click="ignore")
 
 
+# ---------------------------------------------------------------------------------------------
+# attributions vs decisions; two thresholds side by side
+ATTR_LABELS = {"ig": f"Integrated Gradients ({attribution_text.IG_STEPS} steps)",
+               "saliency": "Saliency (|gradient|)"}
+
+
+def _attr_set(model, model_key, vocab, theta: float, method: str, max_tokens: int) -> dict:
+    """Agreement over the page's example texts at this θ, cached per model, θ and method."""
+    done = st.session_state.setdefault("_skim_attr_set", {})
+    key = (model_key, round(theta, 4), method)
+    if key not in done:
+        ids = skim_speed.encode_texts(vocab, list(EXAMPLES.values()), max_tokens)
+        with _threads(THREADS):
+            done[key] = attribution_text.skim_agreement_over_texts(model, ids, method)
+    return done[key]
+
+
+def _attributions(model, model_key, vocab, res: dict, text_hash: str, theta: float,
+                  max_tokens: int, stem: str) -> None:
+    """Attributions vs decisions for this text: the read/skim strip beside the tokens coloured
+    by attribution, the two agreement numbers with their chance levels, the set over the
+    examples, CSV export."""
+    st.subheader("Attributions vs decisions: does the model skim what does not matter?")
+    st.markdown(
+        "An **attribution** method scores how much each token pushes the model towards its "
+        "prediction. If the decision layer skims what does not matter, the tokens with the "
+        "largest attribution should be the read ones.")
+    with st.container(key="controls_skim_attr"):
+        method = st.radio(
+            "Attribution method", list(attribution_text.METHODS), key="skim_attr_method",
+            horizontal=True, format_func=ATTR_LABELS.get,
+            help="captum.attr on the word embeddings, towards the predicted class, with the "
+                 "model's own read/skim decisions replayed. Integrated Gradients: from the "
+                 "padding embedding (zeros), score = sum over the embedding dimensions; "
+                 "Saliency: L2 norm of the gradient.")
+    cache = st.session_state.setdefault("_skim_attr", {})
+    key = (model_key, text_hash, round(theta, 4), method)
+    r = cache.get(key)
+    if r is None:
+        try:
+            with st.spinner("Computing the attribution…"), _threads(THREADS):
+                r = attribution_text.attribute_skim(model, vocab.encode(res["tokens"]), method,
+                                                    target=res["label"])
+        except Exception as e:  # attributions are informative only
+            st.warning(f"The attribution could not be computed: {e}")
+            return
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = r
+    size = 1.6 if presenting_on() else 1.15
+    label = DEFAULT_LABELS.get(r["label"], str(r["label"]))
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Read / skimmed** (the decisions)")
+        st.markdown(figures_text.token_html(res["tokens"], res["skim"], res["known"],
+                                            res["p_skim"], font_size=size,
+                                            block_class="skimviz-tokens-decisions"),
+                    unsafe_allow_html=True)
+    with c2:
+        st.markdown(f"**{attribution_text.METHODS[method]}** (towards “{label}”)")
+        st.markdown(figures_text.attribution_html(
+            res["tokens"], r["attr"], signed=method == "ig", font_size=size,
+            tips=["read" if u else "skimmed" for u in r["read"]]), unsafe_allow_html=True)
+    auc = r["used_auc"]
+    m1, m2 = st.columns(2)
+    m1.metric("Attribution on read tokens",
+              "—" if r["mass_on_used"] != r["mass_on_used"] else f"{r['mass_on_used']:.0%}",
+              f"chance: {r['used_fraction']:.0%} (the share read)", delta_color="off",
+              delta_arrow="off",
+              help="share of the total |attribution| on the tokens the big LSTM read; if the "
+                   "decisions ignored importance it would be the share of tokens read")
+    m2.metric(f"Read-AUC (top {r['k']})", "—" if auc != auc else f"{auc:.2f}",
+              "chance: 0.5", delta_color="off", delta_arrow="off",
+              help=f"ROC AUC of “read” as a predictor of being among the {r['k']} tokens with "
+                   "the largest |attribution|: 1 = they are read and the others skimmed; "
+                   "undefined when every token is read, or none")
+    st.markdown("**In one line:** " + attribution_text.reading(r, "read", "skimmed"))
+    st.caption(f"{attribution_text.METHODS[method]} on the word embeddings, towards the "
+               f"predicted class; per token the {attribution_text.REDUCTIONS[method]}"
+               + (" (red pushes towards the prediction, blue away), from the padding "
+                  "embedding (zeros)" if method == "ig" else "")
+               + f". The read/skim decisions of θ = {theta:.2f} are replayed in the "
+               "differentiable path (the same forward), so a skimmed token is attributed "
+               f"through the small LSTM. Computed in {r['seconds']:.2f} s on the CPU (cached "
+               "for this text, θ and method).")
+    n_ex = len(EXAMPLES)
+    if st.button(f"Compute over the {n_ex} example texts", key="skim_attr_set_run",
+                 help="the same two numbers on every example text of this page, at this θ"):
+        try:
+            with st.spinner(f"Attributing {n_ex} texts…"):
+                _attr_set(model, model_key, vocab, theta, method, max_tokens)
+        except Exception as e:
+            st.warning(f"The set could not be computed: {e}")
+    s = st.session_state.get("_skim_attr_set", {}).get((model_key, round(theta, 4), method))
+    if s is not None:
+        st.markdown(
+            f"**Over the {s['n']} example texts** (θ = {theta:.2f}): on average "
+            f"{s['mass_on_used_mean']:.0%} of the attribution on read tokens against a chance "
+            f"level of {s['used_fraction_mean']:.0%}; above chance in "
+            f"{s['share_above_chance']:.0%} of the texts; mean read-AUC "
+            + ("undefined (every text all read or all skimmed)" if s["used_auc_n"] == 0 else
+               f"{s['used_auc_mean']:.2f} over {s['used_auc_n']} texts")
+            + f" ({s['seconds']:.1f} s).")
+    rows = attribution_text.token_rows(res["tokens"], r["attr"], r["read"], "read",
+                                       {"p_skim": [round(p, 6) for p in res["p_skim"]]})
+    st.download_button("Attributions as CSV", figures.to_csv(rows),
+                       file_name=f"{stem}-attributions-{method}.csv", mime="text/csv",
+                       key="download_skim_attr", on_click="ignore",
+                       help="one row per token: index, token, attribution, share of the "
+                            "|attribution|, read (1) or skimmed (0), p_skim")
+
+
+def _compare(model, vocab, res: dict, text: str, text_hash: str, model_key, theta: float,
+             max_tokens: int) -> None:
+    """The same text at a second θ (B) beside the current one (A): two strips with the same
+    colours, the skim rate and Flop-R of each."""
+    with st.expander("Compare two thresholds", expanded=False):
+        with st.container(key="controls_skim_compare"):
+            theta_b = st.slider("θ for B", THETA_MIN, THETA_MAX, step=THETA_STEP,
+                                value=0.3 if abs(theta - 0.3) > 1e-9 else 0.7,
+                                key="skim_compare_theta",
+                                help="A is the view above (the θ of the main slider).")
+        theta_b = float(min(THETA_MAX, max(THETA_MIN, theta_b)))
+        cache = st.session_state.setdefault("_skim_compare", {})
+        key = (model_key, text_hash, round(theta_b, 4))
+        res_b = cache.get(key)
+        if res_b is None:
+            try:
+                model.set_threshold(theta_b)
+                with _threads(THREADS):
+                    res_b = skim_text.analyse(model, vocab, text, max_tokens)
+            except Exception as e:  # the comparison is informative only
+                st.warning(f"The second view could not be computed: {e}")
+                return
+            finally:
+                model.set_threshold(theta)
+            if len(cache) > 32:
+                cache.clear()
+            cache[key] = res_b
+        size = 1.6 if presenting_on() else 1.15
+        cols = st.columns(2)
+        for col, (tag, th, r) in zip(cols, (("A", theta, res), ("B", theta_b, res_b))):
+            with col:
+                st.markdown(f"**{tag}: θ = {th:.2f}**")
+                st.markdown(figures_text.token_html(r["tokens"], r["skim"], r["known"],
+                                                    r["p_skim"], font_size=size,
+                                                    block_class=f"skimviz-tokens-{tag.lower()}"),
+                            unsafe_allow_html=True)
+                m1, m2, m3 = st.columns(3)
+                m1.metric(f"Skim rate ({tag})", f"{r['skim_rate']:.0%}",
+                          f"{int(sum(r['skim']))} / {len(r['skim'])} tokens",
+                          delta_color="off", delta_arrow="off")
+                m2.metric(f"Flop-R ({tag})", f"{r['flop_r']:.2f}×",
+                          figures.format_flops(r["flops"]), delta_color="off", delta_arrow="off")
+                m3.metric(f"Prediction ({tag})", DEFAULT_LABELS.get(r["label"], str(r["label"])),
+                          f"{r['probability']:.0%}", delta_color="off", delta_arrow="off")
+        diff = sum(int(a != b) for a, b in zip(res["skim"], res_b["skim"]))
+        agree = "agree" if res["label"] == res_b["label"] else "disagree"
+        st.caption(f"Same text, same colours (bold dark: read, light blue: skimmed). The two "
+                   f"thresholds differ on {diff} of {len(res['skim'])} tokens and the "
+                   f"predictions {agree}; Flop-R of both against the same dense LSTM count "
+                   f"({figures.format_flops(res['dense_flops'])}).")
+
+
 def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
     vocab = _vocab(name, _pretrained_dir(), model_key[2])
     max_tokens = min(int((card.get("input") or {}).get("max_tokens", textdata.MAX_TOKENS)),
@@ -347,6 +512,10 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                + ("its batch-1 loop in the C++ extension" if loop == "cpp" else
                   "a Python loop: the C++ extension is not built")
                + "), so fewer FLOPs do not always mean less time.")
+
+    _attributions(model, model_key, vocab, res, text_hash, theta, max_tokens,
+                  f"{name}-theta{theta:.2f}")
+    _compare(model, vocab, res, text, text_hash, model_key, theta, max_tokens)
 
     _speed_section(model, dense, dense_note, vocab, model_key, max_tokens)
 

@@ -252,3 +252,22 @@ def token_rows(tokens: Sequence[str], attr: Sequence[float], mask: Sequence[int]
             r[k] = v[i]
         rows.append(r)
     return rows
+
+
+def reading(g: Dict[str, object], used: str = "read", unused: str = "skimmed",
+            units: str = "tokens") -> str:
+    """One sentence answering “does the model skim what does not matter?” from an agreement
+    result (mass_on_used, used_fraction)."""
+    mass, frac = float(g["mass_on_used"]), float(g["used_fraction"])
+    if not np.isfinite(mass):
+        return "The attribution is zero on every token: there is nothing to compare."
+    if frac <= 0.0 or frac >= 1.0:
+        return (f"Every one of the {units} was {used if frac >= 1.0 else unused}: the decisions "
+                f"do not single out any of them, so this text cannot say whether the model "
+                f"{'skims' if used == 'read' else 'drops'} what does not matter.")
+    head = f"{mass:.0%} of the attribution lies on the {frac:.0%} of the {units} it {used}"
+    if mass > frac + 0.02:
+        return head + (f" — more than chance: what it {unused} mattered less to its prediction.")
+    if mass >= frac - 0.02:
+        return head + f" — no better than chance: what it {unused} mattered as much as the rest."
+    return head + f" — less than chance: it {unused} the {units} that mattered most."

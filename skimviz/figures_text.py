@@ -60,10 +60,12 @@ def token_spans(tokens: Sequence[str], skim: Sequence[int],
 
 def token_html(tokens: Sequence[str], skim: Sequence[int],
                known: Optional[Sequence[bool]] = None,
-               p_skim: Optional[Sequence[float]] = None, font_size: float = 1.15) -> str:
+               p_skim: Optional[Sequence[float]] = None, font_size: float = 1.15,
+               block_class: str = "skimviz-tokens") -> str:
     """The tokens as one HTML block (no blank line, so Markdown leaves it whole): each token a
     ``<span class="skimviz-read">`` or ``<span class="skimviz-skim">`` (plus
-    ``skimviz-unknown``), its decision and p_skim in the ``title`` (hover)."""
+    ``skimviz-unknown``), its decision and p_skim in the ``title`` (hover). ``block_class``:
+    the block's class (a second strip of the same text gets its own)."""
     parts = []
     for r in token_spans(tokens, skim, known, p_skim):
         read = r["decision"] == "read"
@@ -78,7 +80,34 @@ def token_html(tokens: Sequence[str], skim: Sequence[int],
             tip += ", not in the vocabulary"
         parts.append(f'<span class="{cls}" style="{style}" title="{escape_text(tip)}">'
                      f'{escape_text(r["token"])}</span>')
-    return (f'<div class="skimviz-tokens" style="font-size: {font_size}rem; line-height: 1.9; '
+    return (f'<div class="{block_class}" style="font-size: {font_size}rem; line-height: 1.9; '
+            f'word-wrap: break-word;">' + " ".join(parts) + "</div>")
+
+
+def attribution_html(tokens: Sequence[str], scores: Sequence[float], signed: bool = False,
+                     font_size: float = 1.15, tips: Optional[Sequence[str]] = None,
+                     block_class: str = "skimviz-attr-tokens") -> str:
+    """The tokens coloured by attribution, as one HTML block like :func:`token_html` (every
+    token escaped the same way): each token a ``<span class="skimviz-attr">`` whose background
+    opacity is |score| / max |score|; red pushes towards the predicted class and blue away when
+    ``signed`` (Integrated Gradients), orange for an unsigned score (Saliency). The score (and
+    ``tips``) in the ``title`` (hover)."""
+    if len(scores) != len(tokens) or (tips is not None and len(tips) != len(tokens)):
+        raise ValueError("tokens, scores and tips must have the same length")
+    vals = [float(v) if math.isfinite(float(v)) else 0.0 for v in scores]
+    top = max((abs(v) for v in vals), default=0.0) or 1.0
+    parts = []
+    for i, (t, v) in enumerate(zip(tokens, vals)):
+        rgb = ("214, 39, 40" if v >= 0 else "31, 119, 180") if signed else "255, 127, 14"
+        alpha = min(1.0, abs(v) / top)
+        tip = f"attribution {v:+.4f}" if signed else f"attribution {v:.4f}"
+        tip += f" ({alpha:.0%} of the largest)"
+        if tips is not None:
+            tip += f"; {tips[i]}"
+        parts.append(f'<span class="skimviz-attr" style="background: rgba({rgb}, '
+                     f'{0.85 * alpha:.3f}); padding: 1px 2px; border-radius: 3px;" '
+                     f'title="{escape_text(tip)}">{escape_text(t)}</span>')
+    return (f'<div class="{block_class}" style="font-size: {font_size}rem; line-height: 1.9; '
             f'word-wrap: break-word;">' + " ".join(parts) + "</div>")
 
 

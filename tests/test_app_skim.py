@@ -285,3 +285,56 @@ def test_presentation_slides_move_theta(skim_env):
     assert any("Slide 3 of 4" in c.value for c in at.caption)
     assert at.slider(key="skim_theta").value == 0.3
     assert _skimmed(at) >= skimmed_at_half
+
+
+def _block(at: AppTest, cls: str) -> str:
+    found = [m.value for m in at.markdown if f'class="{cls}"' in m.value]
+    assert len(found) == 1, (cls, [m.value[:60] for m in at.markdown])
+    return found[0]
+
+
+def test_attributions_vs_decisions(skim_env):
+    at = _page()
+    at.text_area(key="skim_text").set_value("A funny film , not bad at all !").run()
+    _no_exception(at)
+    tokens = textdata.tokenize("A funny film , not bad at all !")
+    attr = _block(at, "skimviz-attr-tokens")
+    assert [html.unescape(t) for t in re.findall(r'class="skimviz-attr"[^>]*>(.*?)</span>',
+                                                 attr)] == tokens
+    decisions = _spans(_block(at, "skimviz-tokens-decisions"))
+    assert [c for c, _ in decisions] == [c for c, _ in _spans(_tokens_html(at))]
+    assert _metric(at, "Attribution on read tokens").endswith("%") or \
+        _metric(at, "Attribution on read tokens") == "—"
+    assert [m for m in at.metric if m.label.startswith("Read-AUC (top ")]
+    assert any(m.value.startswith("**In one line:**") for m in at.markdown)
+    assert "Attributions as CSV" in {b.proto.label for b in at.get("download_button")}
+    at.radio(key="skim_attr_method").set_value("saliency").run()
+    _no_exception(at)
+    assert _block(at, "skimviz-attr-tokens") != attr
+    assert all("attribution -" not in t for t in re.findall(r'title="([^"]*)"',
+                                                           _block(at, "skimviz-attr-tokens")))
+    at.button(key="skim_attr_set_run").click().run()
+    _no_exception(at)
+    assert any("Over the 5 example texts" in m.value for m in at.markdown)
+
+
+def test_attribution_strip_is_escaped(skim_env):
+    at = _page()
+    at.text_area(key="skim_text").set_value('<script>alert("hi")</script> $x$').run()
+    _no_exception(at)
+    out = _block(at, "skimviz-attr-tokens")
+    assert "<script" not in out and "$" not in out
+
+
+def test_compare_two_thresholds(skim_env):
+    at = _page()
+    at.slider(key="skim_theta").set_value(0.99).run()
+    at.slider(key="skim_compare_theta").set_value(0.01).run()
+    _no_exception(at)
+    a, b = _block(at, "skimviz-tokens-a"), _block(at, "skimviz-tokens-b")
+    skim_a = sum("skimviz-skim" in c for c, _ in _spans(a))
+    skim_b = sum("skimviz-skim" in c for c, _ in _spans(b))
+    assert [t for _, t in _spans(a)] == [t for _, t in _spans(b)]
+    assert skim_b > skim_a and skim_a == _skimmed(at)
+    assert _metric(at, "Skim rate (B)").endswith("%") and _metric(at, "Flop-R (A)").endswith("×")
+    assert at.slider(key="skim_theta").value == pytest.approx(0.99)  # θ of A untouched
