@@ -24,7 +24,7 @@ from app_support import is_on as presenting_on
 from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
 from app_support import session_model, set_query, share_link
-from skimviz import checkpoint, cost, figures, urlstate
+from skimviz import attribution_text, checkpoint, cost, figures, figures_text, urlstate
 from skimviz import figures_transkimmer as figs
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import text as textdata
@@ -310,7 +310,126 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                "Transkimmer gathers the kept tokens before every layer, so a layer's work "
                "shrinks with the tokens it keeps; on short texts the predictors and the "
                "gathering can cost more time than the skipped tokens save.")
+    _attributions(model, model_key, enc, res, known, text, text_hash, name)
     return res, known
+
+
+# ---------------------------------------------------------------------------------------------
+# attributions vs decisions
+ATTR_LABELS = {"ig": f"Integrated Gradients ({attribution_text.IG_STEPS} steps)",
+               "saliency": "Saliency (|gradient|)"}
+KEPT_MIN_LAYERS = 2  # "kept": the word went on past the first layer (through at least 2)
+
+
+def _attributions(model, model_key, enc: tk.TextEncoder, res: dict, known, text: str,
+                  text_hash: str, name: str) -> None:
+    """Attributions vs decisions for this text: the prune-layer strip beside the words coloured
+    by attribution, the two agreement numbers with their chance levels, the set over the
+    examples, CSV export."""
+    L = int(res["layers"])
+    st.subheader("Attributions vs decisions: does the model skim what does not matter?")
+    st.markdown(
+        "An **attribution** method scores how much each word pushes the model towards its "
+        "prediction. If the predictors drop what does not matter, the words with the largest "
+        f"attribution should be those kept past the first layer (through at least "
+        f"{KEPT_MIN_LAYERS} of {L} layers).")
+    with st.container(key="controls_tk_attr"):
+        method = st.radio(
+            "Attribution method", list(attribution_text.METHODS), key="tk_attr_method",
+            horizontal=True, format_func=ATTR_LABELS.get,
+            help="captum.attr on the word embeddings, towards the predicted class, through the "
+                 "masking path (every token computed, the same decisions and logits as the "
+                 "pruning path). Integrated Gradients: from the [PAD] embedding ([CLS] kept), "
+                 "score = sum over the embedding dimensions; Saliency: L2 norm of the "
+                 "gradient. A word's score joins its pieces'.")
+    cache = st.session_state.setdefault("_tk_attr", {})
+    key = (model_key, text_hash, method)
+    r = cache.get(key)
+    if r is None:
+        try:
+            e = enc.encode(text)
+            with st.spinner("Computing the attribution…"), _threads(THREADS):
+                r = attribution_text.attribute_transkimmer(model, e["ids"], e["words"], method,
+                                                           min_layers=KEPT_MIN_LAYERS,
+                                                           target=res["label"])
+        except Exception as ex:  # attributions are informative only
+            st.warning(f"The attribution could not be computed: {ex}")
+            return
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = r
+    words = res["words"]
+    if len(r["word_attr"]) != len(words):
+        st.warning("The attribution does not line up with the words shown; not displayed.")
+        return
+    size = 1.6 if presenting_on() else 1.15
+    label = LABELS.get(r["label"], str(r["label"]))
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Prune layer** (the decisions)")
+        st.markdown(figs.token_html(words, L, known, font_size=size,
+                                    block_class="skimviz-tk-tokens-decisions"),
+                    unsafe_allow_html=True)
+    with c2:
+        st.markdown(f"**{attribution_text.METHODS[method]}** (towards “{label}”)")
+        st.markdown(figures_text.attribution_html(
+            [w["word"] for w in words], r["word_attr"], signed=method == "ig", font_size=size,
+            tips=[figs.describe_layer(p, L) for p in r["word_prune_layer"]]),
+            unsafe_allow_html=True)
+    auc, mass = r["used_auc"], r["mass_on_used"]
+    m1, m2 = st.columns(2)
+    m1.metric("Attribution on kept words", "—" if mass != mass else f"{mass:.0%}",
+              f"chance: {r['used_fraction']:.0%} (the share kept)", delta_color="off",
+              delta_arrow="off",
+              help=f"share of the total |attribution| on the words that went through at least "
+                   f"{KEPT_MIN_LAYERS} layers; if the predictors ignored importance it would be "
+                   "the share of such words")
+    m2.metric(f"Kept-AUC (top {r['k']})", "—" if auc != auc else f"{auc:.2f}", "chance: 0.5",
+              delta_color="off", delta_arrow="off",
+              help=f"ROC AUC of “kept” as a predictor of being among the {r['k']} words with "
+                   "the largest |attribution|; undefined when every word is kept, or none")
+    st.markdown("**In one line:** " + attribution_text.reading(
+        r, f"kept past layer {KEPT_MIN_LAYERS - 1}", f"dropped by layer {KEPT_MIN_LAYERS}",
+        "words"))
+    st.caption(f"{attribution_text.METHODS[method]} on the word embeddings towards the "
+               f"predicted class; per token the {attribution_text.REDUCTIONS[method]}"
+               + (" (red pushes towards the prediction, blue away), from the [PAD] embedding"
+                  if method == "ig" else "")
+               + "; a word's score is the sum of its pieces' (Saliency: their L2 norm), [CLS] "
+               "and [SEP] left out. Through the masking path, whose logits equal the pruning "
+               f"path's ({max(abs(a - b) for a, b in zip(r['logits'], r['masked_logits'])):.1e}"
+               f" apart here). Computed in {r['seconds']:.2f} s on the CPU (cached for this "
+               "text and method).")
+    n_ex = len(EXAMPLES)
+    set_key = (model_key, method)
+    done = st.session_state.setdefault("_tk_attr_set", {})
+    if st.button(f"Compute over the {n_ex} example texts", key="tk_attr_set_run",
+                 help="the same two numbers on every example text of this page"):
+        try:
+            with st.spinner(f"Attributing {n_ex} texts…"), _threads(THREADS):
+                done[set_key] = attribution_text.transkimmer_agreement_over_texts(
+                    model, [enc.encode(t) for t in EXAMPLES.values()], method,
+                    min_layers=KEPT_MIN_LAYERS)
+        except Exception as ex:
+            st.warning(f"The set could not be computed: {ex}")
+    s = done.get(set_key)
+    if s is not None:
+        st.markdown(
+            f"**Over the {s['n']} example texts**: on average {s['mass_on_used_mean']:.0%} of "
+            f"the attribution on kept words against a chance level of "
+            f"{s['used_fraction_mean']:.0%}; mean kept-AUC "
+            + ("undefined (in every text all words kept, or none)" if s["used_auc_n"] == 0
+               else f"{s['used_auc_mean']:.2f} over {s['used_auc_n']} texts")
+            + f" ({s['seconds']:.1f} s).")
+    rows = attribution_text.token_rows(
+        [w["word"] for w in words], r["word_attr"], r["kept"], "kept",
+        {"prune_layer": r["word_prune_layer"],
+         "pieces": [" ".join(map(str, w["pieces"])) for w in words]})
+    st.download_button("Attributions as CSV", figures.to_csv(rows),
+                       file_name=f"{name}-attributions-{method}.csv", mime="text/csv",
+                       key="download_tk_attr", on_click="ignore",
+                       help="one row per word: index, word, attribution, share of the "
+                            "|attribution|, kept past the first layer (1/0), prune layer, pieces")
 
 
 def _lambda_section(card: dict) -> None:

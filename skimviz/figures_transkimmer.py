@@ -99,7 +99,8 @@ def word_rows(result: Dict[str, object], known: Optional[Sequence[bool]] = None
 
 
 def token_html(words: Sequence[Dict[str, object]], layers: int,
-               known: Optional[Sequence[bool]] = None, font_size: float = 1.15) -> str:
+               known: Optional[Sequence[bool]] = None, font_size: float = 1.15,
+               block_class: str = "skimviz-tk-tokens") -> str:
     """The words as one HTML block (no blank line, so Markdown leaves it whole): each word a
     ``<span class="skimviz-tk skimviz-tk-L{k}">`` (k = 1-based layer before which it was
     skimmed) or ``<span class="skimviz-tk skimviz-tk-kept">``, coloured by :func:`color_of`,
@@ -126,7 +127,7 @@ def token_html(words: Sequence[Dict[str, object]], layers: int,
             tip += "; not in the vocabulary"
         parts.append(f'<span class="{cls}" style="{style}" title="{escape_text(tip)}">'
                      f'{escape_text(w["word"])}</span>')
-    return (f'<div class="skimviz-tk-tokens" style="font-size: {font_size}rem; '
+    return (f'<div class="{block_class}" style="font-size: {font_size}rem; '
             f'line-height: 1.9; word-wrap: break-word;">' + " ".join(parts) + "</div>")
 
 

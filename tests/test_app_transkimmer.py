@@ -329,3 +329,39 @@ def test_loads_with_the_real_pretrained_folder(monkeypatch):
     assert at.radio(key="tk_model").value in names
     assert _spans(_tokens_html(at))
     assert _metric(at, "Prediction") in {"positive", "negative"}
+
+
+def _block(at: AppTest, cls: str) -> str:
+    found = [m.value for m in at.markdown if f'class="{cls}"' in m.value]
+    assert len(found) == 1, (cls, [m.value[:60] for m in at.markdown])
+    return found[0]
+
+
+def test_attributions_vs_decisions(tk_env):
+    at = _page()
+    text = "the jokes fall flat and the cast looks tired , quiet kind and often very funny"
+    at.text_area(key="tk_text").set_value(text).run()
+    _no_exception(at)
+    attr = _block(at, "skimviz-attr-tokens")
+    words = re.findall(r'class="skimviz-attr"[^>]*>(.*?)</span>', attr)
+    assert [html.unescape(w) for w in words] == _words(text)
+    decisions = _spans(_block(at, "skimviz-tk-tokens-decisions"))
+    assert decisions == _spans(_tokens_html(at))     # the same prune-layer strip, beside it
+    assert _metric(at, "Attribution on kept words")
+    assert [m for m in at.metric if m.label.startswith("Kept-AUC (top ")]
+    assert any(m.value.startswith("**In one line:**") for m in at.markdown)
+    assert "Attributions as CSV" in {b.proto.label for b in at.get("download_button")}
+    at.radio(key="tk_attr_method").set_value("saliency").run()
+    _no_exception(at)
+    assert _block(at, "skimviz-attr-tokens") != attr
+    at.button(key="tk_attr_set_run").click().run()
+    _no_exception(at)
+    assert any("Over the 5 example texts" in m.value for m in at.markdown)
+
+
+def test_attribution_strip_is_escaped(tk_env):
+    at = _page()
+    at.text_area(key="tk_text").set_value('<script>alert("hi")</script> <b>bold</b>').run()
+    _no_exception(at)
+    out = _block(at, "skimviz-attr-tokens")
+    assert "<script" not in out and "<b>" not in out
