@@ -329,7 +329,7 @@ def _attributions(model, model_key, vocab, res: dict, text_hash: str, theta: flo
     st.markdown("**In one line:** " + attribution_text.reading(r, "read", "skimmed"))
     st.caption(f"{attribution_text.METHODS[method]} on the word embeddings, towards the "
                f"predicted class; per token the {attribution_text.REDUCTIONS[method]}"
-               + (" (red pushes towards the prediction, blue away), from the padding "
+               + ("; red pushes towards the prediction, blue away; baseline: the padding "
                   "embedding (zeros)" if method == "ig" else "")
                + f". The read/skim decisions of θ = {theta:.2f} are replayed in the "
                "differentiable path (the same forward), so a skimmed token is attributed "
@@ -369,7 +369,7 @@ def _compare(model, vocab, res: dict, text: str, text_hash: str, model_key, thet
     with st.expander("Compare two thresholds", expanded=False):
         with st.container(key="controls_skim_compare"):
             theta_b = st.slider("θ for B", THETA_MIN, THETA_MAX, step=THETA_STEP,
-                                value=0.3 if abs(theta - 0.3) > 1e-9 else 0.7,
+                                value=0.9 if abs(theta - 0.9) > 1e-9 else 0.5,
                                 key="skim_compare_theta",
                                 help="A is the view above (the θ of the main slider).")
         theta_b = float(min(THETA_MAX, max(THETA_MIN, theta_b)))

@@ -393,8 +393,8 @@ def _attributions(model, model_key, enc: tk.TextEncoder, res: dict, known, text:
         "words"))
     st.caption(f"{attribution_text.METHODS[method]} on the word embeddings towards the "
                f"predicted class; per token the {attribution_text.REDUCTIONS[method]}"
-               + (" (red pushes towards the prediction, blue away), from the [PAD] embedding"
-                  if method == "ig" else "")
+               + ("; red pushes towards the prediction, blue away; baseline: the [PAD] "
+                  "embedding" if method == "ig" else "")
                + "; a word's score is the sum of its pieces' (Saliency: their L2 norm), [CLS] "
                "and [SEP] left out. Through the masking path, whose logits equal the pruning "
                f"path's ({max(abs(a - b) for a, b in zip(r['logits'], r['masked_logits'])):.1e}"
