@@ -16,7 +16,8 @@ Methods, both towards the predicted class of the inference path:
   the zero vector (``padding_idx=0``); for the Transkimmer the [PAD] row of ``word`` (position
   and token-type embeddings unchanged), and [CLS] keeps its own embedding (so it scores 0). The
   per-token score is the **sum** over the embedding dimensions (signed; the scores add up to
-  logit(text) − logit(baseline), IG's completeness).
+  logit(text) − logit(baseline), IG's completeness). Gauss–Legendre points: their weights sum
+  to 1 (captum's ``riemann_trapezoid`` weights sum to (n − 1)/n, which scales every score).
 * ``"saliency"``: the gradient of the logit with respect to the embedding output
   (``captum.attr.LayerGradientXActivation`` with ``multiply_by_inputs=False``, i.e. the layer
   gradient); the per-token score is its **L2 norm** over the embedding dimensions (unsigned).
