@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
@@ -81,6 +81,150 @@ def share_link(page: str, query: str) -> str:
     if path.endswith("/" + page) or path == "/" + page:
         path = path[: -len(page) - 1]
     return f"{parts.scheme}://{parts.netloc}{path}/?{query}"
+
+# --- the text pages (Skim-RNN, Transkimmer) --------------------------------------------------
+def text_cards(task: str, directory: str | None) -> dict:
+    """name → card for every shipped checkpoint whose readable card has ``task``."""
+    out = {}
+    for name in checkpoint.list_pretrained(directory):
+        try:
+            card = checkpoint.load_card(name, directory)
+        except checkpoint.CheckpointError:
+            continue
+        if card.get("task") == task:
+            out[name] = card
+    return out
+
+
+def dense_twin(card: dict, fresh, twin_is: str, fresh_is: str, weights: str):
+    """(dense model, sentence for the captions): the card's shipped ``dense_twin`` (``twin_is``
+    says what it is), else ``fresh()`` (an untrained model of the same size, ``fresh_is``;
+    ``weights`` says how much weights change the time)."""
+    d = pretrained_dir()
+    twin = card.get("dense_twin")
+    if twin:
+        try:
+            dense, _ = load_shared(twin, d, checkpoint_stamp(twin, d))
+            return dense, f"the dense twin `{twin}` ({twin_is})"
+        except checkpoint.CheckpointError:
+            pass
+    return (fresh(), f"{fresh_is}: "
+            + (f"the twin `{twin}` is not available" if twin else "the card names no dense twin")
+            + f", and weights {weights} the time")
+
+
+def read_text_url(prefix: str, names, ignore=()) -> dict | None:
+    """Once per session: the URL's model and text (``urlstate.parse_skim``, parameters in
+    ``ignore`` left out) into ``{prefix}_model`` / ``{prefix}_text``, its notices into
+    ``_{prefix}_url_notices``; returns the parsed state (None when already read)."""
+    if st.session_state.get(f"_{prefix}_url_read"):
+        return None
+    st.session_state[f"_{prefix}_url_read"] = True
+    params = {k: st.query_params.get_all(k) for k in st.query_params if k not in ignore}
+    state, notices = urlstate.parse_skim(params, list(names))
+    st.session_state[f"_{prefix}_url_notices"] = notices
+    if state["model"]:
+        st.session_state[f"{prefix}_model"] = state["model"]
+    if state["text"]:
+        st.session_state[f"{prefix}_text"] = state["text"]
+    return state
+
+
+def text_share_link(page: str, view: dict) -> str:
+    """A link that opens this view of a text page: ``<app root>/?page=<page>&model=…&text=…``
+    (through the root, which the home page switches to ``page``)."""
+    return share_link(page, urlencode({"page": page, **urlstate.encode_skim(view)}))
+
+
+def set_example(example_key: str, text_key: str, examples: dict) -> None:
+    """``on_change`` of an example picker: the picked example into the text box."""
+    label = st.session_state.get(example_key)
+    if label in examples:
+        st.session_state[text_key] = examples[label]
+
+
+def text_input(prefix: str, examples: dict, text_help: str, empty_what: str) -> str | None:
+    """Section "Your text" of a text page: the example picker (``{prefix}_example``) and the
+    text box (``{prefix}_text``, starting on the first example), outside the "controls"
+    containers so presentation mode keeps them. Returns the text cut at
+    ``textdata.MAX_CHARS`` (with a notice), or None (with a notice) when it is blank;
+    ``empty_what`` ends that notice ("see ...")."""
+    from skimviz.data import text as textdata
+
+    text_key = f"{prefix}_text"
+    with st.container(key=f"{prefix}_text_box"):
+        if text_key not in st.session_state:
+            st.session_state[text_key] = next(iter(examples.values()))
+        st.selectbox("Examples", list(examples), index=None, key=f"{prefix}_example",
+                     placeholder="pick an example text…", on_change=set_example,
+                     args=(f"{prefix}_example", text_key, examples),
+                     help="Short reviews written for this page (not from the training data).")
+        st.text_area("Your text (a movie review works best)", key=text_key, height=130,
+                     help=text_help)
+    raw = st.session_state.get(text_key) or ""
+    text = raw
+    if len(raw) > textdata.MAX_CHARS:
+        text = raw[:textdata.MAX_CHARS]
+        st.warning(f"Your text has {len(raw):,} characters; only the first "
+                   f"{textdata.MAX_CHARS:,} are read.")
+    if not text.strip():
+        st.warning("The text box is empty: type or paste a sentence (or pick an example) to "
+                   f"see {empty_what}.")
+        return None
+    return text
+
+
+def cached_latency(slot: str, key, measure_on, threads: int):
+    """This text at batch 1 on every device, cached in ``st.session_state[slot]`` under ``key``
+    (at most 64 entries): ``measure_on(device)`` → {"skim", "dense"} (``cost`` latencies as
+    dicts), timed with ``threads`` CPU threads; each gets the device's "name". Returns
+    (latency, error message or None); a failed measurement is not cached."""
+    from skimviz import cost
+    from skimviz.speedlab import threads as _threads
+
+    cache = st.session_state.setdefault(slot, {})
+    if key in cache:
+        return cache[key], None
+    out = {}
+    try:
+        with st.spinner("Timing both models on this text…"), _threads(threads):
+            for dev in cost.available_devices():
+                out[dev] = measure_on(dev)
+                out[dev]["name"] = cost.describe_device(dev)
+    except Exception as e:  # timing is informative only
+        return out, str(e)
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = out
+    return out, None
+
+
+def latency_metrics(col, latency: dict, error: str | None, skim: str, dense: str,
+                    cap_s: float) -> None:
+    """One metric per device (the first in ``col``, the others in the last of four new
+    columns): the skim model's median latency against the dense one's; the error, if any."""
+    for i, (dev, lat) in enumerate(latency.items()):
+        s, d = lat["skim"]["median_ms"], lat["dense"]["median_ms"]
+        c = col if i == 0 else st.columns(4)[3]
+        c.metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
+                 f"{dense} {d:.1f} ms ({skim} {d / s:.2f}× faster)" if d >= s
+                 else f"{dense} {d:.1f} ms ({skim} {s / d:.2f}× slower)",
+                 delta_color="off", delta_arrow="off",
+                 help=f"{lat['name']}; median of {lat['skim']['repeats']} runs after 2 warm-up "
+                      f"runs, at most {cap_s:g} s per model")
+    if error:
+        st.warning(f"Latency could not be measured: {error}")
+
+
+def share_box(text: str, link: str, what: str) -> None:
+    """The link to this view (``what``: what it carries), or why a text this long has none."""
+    if len(text) <= urlstate.SKIM_TEXT_MAX:
+        st.markdown(f"**Link to this view** ({what}):")
+        st.code(link, language=None)
+    else:
+        st.caption(f"A link carries texts of up to {urlstate.SKIM_TEXT_MAX} characters; "
+                   "this one is longer, so the link would open the page without it.")
+
 
 STATE = "_present"
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import streamlit as st
 
-from app_support import big, presentation, session_model, set_query, share_link
-from app_support import checkpoint_stamp as _stamp
+from app_support import (big, cached_latency, dense_twin, latency_metrics, presentation,
+                         read_text_url, session_model, set_query, share_box, text_cards,
+                         text_input, text_share_link)
 from app_support import is_on as presenting_on
-from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
 from skimviz import (attribution_text, checkpoint, cost, figures, figures_text, skim_speed,
                      urlstate)
@@ -66,22 +65,14 @@ EXAMPLES = {
         "this year, but by the end I was checking my watch. Worth a look for her performance, "
         "not for the mystery.",
 }
-DEFAULT_TEXT = next(iter(EXAMPLES.values()))
 
 
 # ---------------------------------------------------------------------------------------------
 # checkpoints
 def _skim_checkpoints(directory) -> dict:
     """name → card for every checkpoint whose card is a text classifier with a Skim-LSTM."""
-    out = {}
-    for name in checkpoint.list_pretrained(directory):
-        try:
-            card = checkpoint.load_card(name, directory)
-        except CheckpointError:
-            continue
-        if card.get("task") == TASK and (card.get("config") or {}).get("skim") is True:
-            out[name] = card
-    return out
+    return {n: c for n, c in text_cards(TASK, directory).items()
+            if (c.get("config") or {}).get("skim") is True}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -97,18 +88,9 @@ def _fresh_dense(config_items: tuple, _model):
 
 def _dense_twin(model, card):
     """(dense model, sentence for the captions)."""
-    d = _pretrained_dir()
-    twin = card.get("dense_twin")
-    if twin:
-        try:
-            dense, _ = _load_shared(twin, d, _stamp(twin, d))
-            return dense, f"the dense twin `{twin}` (a plain nn.LSTM of the same size)"
-        except CheckpointError:
-            pass
-    return (_fresh_dense(tuple(sorted(model.config.items())), model),
-            "an untrained plain nn.LSTM of the same size: " +
-            (f"the twin `{twin}` is not available" if twin else "the card names no dense twin")
-            + ", and weights do not change the time")
+    return dense_twin(card, lambda: _fresh_dense(tuple(sorted(model.config.items())), model),
+                      "a plain nn.LSTM of the same size",
+                      "an untrained plain nn.LSTM of the same size", "do not change")
 
 
 @st.cache_resource(show_spinner=False)
@@ -121,17 +103,8 @@ def _speed_store() -> dict:
 # ---------------------------------------------------------------------------------------------
 # URL state
 def _read_url(names) -> None:
-    if st.session_state.get("_skim_url_read"):
-        return
-    st.session_state["_skim_url_read"] = True
-    params = {k: st.query_params.get_all(k) for k in st.query_params}
-    state, notices = urlstate.parse_skim(params, list(names))
-    st.session_state["_skim_url_notices"] = notices
-    if state["model"]:
-        st.session_state["skim_model"] = state["model"]
-    if state["text"]:
-        st.session_state["skim_text"] = state["text"]
-    if state["theta"] is not None:
+    state = read_text_url("skim", names)
+    if state and state["theta"] is not None:
         st.session_state["_skim_url_theta"] = state["theta"]
 
 
@@ -147,37 +120,17 @@ def _write_url(view: dict) -> None:
 def _share_link(view: dict) -> str:
     """A link that opens this view: ``<app root>/?page=skim-rnn-text&...``. Through the root (the
     home page switches here), so it also works as the first request to a fresh server."""
-    return share_link(PAGE, urlencode({"page": PAGE, **urlstate.encode_skim(view)}))
-
-
-def _on_example() -> None:
-    label = st.session_state.get("skim_example")
-    if label in EXAMPLES:
-        st.session_state["skim_text"] = EXAMPLES[label]
+    return text_share_link(PAGE, view)
 
 
 # ---------------------------------------------------------------------------------------------
 def _latency(model, dense, model_key, ids, text_hash: str, theta: float):
     """This text at batch 1 on every device: {device: {"skim", "dense", "name"}}, cached per
     model, text and θ; (latency, error message or None)."""
-    cache = st.session_state.setdefault("_skim_latency", {})
-    key = (model_key, text_hash, round(theta, 4))
-    if key in cache:
-        return cache[key], None
-    out = {}
-    try:
-        with st.spinner("Timing both models on this text…"), _threads(THREADS):
-            for dev in cost.available_devices():
-                out[dev] = skim_speed.latency_pair(model, dense, ids, dev,
-                                                   repeats=LATENCY_REPEATS,
-                                                   max_seconds=LATENCY_CAP_S)
-                out[dev]["name"] = cost.describe_device(dev)
-    except Exception as e:  # timing is informative only
-        return out, str(e)
-    if len(cache) > 64:
-        cache.clear()
-    cache[key] = out
-    return out, None
+    return cached_latency(
+        "_skim_latency", (model_key, text_hash, round(theta, 4)),
+        lambda dev: skim_speed.latency_pair(model, dense, ids, dev, repeats=LATENCY_REPEATS,
+                                            max_seconds=LATENCY_CAP_S), THREADS)
 
 
 def _speed_section(model, dense, dense_note: str, vocab, model_key, max_tokens: int) -> None:
@@ -492,17 +445,7 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                    delta_arrow="off",
                    help="FLOPs of a plain LSTM on these tokens / FLOPs of the Skim-LSTM (its "
                         "decision layer included), recurrent part only")
-    for i, (dev, lat) in enumerate(latency.items()):
-        s, d = lat["skim"]["median_ms"], lat["dense"]["median_ms"]
-        col = cols[3] if i == 0 else st.columns(4)[3]
-        col.metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
-                   f"dense LSTM {d:.1f} ms (Skim-LSTM {d / s:.2f}× faster)" if d >= s
-                   else f"dense LSTM {d:.1f} ms (Skim-LSTM {s / d:.2f}× slower)",
-                   delta_color="off", delta_arrow="off",
-                   help=f"{lat['name']}; median of {lat['skim']['repeats']} runs after 2 warm-up "
-                        f"runs, at most {LATENCY_CAP_S:g} s per model")
-    if latency_error:
-        st.warning(f"Latency could not be measured: {latency_error}")
+    latency_metrics(cols[3], latency, latency_error, "Skim-LSTM", "dense LSTM", LATENCY_CAP_S)
     devs = "; ".join(lat["name"] for lat in latency.values())
     loop = getattr(_skim_rnn, "backend", lambda: "python")()
     st.caption(f"Device in use: {devs or cost.describe_device('cpu')}. Latency is this text at "
@@ -535,12 +478,7 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                        key="download_trace", on_click="ignore",
                        help="tokens, decisions, p_skim, prediction and FLOPs")
     with e3:
-        if len(text) <= urlstate.SKIM_TEXT_MAX:
-            st.markdown("**Link to this view** (model, θ and the text):")
-            st.code(_share_link(view), language=None)
-        else:
-            st.caption(f"A link carries texts of up to {urlstate.SKIM_TEXT_MAX} characters; "
-                       "this one is longer, so the link would open the page without it.")
+        share_box(text, _share_link(view), "model, θ and the text")
     st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
 
 
@@ -604,25 +542,11 @@ def main() -> None:
                "0 = negative.")
 
     st.header("1 · Your text")
-    # not a "controls" container: presentation mode keeps the text box, the page's point
-    with st.container(key="skim_text_box"):
-        if "skim_text" not in st.session_state:
-            st.session_state["skim_text"] = DEFAULT_TEXT
-        st.selectbox("Examples", list(EXAMPLES), index=None, key="skim_example",
-                     placeholder="pick an example text…", on_change=_on_example,
-                     help="Short reviews written for this page (not from the training data).")
-        st.text_area("Your text (a movie review works best)", key="skim_text", height=130,
-                     help=f"Up to {textdata.MAX_CHARS:,} characters and "
-                          f"{textdata.MAX_TOKENS} tokens are read; press Ctrl+Enter to apply.")
-    raw = st.session_state.get("skim_text") or ""
-    text = raw
-    if len(raw) > textdata.MAX_CHARS:
-        text = raw[:textdata.MAX_CHARS]
-        st.warning(f"Your text has {len(raw):,} characters; only the first "
-                   f"{textdata.MAX_CHARS:,} are read.")
-    if not text.strip():
-        st.warning("The text box is empty: type or paste a sentence (or pick an example) to "
-                   "see which words the model reads and which it skims.")
+    text = text_input("skim", EXAMPLES,
+                      f"Up to {textdata.MAX_CHARS:,} characters and {textdata.MAX_TOKENS} "
+                      "tokens are read; press Ctrl+Enter to apply.",
+                      "which words the model reads and which it skims")
+    if text is None:
         _write_url(_view(name))
         return
     _analysis(name, model, card, model_key, text)

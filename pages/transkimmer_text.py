@@ -13,17 +13,16 @@ from __future__ import annotations
 import copy
 import hashlib
 from pathlib import Path
-from urllib.parse import urlencode
 
 import streamlit as st
 import torch
 
 from app_support import big, presentation
-from app_support import checkpoint_stamp as _stamp
 from app_support import is_on as presenting_on
-from app_support import load_shared as _load_shared
 from app_support import pretrained_dir as _pretrained_dir
-from app_support import session_model, set_query, share_link
+from app_support import (cached_latency, dense_twin, latency_metrics, read_text_url,
+                         session_model, set_query, share_box, text_cards, text_input,
+                         text_share_link)
 from skimviz import attribution_text, checkpoint, cost, figures, figures_text, urlstate
 from skimviz import figures_transkimmer as figs
 from skimviz.checkpoint import CheckpointError
@@ -69,7 +68,6 @@ EXAMPLES = {
         "times. I still smiled on the way out, and the costumes alone are worth the ticket, "
         "but it could have been a great film instead of a pleasant one.",
 }
-DEFAULT_TEXT = next(iter(EXAMPLES.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,13 +75,7 @@ DEFAULT_TEXT = next(iter(EXAMPLES.values()))
 def _cards(directory) -> tuple[dict, dict]:
     """(skim checkpoints, dense checkpoints): name → card for every Transkimmer card."""
     skim, dense = {}, {}
-    for name in checkpoint.list_pretrained(directory):
-        try:
-            card = checkpoint.load_card(name, directory)
-        except CheckpointError:
-            continue
-        if card.get("task") != TASK:
-            continue
+    for name, card in text_cards(TASK, directory).items():
         ((skim if (card.get("config") or {}).get("skim", True) else dense))[name] = card
     return skim, dense
 
@@ -113,18 +105,9 @@ def _fresh_dense(config_items: tuple):
 
 def _dense_twin(model, card):
     """(dense model, sentence for the captions)."""
-    d = _pretrained_dir()
-    twin = card.get("dense_twin")
-    if twin:
-        try:
-            dense, _ = _load_shared(twin, d, _stamp(twin, d))
-            return dense, f"the dense twin `{twin}` (the same encoder without predictors)"
-        except CheckpointError:
-            pass
-    return (_fresh_dense(tuple(sorted(model.config.items()))),
-            "an untrained encoder of the same size without predictors: "
-            + (f"the twin `{twin}` is not available" if twin else "the card names no dense twin")
-            + ", and weights barely change the time")
+    return dense_twin(card, lambda: _fresh_dense(tuple(sorted(model.config.items()))),
+                      "the same encoder without predictors",
+                      "an untrained encoder of the same size without predictors", "barely change")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -137,16 +120,7 @@ def _on_device(key: tuple, _model, device: str):
 # URL state: ``/transkimmer-text?model=…&text=…`` (texts longer than urlstate.SKIM_TEXT_MAX stay
 # out of the URL)
 def _read_url(names) -> None:
-    if st.session_state.get("_tk_url_read"):
-        return
-    st.session_state["_tk_url_read"] = True
-    params = {k: st.query_params.get_all(k) for k in st.query_params if k != "theta"}
-    state, notices = urlstate.parse_skim(params, list(names))
-    st.session_state["_tk_url_notices"] = notices
-    if state["model"]:
-        st.session_state["tk_model"] = state["model"]
-    if state["text"]:
-        st.session_state["tk_text"] = state["text"]
+    read_text_url("tk", names, ignore=("theta",))
 
 
 def _view(name) -> dict:
@@ -160,13 +134,7 @@ def _write_url(view: dict) -> None:
 def _share_link(view: dict) -> str:
     """A link that opens this view: ``<app root>/?page=transkimmer-text&model=…&text=…``
     (through the root, which the home page switches here)."""
-    return share_link(PAGE, urlencode({"page": PAGE, **urlstate.encode_skim(view)}))
-
-
-def _on_example() -> None:
-    label = st.session_state.get("tk_example")
-    if label in EXAMPLES:
-        st.session_state["tk_text"] = EXAMPLES[label]
+    return text_share_link(PAGE, view)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,33 +155,21 @@ def _known(enc: tk.TextEncoder, words) -> list | None:
 def _latency(model, dense, model_key, ids: list, text_hash: str):
     """This text at batch 1 on every device: {device: {"skim", "dense", "name"}}, cached per
     model and text; (latency, error message or None)."""
-    cache = st.session_state.setdefault("_tk_latency", {})
-    key = (model_key, text_hash)
-    if key in cache:
-        return cache[key], None
-    out = {}
-    try:
-        with st.spinner("Timing both models on this text…"), _threads(THREADS):
-            for dev in cost.available_devices():
-                x = torch.tensor([ids], device=dev)
-                pair = {}
-                for k, m in (("skim", model), ("dense", dense)):
-                    # the session's skim copy: one GPU copy per checkpoint version; the
-                    # shared dense twin: one per loaded object
-                    mm = m if dev == "cpu" else _on_device(
-                        (model_key, k, dev, id(m) if k == "dense" else None), m, dev)
-                    with torch.inference_mode():
-                        pair[k] = cost.measure_latency(
-                            lambda mm=mm: mm(x), device=dev, warmup=2, repeats=LATENCY_REPEATS,
-                            max_seconds=LATENCY_CAP_S).to_dict()
-                pair["name"] = cost.describe_device(dev)
-                out[dev] = pair
-    except Exception as e:  # timing is informative only
-        return out, str(e)
-    if len(cache) > 64:
-        cache.clear()
-    cache[key] = out
-    return out, None
+    def measure_on(dev: str) -> dict:
+        x = torch.tensor([ids], device=dev)
+        pair = {}
+        for k, m in (("skim", model), ("dense", dense)):
+            # the session's skim copy: one GPU copy per checkpoint version; the shared dense
+            # twin: one per loaded object
+            mm = m if dev == "cpu" else _on_device(
+                (model_key, k, dev, id(m) if k == "dense" else None), m, dev)
+            with torch.inference_mode():
+                pair[k] = cost.measure_latency(
+                    lambda mm=mm: mm(x), device=dev, warmup=2, repeats=LATENCY_REPEATS,
+                    max_seconds=LATENCY_CAP_S).to_dict()
+        return pair
+
+    return cached_latency("_tk_latency", (model_key, text_hash), measure_on, THREADS)
 
 
 def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
@@ -293,17 +249,7 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                    delta_arrow="off",
                    help="FLOPs of the dense encoder on these tokens / FLOPs of the Transkimmer "
                         "(its predictors included), counted on real tokens only")
-    for i, (dev, lat) in enumerate(latency.items()):
-        s, d = lat["skim"]["median_ms"], lat["dense"]["median_ms"]
-        col = cols[3] if i == 0 else st.columns(4)[3]
-        col.metric(f"Latency on {dev.upper()}, batch 1", f"{s:.1f} ms",
-                   f"dense {d:.1f} ms (Transkimmer {d / s:.2f}× faster)" if d >= s
-                   else f"dense {d:.1f} ms (Transkimmer {s / d:.2f}× slower)",
-                   delta_color="off", delta_arrow="off",
-                   help=f"{lat['name']}; median of {lat['skim']['repeats']} runs after 2 warm-up "
-                        f"runs, at most {LATENCY_CAP_S:g} s per model")
-    if latency_error:
-        st.warning(f"Latency could not be measured: {latency_error}")
+    latency_metrics(cols[3], latency, latency_error, "Transkimmer", "dense", LATENCY_CAP_S)
     devs = "; ".join(lat["name"] for lat in latency.values())
     st.caption(f"Device in use: {devs or cost.describe_device('cpu')}. Latency is this text at "
                f"batch 1 ({THREADS} CPU thread on the CPU) against {dense_note}. The "
@@ -468,12 +414,7 @@ def _export(name: str, card: dict, text: str, res: dict, known) -> None:
                        key="download_tk_trace", on_click="ignore",
                        help="tokens, prune layers, words, tokens per layer, prediction, FLOPs")
     with e3:
-        if len(text) <= urlstate.SKIM_TEXT_MAX:
-            st.markdown("**Link to this view** (model and the text):")
-            st.code(_share_link(view), language=None)
-        else:
-            st.caption(f"A link carries texts of up to {urlstate.SKIM_TEXT_MAX} characters; "
-                       "this one is longer, so the link would open the page without it.")
+        share_box(text, _share_link(view), "model and the text")
     st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
 
 
@@ -543,26 +484,11 @@ def main() -> None:
                f"`{card.get('dense_twin') or 'none'}`. Labels: 1 = positive, 0 = negative.")
 
     st.header("1 · Your text")
-    # not a "controls" container: presentation mode keeps the text box, the page's point
-    with st.container(key="tk_text_box"):
-        if "tk_text" not in st.session_state:
-            st.session_state["tk_text"] = DEFAULT_TEXT
-        st.selectbox("Examples", list(EXAMPLES), index=None, key="tk_example",
-                     placeholder="pick an example text…", on_change=_on_example,
-                     help="Short reviews written for this page (not from the training data).")
-        st.text_area("Your text (a movie review works best)", key="tk_text", height=130,
-                     help=f"Up to {textdata.MAX_CHARS:,} characters are accepted and the "
-                          "model reads its first tokens (see below); press Ctrl+Enter to "
-                          "apply.")
-    raw = st.session_state.get("tk_text") or ""
-    text = raw
-    if len(raw) > textdata.MAX_CHARS:
-        text = raw[:textdata.MAX_CHARS]
-        st.warning(f"Your text has {len(raw):,} characters; only the first "
-                   f"{textdata.MAX_CHARS:,} are read.")
-    if not text.strip():
-        st.warning("The text box is empty: type or paste a sentence (or pick an example) to "
-                   "see which words each layer skims.")
+    text = text_input("tk", EXAMPLES,
+                      f"Up to {textdata.MAX_CHARS:,} characters are accepted and the model "
+                      "reads its first tokens (see below); press Ctrl+Enter to apply.",
+                      "which words each layer skims")
+    if text is None:
         _lambda_section(card)
         _write_url(_view(name))
         return

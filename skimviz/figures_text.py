@@ -44,6 +44,20 @@ def escape_text(text: str) -> str:
     return "".join(_MD_ACTIVE.get(c, c) for c in s)
 
 
+def span_html(cls: str, style: str, tip: str, text: str) -> str:
+    """One token as ``<span class=... style=... title=tip>text</span>``, ``tip`` and ``text``
+    escaped by :func:`escape_text` (``cls`` and ``style`` are the caller's own, never user
+    text)."""
+    return (f'<span class="{cls}" style="{style}" title="{escape_text(tip)}">'
+            f'{escape_text(text)}</span>')
+
+
+def block_html(parts: Sequence[str], font_size: float, block_class: str) -> str:
+    """Token spans as one HTML block (no blank line, so Markdown leaves it whole)."""
+    return (f'<div class="{block_class}" style="font-size: {font_size}rem; line-height: 1.9; '
+            f'word-wrap: break-word;">' + " ".join(parts) + "</div>")
+
+
 def token_spans(tokens: Sequence[str], skim: Sequence[int],
                 known: Optional[Sequence[bool]] = None,
                 p_skim: Optional[Sequence[float]] = None) -> List[Dict[str, object]]:
@@ -78,10 +92,8 @@ def token_html(tokens: Sequence[str], skim: Sequence[int],
             cls += " skimviz-unknown"
             style += " " + UNKNOWN_STYLE
             tip += ", not in the vocabulary"
-        parts.append(f'<span class="{cls}" style="{style}" title="{escape_text(tip)}">'
-                     f'{escape_text(r["token"])}</span>')
-    return (f'<div class="{block_class}" style="font-size: {font_size}rem; line-height: 1.9; '
-            f'word-wrap: break-word;">' + " ".join(parts) + "</div>")
+        parts.append(span_html(cls, style, tip, r["token"]))
+    return block_html(parts, font_size, block_class)
 
 
 def attribution_html(tokens: Sequence[str], scores: Sequence[float], signed: bool = False,
@@ -104,11 +116,9 @@ def attribution_html(tokens: Sequence[str], scores: Sequence[float], signed: boo
         tip += f" ({alpha:.0%} of the largest)"
         if tips is not None:
             tip += f"; {tips[i]}"
-        parts.append(f'<span class="skimviz-attr" style="background: rgba({rgb}, '
-                     f'{0.85 * alpha:.3f}); padding: 1px 2px; border-radius: 3px;" '
-                     f'title="{escape_text(tip)}">{escape_text(t)}</span>')
-    return (f'<div class="{block_class}" style="font-size: {font_size}rem; line-height: 1.9; '
-            f'word-wrap: break-word;">' + " ".join(parts) + "</div>")
+        parts.append(span_html("skimviz-attr", f"background: rgba({rgb}, {0.85 * alpha:.3f}); "
+                               "padding: 1px 2px; border-radius: 3px;", tip, t))
+    return block_html(parts, font_size, block_class)
 
 
 def legend_html() -> str:

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from .figures import _base_layout
-from .figures_text import escape_text
+from .figures_text import block_html, span_html
 
 KEPT_COLOR = "#000000"      # kept to the last layer (paper Table 5: black)
 UNKNOWN_STYLE = "text-decoration: underline dotted #9e9e9e; text-underline-offset: 3px;"
@@ -125,10 +125,8 @@ def token_html(words: Sequence[Dict[str, object]], layers: int,
             cls += " skimviz-unknown"
             style += " " + UNKNOWN_STYLE
             tip += "; not in the vocabulary"
-        parts.append(f'<span class="{cls}" style="{style}" title="{escape_text(tip)}">'
-                     f'{escape_text(w["word"])}</span>')
-    return (f'<div class="{block_class}" style="font-size: {font_size}rem; '
-            f'line-height: 1.9; word-wrap: break-word;">' + " ".join(parts) + "</div>")
+        parts.append(span_html(cls, style, tip, w["word"]))
+    return block_html(parts, font_size, block_class)
 
 
 def legend_html(layers: int, show_unknown: bool = False) -> str:

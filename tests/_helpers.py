@@ -28,6 +28,20 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def use_pretrained(monkeypatch, folder: Path) -> Path:
+    """Point the app (``SKIMVIZ_PRETRAINED_DIR``) at ``folder`` for one test."""
+    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(folder))
+    return folder
+
+
+def block(at: AppTest, cls: str) -> str:
+    """The one Markdown element holding an HTML block ``class="<cls>"`` (a page's coloured
+    text)."""
+    found = [m.value for m in at.markdown if f'class="{cls}"' in m.value]
+    assert len(found) == 1, [m.value[:80] for m in at.markdown]
+    return found[0]
+
+
 def metric(at: AppTest, label: str) -> str:
     found = [m.value for m in at.metric if m.label == label]
     assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"

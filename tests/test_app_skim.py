@@ -21,8 +21,9 @@ from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.tasks import skim_text
-from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
-                           metric as _metric, array as _array, warnings as _warnings)
+from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
+                           no_exception as _no_exception, metric as _metric, array as _array,
+                           warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/skim_rnn_text.py"
@@ -68,8 +69,7 @@ def skim_pretrained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def skim_env(skim_pretrained, monkeypatch) -> Path:
-    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(skim_pretrained))
-    return skim_pretrained
+    return use_pretrained(monkeypatch, skim_pretrained)
 
 
 def _page() -> AppTest:
@@ -77,9 +77,7 @@ def _page() -> AppTest:
 
 
 def _tokens_html(at: AppTest) -> str:
-    found = [m.value for m in at.markdown if 'class="skimviz-tokens"' in m.value]
-    assert len(found) == 1, [m.value[:80] for m in at.markdown]
-    return found[0]
+    return block(at, "skimviz-tokens")
 
 
 def _spans(html: str):

@@ -20,9 +20,9 @@ from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.transkimmer import TranskimmerClassifier
 from skimviz.tasks import transkimmer as tk
-from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
-                           metric as _metric, chart as _chart, array as _array,
-                           warnings as _warnings)
+from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
+                           no_exception as _no_exception, metric as _metric, chart as _chart,
+                           array as _array, warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/transkimmer_text.py"
@@ -84,8 +84,7 @@ def tk_pretrained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tk_env(tk_pretrained, monkeypatch) -> Path:
-    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tk_pretrained))
-    return tk_pretrained
+    return use_pretrained(monkeypatch, tk_pretrained)
 
 
 def _page() -> AppTest:
@@ -93,9 +92,7 @@ def _page() -> AppTest:
 
 
 def _tokens_html(at: AppTest) -> str:
-    found = [m.value for m in at.markdown if 'class="skimviz-tk-tokens"' in m.value]
-    assert len(found) == 1, [m.value[:80] for m in at.markdown]
-    return found[0]
+    return block(at, "skimviz-tk-tokens")
 
 
 def _spans(h: str):

@@ -38,6 +38,23 @@ def _shipped_checkpoint() -> bool:
     return (base / "skip-gru-mnist").is_dir()
 
 
+def _type_text(app, page, text: str) -> None:
+    """Type ``text`` into the page's "Your text" box and submit it (Ctrl+Enter)."""
+    box = page.get_by_role("textbox", name=re.compile(r"your text", re.I))
+    box.fill(text)
+    box.press("Control+Enter")
+    app.wait(SLOW_MS)
+
+
+def _assert_shown_as_text(page, area, *words: str) -> None:
+    """Typed ``<script>...</script>`` is shown as text in ``area`` (each of ``words`` visible),
+    never as an element, and never ran (``window.pwned`` stays undefined)."""
+    for w in words:
+        expect(area).to_contain_text(w, timeout=SLOW_MS)
+    expect(area.locator("script")).to_have_count(0)
+    assert page.evaluate("() => window.pwned === undefined")
+
+
 def test_home_page(app):
     page = app.open()
     expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
@@ -279,40 +296,33 @@ def test_skim_rnn_text_journey(app, skim_server):
     page.get_by_role("link", name=SKIM_LINK).filter(visible=True).first.click()
     expect(page.get_by_role("heading", level=1, name=SKIM_PAGE)).to_be_visible()
     app.wait(SLOW_MS)
-    tokens = page.locator(".skimviz-tokens span")
+    strip = page.locator(".skimviz-tokens")  # the main strip (not the attribution ones)
+    tokens = strip.locator("span")
     expect(tokens.first).to_be_visible(timeout=SLOW_MS)
-    expect(page.locator("span.skimviz-read").first).to_have_css("font-weight", "700")
+    expect(strip.locator("span.skimviz-read").first).to_have_css("font-weight", "700")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-skim-example")
 
     typed = '<script>window.pwned = 1</script> A warm, funny film with gorgeous leads.'
-    box = page.get_by_role("textbox", name=re.compile(r"your text", re.I))
-    box.fill(typed)
-    box.press("Control+Enter")
-    app.wait(SLOW_MS)
+    _type_text(app, page, typed)
     expect(tokens).to_have_count(len(tokenize(typed)), timeout=SLOW_MS)
-    area = page.locator(".skimviz-tokens")
-    expect(area).to_contain_text("<")
-    expect(area).to_contain_text("script")
-    expect(area).to_contain_text("gorgeous")
-    expect(area.locator("script")).to_have_count(0)
-    assert page.evaluate("() => window.pwned === undefined")
+    _assert_shown_as_text(page, strip, "<", "script", "gorgeous")
     # every token is either read or skimmed; "gorgeous" is unknown to the tiny vocabulary
     n = len(tokenize(typed))
-    read = page.locator("span.skimviz-read").count()
-    skim = page.locator("span.skimviz-skim").count()
+    read = strip.locator("span.skimviz-read").count()
+    skim = strip.locator("span.skimviz-skim").count()
     assert read + skim == n
-    expect(page.locator("span.skimviz-unknown", has_text="gorgeous")).to_have_count(1)
+    expect(strip.locator("span.skimviz-unknown", has_text="gorgeous")).to_have_count(1)
     if skim:
-        expect(page.locator("span.skimviz-skim").first).to_have_css("color", "rgb(127, 178, 229)")
+        expect(strip.locator("span.skimviz-skim").first).to_have_css("color", "rgb(127, 178, 229)")
 
     slider = page.get_by_role("slider", name=re.compile(r"skim threshold", re.I))
     slider.focus()
     slider.press("Home")
     app.wait(SLOW_MS)
     expect(slider).to_have_attribute("aria-valuetext", "0.01", timeout=SLOW_MS)
-    expect(page.locator("span.skimviz-skim")).not_to_have_count(skim, timeout=SLOW_MS)
-    assert page.locator("span.skimviz-skim").count() > skim
+    expect(strip.locator("span.skimviz-skim")).not_to_have_count(skim, timeout=SLOW_MS)
+    assert strip.locator("span.skimviz-skim").count() > skim
     expect(page).to_have_url(re.compile(r"/skim-rnn-text\?.*theta=0\.01"))
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-skim-typed")
@@ -334,25 +344,19 @@ def test_transkimmer_journey(app):
         visible=True).first.click()
     expect(page.get_by_role("heading", level=1, name=TK_PAGE)).to_be_visible()
     app.wait(SLOW_MS)
-    words = page.locator(".skimviz-tk-tokens span.skimviz-tk")
+    words = page.locator(".skimviz-tk-tokens").locator("span.skimviz-tk")
     expect(words.first).to_be_visible(timeout=SLOW_MS)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-transkimmer-example")
 
     typed = "<script>window.pwned = 1</script> a gorgeous , witty film ."
-    box = page.get_by_role("textbox", name=re.compile(r"your text", re.I))
-    box.fill(typed)
-    box.press("Control+Enter")
-    app.wait(SLOW_MS)
-    area = page.locator(".skimviz-tk-tokens")
-    expect(area).to_contain_text("script", timeout=SLOW_MS)
-    expect(area).to_contain_text("witty")
-    expect(area.locator("script")).to_have_count(0)
-    assert page.evaluate("() => window.pwned === undefined")
+    _type_text(app, page, typed)
+    _assert_shown_as_text(page, page.locator(".skimviz-tk-tokens"), "script", "witty")
     # every word is either kept to the end or pruned before some layer
     n = words.count()
-    kept = page.locator("span.skimviz-tk-kept").count()
-    pruned = page.locator("span.skimviz-tk[class*='skimviz-tk-L']").count()
+    strip = page.locator(".skimviz-tk-tokens")  # the main strip (not the attribution one)
+    kept = strip.locator("span.skimviz-tk-kept").count()
+    pruned = strip.locator("span.skimviz-tk[class*='skimviz-tk-L']").count()
     assert n > 5 and kept + pruned == n
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-transkimmer-typed")
