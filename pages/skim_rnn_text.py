@@ -15,8 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import (big, cached_latency, dense_twin, latency_metrics, presentation,
-                         read_text_url, session_model, set_query, share_box, text_cards,
+from app_support import (big, cached_latency, dense_twin, export_row, latency_metrics,
+                         presentation, read_text_url, session_model, set_query, text_cards,
                          text_input, text_share_link)
 from app_support import is_on as presenting_on
 from app_support import pretrained_dir as _pretrained_dir
@@ -466,20 +466,14 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
     st.header("4 · Export and share")
     view = _view(name)
     stem = f"{name}-theta{theta:.2f}"
-    e1, e2, e3 = st.columns([1, 1, 2])
-    e1.download_button("Tokens as CSV", figures.to_csv(figures_text.token_rows(res)),
-                       file_name=f"{stem}-tokens.csv", mime="text/csv", key="download_tokens",
-                       on_click="ignore",
-                       help="one row per token: index, token, read/skimmed, p_skim, known")
     meta = {"model": name, "dataset": card.get("dataset"), "theta": theta,
             "dense_twin": card.get("dense_twin"), "text": text}
-    e2.download_button("Trace as JSON", figures_text.trace_json(res, meta),
-                       file_name=f"{stem}-trace.json", mime="application/json",
-                       key="download_trace", on_click="ignore",
-                       help="tokens, decisions, p_skim, prediction and FLOPs")
-    with e3:
-        share_box(text, _share_link(view), "model, θ and the text")
-    st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
+    export_row(("Tokens as CSV", figures.to_csv(figures_text.token_rows(res)),
+                f"{stem}-tokens.csv", "download_tokens",
+                "one row per token: index, token, read/skimmed, p_skim, known"),
+               ("Trace as JSON", figures_text.trace_json(res, meta), f"{stem}-trace.json",
+                "download_trace", "tokens, decisions, p_skim, prediction and FLOPs"),
+               text, _share_link(view), "model, θ and the text")
 
 
 # =============================================================================================

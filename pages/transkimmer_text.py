@@ -20,8 +20,8 @@ import torch
 from app_support import big, presentation
 from app_support import is_on as presenting_on
 from app_support import pretrained_dir as _pretrained_dir
-from app_support import (cached_latency, dense_twin, latency_metrics, read_text_url,
-                         session_model, set_query, share_box, text_cards, text_input,
+from app_support import (cached_latency, dense_twin, export_row, latency_metrics,
+                         read_text_url, session_model, set_query, text_cards, text_input,
                          text_share_link)
 from skimviz import attribution_text, checkpoint, cost, figures, figures_text, urlstate
 from skimviz import figures_transkimmer as figs
@@ -402,20 +402,14 @@ def _lambda_section(card: dict) -> None:
 def _export(name: str, card: dict, text: str, res: dict, known) -> None:
     st.header("4 · Export and share")
     view = _view(name)
-    e1, e2, e3 = st.columns([1, 1, 2])
-    e1.download_button("Words as CSV", figures.to_csv(figs.word_rows(res, known)),
-                       file_name=f"{name}-words.csv", mime="text/csv", key="download_tk_words",
-                       on_click="ignore",
-                       help="one row per word: index, word, pieces, prune layer, layers run, "
-                            "kept to the end")
     meta = {"model": name, "dense_twin": card.get("dense_twin"), "text": text}
-    e2.download_button("Trace as JSON", figs.trace_json(res, meta),
-                       file_name=f"{name}-trace.json", mime="application/json",
-                       key="download_tk_trace", on_click="ignore",
-                       help="tokens, prune layers, words, tokens per layer, prediction, FLOPs")
-    with e3:
-        share_box(text, _share_link(view), "model and the text")
-    st.caption("Every chart's toolbar (top right of the chart, on hover) downloads it as a PNG.")
+    export_row(("Words as CSV", figures.to_csv(figs.word_rows(res, known)),
+                f"{name}-words.csv", "download_tk_words",
+                "one row per word: index, word, pieces, prune layer, layers run, kept to the end"),
+               ("Trace as JSON", figs.trace_json(res, meta), f"{name}-trace.json",
+                "download_tk_trace",
+                "tokens, prune layers, words, tokens per layer, prediction, FLOPs"),
+               text, _share_link(view), "model and the text")
 
 
 # =============================================================================================
