@@ -5,6 +5,7 @@ import os
 
 import streamlit as st
 
+from app_support import presentation
 from skimviz import checkpoint, cost, urlstate
 
 # A shared link `/?page=skip-rnn-mnist&digit=…` opens that page with the rest of its parameters
@@ -29,6 +30,8 @@ st.markdown(
     "it no longer needs. Each page below shows one such system on real data: which steps the "
     "model used and which it skipped, what that saves in FLOPs, and what it saves (or not) in "
     "measured time on this machine.")
+# Presentation mode (app_support): the toggle, and when on the CSS and the home page's slides.
+presentation("home")
 
 SYSTEMS = [
     ("Skip RNN — MNIST pixels",

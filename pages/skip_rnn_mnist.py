@@ -40,6 +40,7 @@ LIVE_LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
 LIVE_HIDDEN = [16, 32, 64]
 LIVE_LRS = [1e-3, 3e-3, 1e-2, 3e-2]
 LIVE_MAX_STEPS = 3000
+SEED_MAX = urlstate.SEED_MAX  # 2**31 - 1: the seed input's range, as in the URL
 # One CPU thread for training and timing: these small recurrent ops gain nothing from a second
 # thread, and on a busy 2-core machine two OpenMP threads per op run many times slower.
 THREADS = 1
@@ -78,6 +79,14 @@ def _rng() -> np.random.Generator:
     if "_rng" not in st.session_state:
         st.session_state["_rng"] = np.random.default_rng()
     return st.session_state["_rng"]
+
+
+def _session_seed() -> int:
+    """Live training's seed: the link's (``seed=``), else one drawn at random once per session;
+    then whatever the "Seed" input last held (its widget state is dropped off-page)."""
+    if "_live_seed" not in st.session_state:
+        st.session_state["_live_seed"] = int(_rng().integers(SEED_MAX + 1))
+    return int(st.session_state["_live_seed"])
 
 
 # --- digit picking (widget callbacks: the last action wins) ----------------------------------
@@ -147,13 +156,26 @@ def _read_url() -> None:
     _set_index(state["digit"], "index")
     st.session_state["attr_method"] = state["method"]
     st.session_state["_url_theta"] = state["theta"]
+    if state["seed"] is not None:
+        st.session_state["_live_seed"] = state["seed"]
+    st.session_state["live_seed"] = _session_seed()
 
 
 def _url_view(choice) -> dict:
     d = st.session_state.get("digit") or {}
     return {"digit": d.get("index") if d.get("source") != "upload" else None,
             "model": choice or "shipped", "theta": st.session_state.get("theta"),
-            "method": st.session_state.get("attr_method") or "ig", "present": presenting_on()}
+            "method": st.session_state.get("attr_method") or "ig", "seed": _view_seed(),
+            "present": presenting_on()}
+
+
+def _view_seed() -> int:
+    """The seed the view carries: the "Seed" input's when it holds a valid one, else the
+    session's."""
+    v = st.session_state.get("live_seed")
+    if v is not None and 0 <= int(v) <= SEED_MAX:
+        return int(v)
+    return _session_seed()
 
 
 def _write_url(view: dict) -> None:
@@ -417,8 +439,8 @@ else:
                    " epochs over the 4,000 training digits")
     cfg = live["config"]
     st.caption(f"Your Skip GRU: {cfg['hidden']} units, λ = {_fmt_lambda(cfg['lam'])}, "
-               f"learning rate {cfg['lr']:g}, trained in this session only (status: "
-               f"{live['status']}).")
+               f"learning rate {cfg['lr']:g}, seed {cfg['seed']}, trained in this session "
+               f"only (status: {live['status']}).")
 
 # --- digit ---------------------------------------------------------------------------------------
 st.header("1 · Choose the input")
@@ -714,7 +736,8 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
                        help="ũ, u and FLOPs per step (SkipTrace.to_dict) with the prediction")
     with e3:
         if view["digit"] is not None and choice == "shipped":
-            st.markdown("**Link to this view** (digit, θ and attribution method):")
+            st.markdown("**Link to this view** (digit, θ, attribution method and the training "
+                        "seed of section 3):")
             st.code(_share_link(view), language=None)
         elif choice != "shipped":
             st.caption("A link cannot carry your session's model: it lives only in this browser "
@@ -739,9 +762,11 @@ st.markdown(
     "With the defaults, 400 steps take about a minute on an idle 2-core CPU (more when it is "
     "busy) and reach roughly 50 % validation accuracy reading about a third of the pixels; "
     "700 steps reach roughly 60 %. **Any click on the page stops the training** (the model so "
-    "far is kept). The model lives only in this browser session.")
+    "far is kept). The model lives only in this browser session. The **seed** fixes the "
+    "starting weights and the order of the batches: the same seed with the same settings trains "
+    "the same model again (it is part of the page's link).")
 with st.container(key="controls_training"):
-    w1, w2, w3, w4 = st.columns(4)
+    w1, w2, w3, w4, w5 = st.columns(5)
     lam = w1.select_slider("Budget λ (cost per used pixel)", LIVE_LAMBDAS, value=1e-3,
                            key="live_lambda", format_func=_fmt_lambda)
     hidden = w2.select_slider("Hidden units", LIVE_HIDDEN, value=32, key="live_hidden")
@@ -749,6 +774,14 @@ with st.container(key="controls_training"):
                             step=50, key="live_steps", help=f"batches of {LIVE_BATCH}")
     lr = w4.select_slider("Learning rate", LIVE_LRS, value=1e-2, key="live_lr",
                           format_func=lambda v: f"{v:g}")
+    if "live_seed" not in st.session_state:  # the widget's state is dropped off-page
+        st.session_state["live_seed"] = _session_seed()
+    seed_in = w5.number_input(f"Seed (0–{SEED_MAX})", min_value=0, max_value=SEED_MAX, step=1,
+                              key="live_seed",
+                              help="fixes the starting weights and the batch order; drawn at "
+                                   "random once per session, carried by the page's link")
+    if seed_in is not None and 0 <= int(seed_in) <= SEED_MAX:
+        st.session_state["_live_seed"] = int(seed_in)
     b1, b2, _ = st.columns([1, 1, 4])
     start = b1.button("Start training", key="live_start", type="primary")
     b2.button("Stop training", key="live_stop", help="stops the training; the model so far is kept")
@@ -768,13 +801,15 @@ if steps is None or not 1 <= int(steps) <= LIVE_MAX_STEPS:
     problems.append(f"training steps must be between 1 and {LIVE_MAX_STEPS}")
 if lr not in LIVE_LRS:
     problems.append(f"the learning rate must be one of {LIVE_LRS}")
+if seed_in is None or not 0 <= int(seed_in) <= SEED_MAX:
+    problems.append(f"the seed must be a whole number from 0 to {SEED_MAX}")
 
 if start and problems:
     status_box.error("Cannot start: " + "; ".join(problems) + ".")
 elif start:
     steps = int(steps)
     data = _live_data()
-    seed = int(_rng().integers(2**31))
+    seed = int(seed_in)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         new_model = task.make_model("gru", int(hidden), skip=True)

@@ -17,9 +17,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_support import big, presentation, session_model
 from app_support import checkpoint_stamp as _stamp
 from app_support import pretrained_dir as _pretrained_dir
-from app_support import session_model
 from skimviz import checkpoint, figures
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import clips
@@ -34,6 +34,7 @@ PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "
 LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
 MAX_STEPS = 5000
 MAX_SEED = 999_999
+TRAIN_SEED_MAX = 2**31 - 1  # live training's seed (as on the MNIST page)
 GATE_LR_SCALE = 0.1  # the gate learns 10× slower, as on the MNIST page
 
 # Per task: the shipped checkpoint, the live-training recipe (measured on this 2-core machine
@@ -98,6 +99,15 @@ def _untrained(task: str):
         if task == "frames":
             return frames.make_model("gru", cfg["hidden"], feature_size=32).eval()
         return cfg["module"].make_model("gru", cfg["hidden"]).eval()
+
+
+def _session_seed(task: str) -> int:
+    """Live training's seed for ``task``: drawn at random once per session, then whatever the
+    tab's "Training seed" input last held (its widget state is dropped off-page)."""
+    slot = f"_{task}_train_seed"
+    if slot not in st.session_state:
+        st.session_state[slot] = int(np.random.default_rng().integers(TRAIN_SEED_MAX + 1))
+    return int(st.session_state[slot])
 
 
 def _fmt_lambda(v: float) -> str:
@@ -221,7 +231,7 @@ def _example_adding(model, desc: str) -> None:
     c3.metric("Updates", f"{r['updates']} / {r['steps']}")
     fig = figures.adding_figure(x[0].numpy(), r["update"], r["update_prob"], theta,
                                 title=f"{desc}: {r['updates']} of {r['steps']} samples used")
-    st.plotly_chart(fig, key="adding_example", config=PLOT_CONFIG,
+    st.plotly_chart(big(fig), key="adding_example", config=PLOT_CONFIG,
                     alt="adding-task input: used (red) and skipped (blue) samples")
     st.caption("Top: the 50 values of this sequence, red where the network updated its state "
                "with the sample, blue where it copied the state and skipped it (as in the paper's "
@@ -247,7 +257,7 @@ def _example_frequency(model, desc: str) -> None:
     c3.metric("Updates", f"{r['updates']} / {r['steps']}")
     fig = figures.sine_figure(x[0].numpy(), r["update"], r["update_prob"], theta, sampling_ms=ms,
                               title=f"{desc}: {r['updates']} of {r['steps']} samples used")
-    st.plotly_chart(fig, key="frequency_example", config=PLOT_CONFIG,
+    st.plotly_chart(big(fig), key="frequency_example", config=PLOT_CONFIG,
                     alt="sine wave: used (red) and skipped (blue) samples")
     st.caption(f"Top: 100 ms of a sine wave with period {float(period[0]):.2f} ms, one sample "
                f"every {ms:g} ms; red samples were used, blue ones skipped. Bottom: ũ_t (Eq. 5) "
@@ -272,15 +282,15 @@ def _example_frames(model, desc: str) -> None:
     fig = figures.filmstrip_figure(x[0].numpy(), r["update"],
                                    title=f"{desc}: {r['updates']} of {r['steps']} frames used "
                                          "(red border); skipped frames dimmed (blue)")
-    st.plotly_chart(fig, key="frames_example", config=PLOT_CONFIG,
+    st.plotly_chart(big(fig), key="frames_example", config=PLOT_CONFIG,
                     alt="filmstrip: used frames highlighted, skipped frames dimmed")
     changed = int(info["changed"][0].sum())
     st.caption(f"The clip, left to right and top to bottom: blank frames, the digit appears, "
                f"drifts, then holds still (only {changed} of {r['steps']} frames differ from the "
                "one before). Used frames are bright with a red border; skipped frames are dimmed "
                "with a blue border — the CNN never saw them.")
-    st.plotly_chart(figures.sawtooth_figure(r["update_prob"], r["update"], theta,
-                                            x_title="frame"),
+    st.plotly_chart(big(figures.sawtooth_figure(r["update_prob"], r["update"], theta,
+                                                x_title="frame")),
                     key="frames_sawtooth", config=PLOT_CONFIG, alt="update probability per frame")
     st.caption("ũ_t per frame (Eq. 5): reset after each used frame, growing while frames are "
                "skipped, until it reaches θ (dashed).")
@@ -309,12 +319,22 @@ def _lambda_chart(task: str) -> None:
 def _train_controls(task: str) -> dict:
     cfg = TASKS[task]
     with st.container(key=f"controls_{task}"):
-        w1, w2 = st.columns(2)
+        w1, w2, w3 = st.columns(3)
         lam = w1.select_slider("Budget λ (cost per used sample)", LAMBDAS, value=cfg["lam"],
                                key=f"{task}_lambda_live", format_func=_fmt_lambda)
         steps = w2.number_input("Training steps", min_value=1, max_value=MAX_STEPS,
                                 value=cfg["steps"], step=50, key=f"{task}_steps",
                                 help=f"batches of {cfg['batch']}")
+        seed_key = f"{task}_train_seed"
+        if seed_key not in st.session_state:  # the widget's state is dropped off-page
+            st.session_state[seed_key] = _session_seed(task)
+        seed = w3.number_input(f"Training seed (0–{TRAIN_SEED_MAX})", min_value=0,
+                               max_value=TRAIN_SEED_MAX, step=1, key=seed_key,
+                               help="fixes the starting weights and the generated batches: the "
+                                    "same seed with the same settings trains the same model; "
+                                    "drawn at random once per session")
+        if seed is not None and 0 <= int(seed) <= TRAIN_SEED_MAX:
+            st.session_state[f"_{task}_train_seed"] = int(seed)
         b1, b2, _ = st.columns([1, 1, 4])
         start = b1.button("Start training", key=f"{task}_start", type="primary")
         b2.button("Stop training", key=f"{task}_stop",
@@ -328,6 +348,8 @@ def _train_controls(task: str) -> dict:
         problems.append(f"λ must be one of {', '.join(map(_fmt_lambda, LAMBDAS))}")
     if steps is None or not 1 <= int(steps) <= MAX_STEPS:
         problems.append(f"training steps must be between 1 and {MAX_STEPS}")
+    if seed is None or not 0 <= int(seed) <= TRAIN_SEED_MAX:
+        problems.append(f"the seed must be a whole number from 0 to {TRAIN_SEED_MAX}")
     live = st.session_state.get(f"live_{task}")
     if start and problems:
         boxes["status"].error("Cannot start: " + "; ".join(problems) + ".")
@@ -343,7 +365,8 @@ def _train_controls(task: str) -> dict:
             val = m.get(f"valid_{cfg['metric']}", float("nan"))
             shown = f"MSE {val:.4f}" if cfg["metric"] == "mse" else f"accuracy {val:.1%}"
             boxes["status"].success(
-                f"Trained {live['step']} steps in {live['elapsed_s']:.0f} s: validation {shown}, "
+                f"Trained {live['step']} steps (seed {live['config']['seed']}) in "
+                f"{live['elapsed_s']:.0f} s: validation {shown}, "
                 f"{100 * m.get('valid_update_rate', 0):.0f} % of the steps used. Your model is "
                 "available under “Model” above.")
         if live["history"]:
@@ -351,7 +374,8 @@ def _train_controls(task: str) -> dict:
                                                                         curves=curves),
                                          key=f"{task}_curves", config=PLOT_CONFIG,
                                          alt="training curves")
-    return {"start": bool(start and not problems), "lam": lam, "steps": steps, "boxes": boxes}
+    return {"start": bool(start and not problems), "lam": lam, "steps": steps,
+            "seed": None if seed is None else int(seed), "boxes": boxes}
 
 
 def _tab(task: str, intro: str, example) -> dict:
@@ -370,14 +394,15 @@ def _tab(task: str, intro: str, example) -> dict:
         f"{cfg['batch']} (Adam, learning rate {cfg['lr']:g}, gradient clipping at 1, one CPU "
         f"thread; λ ramps up over the first {cfg['warmup']} steps and the gate learns 10× "
         f"slower). {LIVE_NOTES[task]} **Any click on the page stops the training**; the model "
-        "so far is kept, in this browser session only.")
+        "so far is kept, in this browser session only. The training seed fixes the starting "
+        "weights and the batches: the same seed and settings train the same model again.")
     return _train_controls(task)
 
 
 def _run_training(task: str, ctl: dict) -> None:
     cfg = TASKS[task]
     steps, lam = int(ctl["steps"]), float(ctl["lam"])
-    seed = int(np.random.default_rng().integers(2**31))
+    seed = int(ctl["seed"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if task == "frames":
@@ -451,6 +476,9 @@ st.markdown(
     "step, whether to **update** its state with the input (the RNN runs) or to **copy** it and "
     "skip the input (nothing runs). A budget loss λ·Σu_t makes each used step cost something. "
     "Here the gate works on the paper's two synthetic signals and on short digit clips.")
+# Presentation mode (app_support): the toggle, and when on the CSS and this page's slides (the
+# training controls sit in "controls_*" containers, hidden then); present=1 follows in the URL.
+presentation("skip-rnn-signals")
 
 tabs = st.tabs(["Adding task", "Frequency discrimination", "Digit clips"])
 controls = {}

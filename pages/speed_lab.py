@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from app_support import big, presentation
 from skimviz import cost, figures, speedlab
 
 THREADS = 1                 # torch threads while timing (restored afterwards)
@@ -43,6 +44,9 @@ st.markdown(
     "one, so a cell whose work is one big product over all steps (SRU) can beat a cell with "
     "fewer FLOPs that must wait for the previous step (as the Skim-RNN paper notes for its own "
     "speed-ups).")
+# Presentation mode (app_support): the toggle, and when on the CSS and this page's slides; the
+# benchmark's settings sit in a "controls" container (hidden then), "Run benchmark" stays.
+presentation("speed-lab")
 
 backend = speedlab.sru_backend("sru", "cpu")
 if backend == "cpp":
@@ -59,7 +63,8 @@ st.caption(f"Skim-RNN (Skim-LSTM, small cell d' = hidden // 10): batch-1 CPU inf
 
 # --- controls --------------------------------------------------------------------------------
 devices = cost.available_devices()
-c1, c2 = st.columns(2)
+_controls = st.container(key="controls_speedlab")
+c1, c2 = _controls.columns(2)
 with c1:
     cells = st.multiselect("Cells", list(speedlab.CELLS), default=DEFAULT_CELLS,
                            format_func=lambda c: speedlab.CELLS[c], key="sl_cells")
@@ -75,9 +80,11 @@ with c2:
     mode = st.radio("Mode", list(speedlab.MODES), horizontal=True, key="sl_mode",
                     help="inference: forward under torch.inference_mode; train: forward + "
                          "backward of output.sum().")
+    if "sl_rate" not in st.session_state:  # no value= below: slides may set it (lessons.py)
+        st.session_state["sl_rate"] = 1 / 4
     rate = st.select_slider("Update rate p (Skip GRU: fraction of steps that update; Skim-RNN: "
                             "fraction of tokens read by the big cell, skim rate 1 − p)", RATES,
-                            value=1 / 4, format_func=_fmt_rate, key="sl_rate",
+                            format_func=_fmt_rate, key="sl_rate",
                             help="Skip GRU: the gate's weights are zeroed and its bias set so "
                                  "that the state updates every 1/p steps. Skim-RNN: the decision "
                                  "layer reads only the first input feature, thresholded at its "
@@ -168,18 +175,20 @@ else:
                ". Timings on a shared machine vary from run to run.")
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(figures.latency_figure(rows, "seq_len",
-                                               title="Latency vs sequence length"),
+        st.plotly_chart(big(figures.latency_figure(rows, "seq_len",
+                                                   title="Latency vs sequence length")),
                         key="sl_fig_seq")
     with b:
-        st.plotly_chart(figures.latency_figure(rows, "batch", title="Latency vs batch size"),
+        st.plotly_chart(big(figures.latency_figure(rows, "batch",
+                                                   title="Latency vs batch size")),
                         key="sl_fig_batch")
-    st.plotly_chart(figures.gflops_figure(rows, title="Achieved GFLOP/s (analytic FLOPs / time)"),
+    st.plotly_chart(big(figures.gflops_figure(rows,
+                                              title="Achieved GFLOP/s (analytic FLOPs / time)")),
                     key="sl_fig_gflops")
     pts = figures.skip_speedup_points(rows)
     if pts:
-        st.plotly_chart(figures.speedup_figure(
-            pts, title="Skip GRU: measured speed-up vs the 1/p bound"), key="sl_fig_speedup")
+        st.plotly_chart(big(figures.speedup_figure(
+            pts, title="Skip GRU: measured speed-up vs the 1/p bound")), key="sl_fig_speedup")
     skim = speedlab.own_dense_speedups(rows, "skim-rnn")
     if skim:
         st.markdown("**Skim-RNN: speed-up over its own run reading every token (p = 1) — "

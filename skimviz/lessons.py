@@ -70,6 +70,70 @@ SLIDES: Dict[str, List[dict]] = {
          "text": "The dotted line is one model at several inference thresholds θ: the same "
                  "weights trade accuracy for FLOPs without retraining."},
     ],
+    "home": [
+        {"title": "Not every step deserves the same work",
+         "text": "A recurrent network normally runs the same cell on every pixel, sample or "
+                 "word. Conditional computation lets the model decide, step by step, how much "
+                 "work the input deserves: **skip** the step, **skim** it with a small cell, or "
+                 "**drop** the token for the layers that follow."},
+        {"title": "One page per system",
+         "text": "Each card opens one system on real data: which steps the model used (red or "
+                 "dark) and which it skipped (blue or light), with the same colours on every "
+                 "page. Each page has its own short guided sequence."},
+        {"title": "FLOPs saved, time saved?",
+         "text": "Every page puts two numbers side by side: the FLOPs the model saved (counted) "
+                 "and the time it saved (measured on this machine). They are rarely the same — "
+                 "the Speed lab shows why."},
+    ],
+    "speed-lab": [
+        {"title": "FLOPs are not time",
+         "text": "Press **Run benchmark** and look at the achieved GFLOP/s (analytic FLOPs "
+                 "divided by measured time). The fused nn.LSTM and nn.GRU kernels turn FLOPs "
+                 "into time far better than cells that step in a loop: at batch 1 most of a "
+                 "step's time is overhead (a call, a launch, memory traffic), not arithmetic.",
+         "state": {"sl_rate": 0.25}},
+        {"title": "Why SRU is fast",
+         "text": "SRU moves its matrix products out of the recurrence: one large product over "
+                 "all steps, which parallel hardware runs almost as fast as a small one, then a "
+                 "cheap element-wise loop (fused in C++ once the extension is built). Look at the speed-up over "
+                 "nn.LSTM: time, not only FLOPs, because no step waits for a product on the "
+                 "previous step's output.",
+         "state": {"sl_rate": 0.25}},
+        {"title": "Skipping saves time only if the loop jumps",
+         "text": "The Skip GRU at p = 1/4 needs about a quarter of the FLOPs, and the speed-up "
+                 "chart puts its measured speed-up beside that 1/p bound. In inference a skipped "
+                 "step runs no cell, and at batch 1 the loop **jumps** straight to the next "
+                 "update (in C++ where the backend column says cpp); in train mode every step "
+                 "is computed and blended, so there skipping saves no time at all.",
+         "state": {"sl_rate": 0.25}},
+        {"title": "Fewer updates, p = 1/10",
+         "text": "Now p = 1/10: run the benchmark again. FLOPs fall tenfold, the time much less: "
+                 "every step, skipped or not, still pays the loop's bookkeeping (the update "
+                 "probability grows, the state is copied), so the measured speed-up stays "
+                 "below the 1/p line.",
+         "state": {"sl_rate": 0.1}},
+    ],
+    "skip-rnn-signals": [
+        {"title": "A gate before every step",
+         "text": "Each tab runs a Skip GRU on a signal: before every step a learned gate "
+                 "decides to **update** the state with the input or to **copy** it and skip "
+                 "the input. The budget λ·Σu_t makes every used step cost something."},
+        {"title": "The ũ sawtooth (Eq. 5)",
+         "text": "In the lower panel of the **Adding task** example, ũ_t is the update "
+                 "probability: after an update it restarts at Δũ, then grows by Δũ at every "
+                 "skipped step until it reaches θ (dashed) and the state is updated again. "
+                 "The teeth of the saw are the runs of skipped steps."},
+        {"title": "Red is used, blue is skipped",
+         "text": "In the upper panel, red samples were used (the state was updated) and blue "
+                 "ones skipped, as in the paper's Fig. 2. The answer is the sum of the two "
+                 "values ringed in orange: a good model reads around them and skips most of "
+                 "the distractions."},
+        {"title": "Frames the CNN never saw",
+         "text": "In the **Digit clips** tab's filmstrip, bright frames with a red border went "
+                 "through the CNN; dimmed frames with a blue border were skipped, so at batch 1 "
+                 "they were never encoded. Most skipped frames repeat the one before: once the "
+                 "digit holds still there is nothing new to read."},
+    ],
 }
 
 

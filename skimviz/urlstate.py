@@ -1,7 +1,8 @@
 """The MNIST page's view in the URL: pure parse/encode of query parameters (no Streamlit here).
 
-A shared link such as ``/skip-rnn-mnist?digit=12&theta=0.7&method=ig`` (or, robust on a fresh
-server, ``/?page=skip-rnn-mnist&digit=12&theta=0.7``) opens the same view. Every parameter is
+A shared link such as ``/skip-rnn-mnist?digit=12&theta=0.7&method=ig&seed=42`` (or, robust on
+a fresh server, ``/?page=skip-rnn-mnist&digit=12&theta=0.7``) opens the same view (``seed`` is
+live training's seed, so the same settings reproduce the same run). Every parameter is
 validated; a bad or hostile value falls back to the default and yields a notice naming the
 parameter. Notices never contain raw URL text: values are reduced to a short, safe excerpt
 (:func:`safe_excerpt`) so they can be shown as Markdown.
@@ -18,8 +19,11 @@ N_DIGITS = 5000
 THETA_MIN, THETA_MAX, THETA_STEP = 0.05, 1.0, 0.05
 MODELS = ("shipped", "session")
 METHODS = ("ig", "saliency")
-DEFAULTS: Dict[str, object] = {"digit": 0, "model": "shipped", "theta": None, "method": "ig"}
-KEYS = ("digit", "model", "theta", "method")
+#: Live training's seed: a whole number from 0 to SEED_MAX (None: the page draws one per session).
+SEED_MAX = 2**31 - 1
+DEFAULTS: Dict[str, object] = {"digit": 0, "model": "shipped", "theta": None, "method": "ig",
+                               "seed": None}
+KEYS = ("digit", "model", "theta", "method", "seed")
 #: Parameters other pages or Streamlit itself may put in the URL: ignored silently.
 IGNORED = {"page", "embed", "embed_options", "present"}
 #: ``present=1`` turns on presentation mode (any page; see :func:`presenting`).
@@ -28,6 +32,7 @@ MAX_LEN = 32  # longer values are rejected before any parsing
 
 _SAFE = re.compile(r"[^A-Za-z0-9 ._+-]")
 _INT = re.compile(r"^[+-]?\d{1,9}$")
+_SEED = re.compile(r"^\+?\d{1,10}$")
 _FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
 
 Params = Mapping[str, Union[str, List[str], Tuple[str, ...]]]
@@ -97,8 +102,9 @@ def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
     """Query parameters → (state, notices).
 
     ``state`` has every key of :data:`KEYS`; a missing parameter takes its default (``theta``
-    None means "the model's own θ"). Each rejected parameter adds one notice (plain text that
-    names the parameter; safe to render as Markdown).
+    None means "the model's own θ", ``seed`` None "the session's own random seed"). Each
+    rejected parameter adds one notice (plain text that names the parameter; safe to render as
+    Markdown).
     """
     state = dict(DEFAULTS)
     notices: List[str] = []
@@ -117,6 +123,11 @@ def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
                 bad(key, raw, f"out of range, 0 to {N_DIGITS - 1}")
                 continue
             state["digit"] = v
+        elif key == "seed":
+            if not _SEED.match(raw) or int(raw) > SEED_MAX:
+                bad(key, raw, f"not a whole number from 0 to {SEED_MAX}")
+                continue
+            state["seed"] = int(raw)
         elif key == "theta":
             if not _FLOAT.match(raw):
                 bad(key, raw, "not a number between 0 and 1")
@@ -140,8 +151,9 @@ def parse(params: Params) -> Tuple[Dict[str, object], List[str]]:
 
 
 def encode(state: Mapping[str, object]) -> Dict[str, str]:
-    """State → query parameters (strings). ``theta`` None is left out (the model's default);
-    keys equal to their default are kept, so a link always states the full view."""
+    """State → query parameters (strings). ``theta`` and ``seed`` None are left out (the model's
+    θ, the session's seed); keys equal to their default are kept, so a link always states the
+    full view."""
     out: Dict[str, str] = {}
     digit = state.get("digit", DEFAULTS["digit"])
     if digit is not None:
@@ -151,6 +163,9 @@ def encode(state: Mapping[str, object]) -> Dict[str, str]:
     if theta is not None:
         out["theta"] = f"{snap_theta(float(theta)):.2f}"
     out["method"] = str(state.get("method") or DEFAULTS["method"])
+    seed = state.get("seed")
+    if seed is not None:
+        out["seed"] = str(int(seed))
     if state.get("present"):
         out["present"] = "1"
     return out

@@ -75,6 +75,21 @@ def test_home_page(pretrained_env):
     assert any("gru-mnist" in c.value and "skip-gru-mnist" in c.value for c in at.caption)
 
 
+def test_presentation_mode_on_the_home_page(pretrained_env):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.toggle(key="present_toggle_home").set_value(True).run()
+    _no_exception(at)
+    assert any("Slide 1 of 3" in c.value for c in at.caption)
+    assert any("<style>" in m.value for m in at.markdown)
+    at.button(key="present_next_home").click().run()
+    at.button(key="present_next_home").click().run()
+    _no_exception(at)
+    assert any("Slide 3 of 3" in c.value for c in at.caption)
+    assert len(at.page_link) == 6  # the cards stay (they are not controls)
+    at.toggle(key="present_toggle_home").set_value(False).run()
+    assert not any("Slide" in c.value for c in at.caption)
+
+
 def test_no_material_icons_or_remote_assets():
     for path in [REPO_ROOT / "app.py", *(REPO_ROOT / "pages").glob("*.py"),
                  REPO_ROOT / "skimviz" / "figures.py"]:
@@ -186,12 +201,18 @@ def test_uploads(pretrained_env):
 
 def test_short_training_run(pretrained_env):
     at = _mnist()
+    # a random seed drawn once per session, in range, in the URL
+    drawn = at.number_input(key="live_seed").value
+    assert 0 <= drawn <= 2**31 - 1 and at.query_params["seed"] == str(drawn)
     at.select_slider(key="live_hidden").set_value(16)
     at.number_input(key="live_steps").set_value(3)
+    at.number_input(key="live_seed").set_value(7)
     at.button(key="live_start").click().run()
     _no_exception(at)
     live = at.session_state["live"]
     assert live["status"] == "done" and live["step"] == 3
+    assert live["config"]["seed"] == 7 and at.query_params["seed"] == "7"
+    first = [(r["loss"], r["update_rate"]) for r in live["history"]]
     rows = live["history"]
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert all(k in rows[0] for k in ("loss", "accuracy", "update_rate"))
@@ -203,6 +224,13 @@ def test_short_training_run(pretrained_env):
     assert _array(_chart(at, "used_skipped_chart")["data"][0]["z"]).shape == (14, 14)
     assert _metric(at, "Training steps") == "3"
     assert any("Trained 3 steps" in s.value for s in at.success)
+    assert any("seed 7" in c.value for c in at.caption)
+    # the same seed and settings train the same model again
+    at.button(key="live_start").click().run()
+    _no_exception(at)
+    again = at.session_state["live"]
+    assert again is not live and again["config"]["seed"] == 7
+    assert [(r["loss"], r["update_rate"]) for r in again["history"]] == first
     # the shipped model is still one click away, unchanged
     at.radio(key="model_choice").set_value("shipped").run()
     _no_exception(at)
@@ -273,8 +301,9 @@ def test_attribution_section_renders_numbers(pretrained_env):
 
 
 def test_url_opens_the_view(pretrained_env):
-    at = _mnist_from_url({"digit": "12", "theta": "0.7"})
+    at = _mnist_from_url({"digit": "12", "theta": "0.7", "seed": "424242"})
     assert not at.warning or all("dry run" in w.value for w in at.warning)
+    assert at.number_input(key="live_seed").value == 424242
     assert at.number_input(key="digit_index").value == 12
     assert at.session_state["digit"]["index"] == 12
     assert at.slider(key="theta").value == pytest.approx(0.7)
@@ -286,6 +315,9 @@ def test_url_opens_the_view(pretrained_env):
     assert at.query_params["digit"] == "42"
     link = [c.value for c in at.code if "page=skip-rnn-mnist" in c.value]
     assert link and "digit=42" in link[0] and "theta=0.70" in link[0]
+    assert "seed=424242" in link[0] and at.query_params["seed"] == "424242"
+    at.number_input(key="live_seed").set_value(5).run()
+    assert at.query_params["seed"] == "5"
 
 
 def test_url_on_the_page_path(pretrained_env):
@@ -301,9 +333,13 @@ def test_url_on_the_page_path(pretrained_env):
 
 
 def test_bad_url_gives_defaults_and_a_notice(pretrained_env):
-    at = _mnist_from_url({"digit": "abc", "theta": "5", "method": "<script>alert(1)</script>"})
+    at = _mnist_from_url({"digit": "abc", "theta": "5", "method": "<script>alert(1)</script>",
+                          "seed": "-3"})
     notices = " | ".join(w.value for w in at.warning)
     assert "`digit`" in notices and "`theta`" in notices and "`method`" in notices
+    assert "`seed`" in notices
+    seed = at.number_input(key="live_seed").value  # the session's random one
+    assert 0 <= seed <= 2**31 - 1 and at.query_params["seed"] == str(seed)
     assert "<script>" not in notices and "<" not in notices
     assert at.number_input(key="digit_index").value == 0
     assert at.slider(key="theta").value == pytest.approx(0.5)

@@ -110,3 +110,58 @@ def test_shipped_checkpoint_is_used(monkeypatch, shipped):
     assert at.radio(key="adding_model").value == "shipped"
     assert any("pipeline dry run" in w.value for w in at.warning)
     assert any(m.label == "Validation mse" for m in at.metric)
+
+
+def test_training_seed_reproduces_the_run(monkeypatch, tmp_path):
+    """The "Training seed" input (random once per session) goes into the run: the same seed and
+    settings train the same model again."""
+    at = _page(monkeypatch, tmp_path)
+    drawn = at.number_input(key="adding_train_seed").value
+    assert 0 <= drawn <= 2**31 - 1
+    at.number_input(key="adding_steps").set_value(3)
+    at.number_input(key="adding_train_seed").set_value(11)
+    at.button(key="adding_start").click().run()
+    _no_exception(at)
+    first = at.session_state["live_adding"]
+    assert first["config"]["seed"] == 11 and first["status"] == "done"
+    assert any("(seed 11)" in s.value for s in at.success)
+    at.button(key="adding_start").click().run()
+    _no_exception(at)
+    again = at.session_state["live_adding"]
+    assert again is not first and again["config"]["seed"] == 11
+    assert [r["loss"] for r in again["history"]] == [r["loss"] for r in first["history"]]
+    # another seed, another run
+    at.number_input(key="adding_train_seed").set_value(12)
+    at.button(key="adding_start").click().run()
+    _no_exception(at)
+    assert [r["loss"] for r in at.session_state["live_adding"]["history"]] != \
+        [r["loss"] for r in first["history"]]
+
+
+def test_presentation_mode_steps_through_slides(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    height = _charts(at)["adding_example"]["layout"].get("height") or 400
+    assert not any("Slide" in c.value for c in at.caption)
+    at.toggle(key="present_toggle_skip-rnn-signals").set_value(True).run()
+    _no_exception(at)
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert any("<style>" in m.value and "st-key-controls" in m.value for m in at.markdown)
+    assert at.query_params.get("present") in ("1", ["1"])
+    assert _charts(at)["adding_example"]["layout"]["height"] > height  # figures enlarged
+    titles = []
+    for n in (2, 3, 4):
+        at.button(key="present_next_skip-rnn-signals").click().run()
+        _no_exception(at)
+        assert any(f"Slide {n} of 4" in c.value for c in at.caption)
+        titles += [s.value for s in at.subheader if s.value in
+                   ("The ũ sawtooth (Eq. 5)", "Red is used, blue is skipped",
+                    "Frames the CNN never saw")]
+    assert titles == ["The ũ sawtooth (Eq. 5)", "Red is used, blue is skipped",
+                      "Frames the CNN never saw"]
+    assert at.button(key="present_next_skip-rnn-signals").disabled
+    at.button(key="present_prev_skip-rnn-signals").click().run()
+    assert any("Slide 3 of 4" in c.value for c in at.caption)
+    at.toggle(key="present_toggle_skip-rnn-signals").set_value(False).run()
+    _no_exception(at)
+    assert not any("Slide" in c.value for c in at.caption)
+    assert "present" not in at.query_params

@@ -110,3 +110,39 @@ def test_bad_hidden_and_no_cells():
     at.multiselect(key="sl_cells").set_value([]).run()
     assert "at least one cell" in " | ".join(e.value for e in at.error)
     assert not at.exception
+
+
+def test_presentation_mode_steps_through_slides():
+    """The toggle hides the settings (a "controls" container), keeps "Run benchmark", shows the
+    page's slides (skimviz.lessons) and keeps present=1 in the URL; a slide sets the rate p."""
+    at = _page()
+    assert not any("Slide" in c.value for c in at.caption)
+    assert at.select_slider(key="sl_rate").value == 0.25
+    at.toggle(key="present_toggle_speed-lab").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert any("<style>" in m.value and "st-key-controls" in m.value for m in at.markdown)
+    assert at.query_params.get("present") in ("1", ["1"])
+    assert at.button(key="present_prev_speed-lab").disabled
+    assert any(s.value == "FLOPs are not time" for s in at.subheader)
+    for n in (2, 3, 4):
+        at.button(key="present_next_speed-lab").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(f"Slide {n} of 4" in c.value for c in at.caption)
+    assert at.button(key="present_next_speed-lab").disabled
+    assert at.select_slider(key="sl_rate").value == 0.1  # the last slide's p = 1/10
+    assert not at.button(key="sl_run").disabled
+    assert not any("default value" in w.value for w in at.warning)
+    at.toggle(key="present_toggle_speed-lab").set_value(False).run()
+    assert not any("Slide" in c.value for c in at.caption)
+    assert "present" not in at.query_params
+
+
+def test_presentation_mode_from_a_link():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(PAGE)
+    at.query_params["present"] = "1"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="present_toggle_speed-lab").value is True
+    assert any("Slide 1 of 4" in c.value for c in at.caption)

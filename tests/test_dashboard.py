@@ -132,8 +132,41 @@ def test_checkpoint_latency_one_thread():
         D.checkpoint_latency(m, {"task": "other"})
 
 
+#: Each page with slides: its script, and the valid values of every widget a slide may set.
+LESSON_PAGES = {
+    "skip-rnn-mnist": "pages/skip_rnn_mnist.py",
+    "skim-rnn-text": "pages/skim_rnn_text.py",
+    "dashboard": "pages/dashboard.py",
+    "speed-lab": "pages/speed_lab.py",
+    "skip-rnn-signals": "pages/skip_rnn_signals.py",
+    "home": "pages/home.py",
+}
+_GRID_MNIST = {round(0.05 * i, 2) for i in range(1, 21)}  # the θ slider: 0.05 … 1.00
+_GRID_SKIM = {round(0.01 * i, 2) for i in range(1, 100)}  # the Skim-RNN θ slider: 0.01 … 0.99
+LESSON_VALUES = {
+    "theta": lambda v: v in _GRID_MNIST,
+    "skim_theta": lambda v: v in _GRID_SKIM,
+    "sl_rate": lambda v: v in [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20],
+}
+
+
+def test_lesson_state_sets_only_known_widgets(repo_root):
+    """Every slide's ``state`` key is a widget key of its own page (``key="..."`` in that page's
+    script) with a value the widget accepts; every page with slides calls ``presentation``."""
+    assert set(lessons.SLIDES) == set(LESSON_PAGES)
+    for page, script in LESSON_PAGES.items():
+        source = (repo_root / script).read_text()
+        assert "presentation(" in source, script
+        sl = lessons.slides(page)
+        assert 3 <= len(sl) <= 5 and all(s["title"] and s["text"] for s in sl), page
+        for s in sl:
+            for key, value in (s.get("state") or {}).items():
+                assert f'key="{key}"' in source, (page, key)
+                assert key in LESSON_VALUES and LESSON_VALUES[key](value), (page, key, value)
+
+
 def test_lessons():
-    for page in ("skip-rnn-mnist", "dashboard"):
+    for page in ("skip-rnn-mnist", "dashboard", "speed-lab", "skip-rnn-signals"):
         sl = lessons.slides(page)
         assert 3 <= len(sl) <= 5 and all(s["title"] and s["text"] for s in sl)
     assert any("red pixels" in s["text"] for s in lessons.slides("skip-rnn-mnist"))

@@ -12,10 +12,10 @@ def test_defaults_without_params():
 
 
 @pytest.mark.parametrize("state", [
-    {"digit": 12, "model": "shipped", "theta": 0.7, "method": "ig"},
-    {"digit": 0, "model": "session", "theta": 0.05, "method": "saliency"},
-    {"digit": 4999, "model": "shipped", "theta": 1.0, "method": "saliency"},
-    {"digit": 3, "model": "shipped", "theta": None, "method": "ig"},
+    {"digit": 12, "model": "shipped", "theta": 0.7, "method": "ig", "seed": 42},
+    {"digit": 0, "model": "session", "theta": 0.05, "method": "saliency", "seed": 0},
+    {"digit": 4999, "model": "shipped", "theta": 1.0, "method": "saliency", "seed": 2**31 - 1},
+    {"digit": 3, "model": "shipped", "theta": None, "method": "ig", "seed": None},
 ])
 def test_round_trip(state):
     params = U.encode(state)
@@ -38,6 +38,9 @@ def test_theta_is_snapped_to_the_slider_grid():
     ("model", "other"), ("model", "<script>alert(1)</script>"),
     ("method", "gradcam"), ("method", "IG; DROP TABLE"),
     ("digit", ["1", "2"]),
+    ("seed", "-1"), ("seed", "2147483648"), ("seed", "99999999999"), ("seed", "1.5"),
+    ("seed", "1e3"), ("seed", "abc"), ("seed", ""), ("seed", "0x10"), ("seed", "<b>7</b>"),
+    ("seed", ["1", "2"]), ("seed", "1" * 40),
 ])
 def test_bad_values_give_default_and_a_notice(key, value):
     state, notices = U.parse({key: value})
@@ -50,7 +53,7 @@ def test_bad_values_give_default_and_a_notice(key, value):
     "**bold** `code` $x$", "\u202e\u0000\n<b>", "a" * 10_000,
 ])
 def test_hostile_text_never_reaches_a_notice(hostile):
-    for key in ("digit", "theta", "model", "method", hostile):
+    for key in ("digit", "theta", "model", "method", "seed", hostile):
         _, notices = U.parse({key: hostile})
         assert notices
         text = " ".join(notices)
@@ -64,6 +67,16 @@ def test_unknown_and_ignored_params():
     assert state["digit"] == 7 and notices == []
     state, notices = U.parse({"foo": "1", "digit": "7"})
     assert state["digit"] == 7 and len(notices) == 1 and "`foo`" in notices[0]
+
+
+def test_seed():
+    """Live training's seed: 0 … 2^31 − 1, kept as given (no default in the link when absent)."""
+    assert U.parse({"seed": " 2147483647 "})[0]["seed"] == U.SEED_MAX == 2**31 - 1
+    assert U.parse({"seed": "+7"})[0]["seed"] == 7 and U.parse({"seed": "007"})[0]["seed"] == 7
+    assert U.parse({})[0]["seed"] is None and "seed" not in U.encode(U.DEFAULTS)
+    assert U.encode({"seed": 123})["seed"] == "123"
+    _, notices = U.parse({"seed": "2147483648"})
+    assert notices and "`seed`" in notices[0] and "2147483647" in notices[0]
 
 
 def test_case_and_whitespace():
