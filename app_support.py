@@ -199,6 +199,14 @@ def cached_latency(slot: str, key, measure_on, threads: int):
     return out, None
 
 
+def flops_metric(col, label: str, ratio: float, flops: float, dense_flops: float,
+                 help: str) -> None:
+    """The FLOP-reduction metric of a text page: ``ratio``× with both FLOP counts below."""
+    col.metric(label, f"{ratio:.2f}×",
+               f"{figures.format_flops(flops)} vs {figures.format_flops(dense_flops)} dense",
+               delta_color="off", delta_arrow="off", help=help)
+
+
 def latency_metrics(col, latency: dict, error: str | None, skim: str, dense: str,
                     cap_s: float) -> None:
     """One metric per device (the first in ``col``, the others in the last of four new

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import (big, cached_latency, dense_twin, export_row, latency_metrics,
-                         presentation, read_text_url, session_model, set_query, text_cards,
-                         text_input, text_share_link)
+from app_support import (big, cached_latency, dense_twin, export_row, flops_metric,
+                         latency_metrics, presentation, read_text_url, session_model, set_query,
+                         text_cards, text_input, text_share_link)
 from app_support import is_on as presenting_on
 from app_support import pretrained_dir as _pretrained_dir
 from skimviz import (attribution_text, checkpoint, cost, figures, figures_text, skim_speed,
@@ -439,11 +439,8 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
     cols[1].metric("Skimmed tokens", f"{skimmed} / {n}", f"{res['skim_rate']:.0%} skimmed",
                    delta_color="off", delta_arrow="off",
                    help="tokens where only the small LSTM ran; the big one ran on the others")
-    cols[2].metric("Flop-R (this text)", f"{res['flop_r']:.2f}×",
-                   f"{figures.format_flops(res['flops'])} vs "
-                   f"{figures.format_flops(res['dense_flops'])} dense", delta_color="off",
-                   delta_arrow="off",
-                   help="FLOPs of a plain LSTM on these tokens / FLOPs of the Skim-LSTM (its "
+    flops_metric(cols[2], "Flop-R (this text)", res["flop_r"], res["flops"], res["dense_flops"],
+                 help="FLOPs of a plain LSTM on these tokens / FLOPs of the Skim-LSTM (its "
                         "decision layer included), recurrent part only")
     latency_metrics(cols[3], latency, latency_error, "Skim-LSTM", "dense LSTM", LATENCY_CAP_S)
     devs = "; ".join(lat["name"] for lat in latency.values())

@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app_support import big, presentation
+from app_support import flops_metric, big, presentation
 from app_support import is_on as presenting_on
 from app_support import pretrained_dir as _pretrained_dir
 from app_support import (cached_latency, dense_twin, export_row, latency_metrics,
@@ -243,11 +243,8 @@ def _analysis(name: str, model, card: dict, model_key, text: str) -> None:
                    f"{res['tokens_kept_per_layer'][-1]} of {n_tok} tokens in layer {L}",
                    delta_color="off", delta_arrow="off",
                    help="words no predictor dropped: every layer ran on them")
-    cols[2].metric("FLOP reduction (this text)", f"{res['flops_reduction']:.2f}×",
-                   f"{figures.format_flops(res['flops'])} vs "
-                   f"{figures.format_flops(res['dense_flops'])} dense", delta_color="off",
-                   delta_arrow="off",
-                   help="FLOPs of the dense encoder on these tokens / FLOPs of the Transkimmer "
+    flops_metric(cols[2], "FLOP reduction (this text)", res["flops_reduction"], res["flops"], res["dense_flops"],
+                 help="FLOPs of the dense encoder on these tokens / FLOPs of the Transkimmer "
                         "(its predictors included), counted on real tokens only")
     latency_metrics(cols[3], latency, latency_error, "Transkimmer", "dense", LATENCY_CAP_S)
     devs = "; ".join(lat["name"] for lat in latency.values())
