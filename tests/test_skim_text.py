@@ -113,3 +113,10 @@ def test_init_from_dense_twin_copies_its_reading(corpus):
     assert main(["train", "text", "--name", "sk", "--init-from", "dense"] + common) == 0
     card = json.loads((corpus / "o" / "sk" / "card.json").read_text())
     assert card["training"]["init_from"] == "dense"
+
+
+def test_sweep_subset_is_a_fixed_sample_not_a_prefix():
+    a = skim_text.sweep_subset(3826, 1000)
+    assert a == skim_text.sweep_subset(3826, 1000) and len(set(a)) == 1000
+    assert max(a) > 2000 and min(a) < 100  # spread over the set, not its first 1000
+    assert skim_text.sweep_subset(872, 872) == list(range(872))

@@ -270,8 +270,17 @@ def target_status(v: dict, args) -> Optional[dict]:
             "note": "reached" if ok else "not reached at the card's θ; see threshold_sweep"}
 
 
+def sweep_subset(n: int, k: int, seed: int = 0) -> List[int]:
+    """Indices of the validation texts the θ sweep runs on: all of them, or a fixed random
+    sample of ``k`` (IMDB's files are read class by class, so its first ``k`` would be one
+    class)."""
+    if k >= n:
+        return list(range(n))
+    return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].tolist())
+
+
 def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
-    sweep_n = len(ids_va) if args.dataset == "sst2" else min(len(ids_va), 1000)
+    sub = sweep_subset(len(ids_va), len(ids_va) if args.dataset == "sst2" else 1000)
     card = {
         "name": args.name, "task": TASK, "architecture": "TextClassifier",
         "config": model.config, "skim_threshold": 0.5,
@@ -289,7 +298,8 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
                     "dense_flops_per_sequence": v["dense_flops_per_text"],
                     "tokens_per_text_mean": v["tokens_per_text"], "n_valid": v["n"]},
         "threshold_sweep": [] if args.dense else threshold_sweep(
-            model, ids_va[:sweep_n], y_va[:sweep_n]),
+            model, [ids_va[i] for i in sub], [y_va[i] for i in sub]),
+        "threshold_sweep_n": len(sub),
         "paper": PAPER[args.dataset],
         "target": target_status(v, args),
         "training": {
