@@ -55,6 +55,25 @@ SLIDES: Dict[str, List[dict]] = {
                  "the loop's overhead.",
          "state": {"skim_theta": 0.5}},
     ],
+    "transkimmer-text": [
+        {"title": "Every layer may drop tokens",
+         "text": "Before each transformer layer a small predictor looks at every token and "
+                 "decides: keep it for this layer and the next ones, or let it **leave** with "
+                 "the representation it has now. [CLS], which the classifier reads, always stays."},
+        {"title": "Colour = where a word left",
+         "text": "Each word is coloured by the layer before which it was dropped; black words "
+                 "went through every layer. The earlier a word leaves, the fewer layers paid "
+                 "for it — attention is quadratic in the tokens left, so dropping early saves "
+                 "the most."},
+        {"title": "The curve under the text",
+         "text": "The remaining-token curve shows how many tokens enter each layer for this "
+                 "text, over the average of the validation set. A steep first drop means the "
+                 "model decided early what it needed."},
+        {"title": "FLOPs vs the clock",
+         "text": "The FLOP reduction counts arithmetic on real tokens only (padding never counts "
+                 "as saved). The measured latency shows that tiny layers on a few tokens still "
+                 "pay a fixed cost per operation, so time falls less than FLOPs."},
+    ],
     "dashboard": [
         {"title": "Every checkpoint is a point",
          "text": "Each shipped model card becomes one point: its task metric against the FLOPs "

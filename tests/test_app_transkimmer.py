@@ -362,3 +362,14 @@ def test_attribution_strip_is_escaped(tk_env):
     _no_exception(at)
     out = _block(at, "skimviz-attr-tokens")
     assert "<script" not in out and "<b>" not in out
+
+
+def test_presentation_slides(tk_env):
+    """Presentation mode steps through the Transkimmer page's guided sequence."""
+    at = _page()
+    at.toggle(key="present_toggle_transkimmer-text").set_value(True).run()
+    assert not at.exception
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    at.button(key="present_next_transkimmer-text").click().run()
+    assert any("Slide 2 of 4" in c.value for c in at.caption)
+    assert not at.exception

@@ -140,6 +140,7 @@ LESSON_PAGES = {
     "speed-lab": "pages/speed_lab.py",
     "skip-rnn-signals": "pages/skip_rnn_signals.py",
     "home": "pages/home.py",
+    "transkimmer-text": "pages/transkimmer_text.py",
 }
 _GRID_MNIST = {round(0.05 * i, 2) for i in range(1, 21)}  # the θ slider: 0.05 … 1.00
 _GRID_SKIM = {round(0.01 * i, 2) for i in range(1, 100)}  # the Skim-RNN θ slider: 0.01 … 0.99
