@@ -303,8 +303,10 @@ def _lambda_chart(task: str) -> None:
     if live is not None and live.get("metrics"):
         cards.append({"name": "your session model", "task": cfg["module"].TASK,
                       "config": {"skip": True}, "training": {"lambda": live["config"]["lam"]},
+                      "input": {"sampling_ms": live["config"].get("sampling_ms")},
                       "metrics": live["metrics"]})
-    pts = figures.lambda_points(cards, cfg["module"].TASK)
+    pts = figures.lambda_points(cards, cfg["module"].TASK,
+                                sampling_ms=_sampling_ms() if task == "frequency" else None)
     if not pts:
         st.info("No checkpoints of this task to compare yet: the chart of updates and "
                 f"{cfg['metric']} against λ appears once shipped checkpoints (or a model trained "
@@ -312,7 +314,8 @@ def _lambda_chart(task: str) -> None:
         return
     st.plotly_chart(figures.lambda_figure(pts), key=f"{task}_lambda", config=PLOT_CONFIG,
                     alt=f"updates and {cfg['metric']} against λ")
-    st.caption(f"One point per checkpoint of this task: the fraction of steps it uses (left) and "
+    st.caption(("At the chosen sampling period. " if task == "frequency" else "")
+               + f"One point per checkpoint of this task: the fraction of steps it uses (left) and "
                f"its validation {cfg['metric']} (right) against λ, the cost per used sample.")
 
 

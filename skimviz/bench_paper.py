@@ -70,8 +70,10 @@ def _train_args(args, task: str, cell: str, lam: Optional[float], ms: Optional[f
     name = _row_name(task, cell, lam, ms)
     quick = args.quick
     steps = 3 if quick else (args.steps or (20000 if task == "adding" else 10000))
+    eval_every = 3 if quick else max(100, min(500, steps // 10))
     argv = ["train", task, "--name", name, "--cell", cell, "--hidden", str(args.hidden),
-            "--steps", str(steps), "--out", str(args.work), "--work", str(Path(args.work) / "state")]
+            "--steps", str(steps), "--eval-every", str(eval_every), "--out", str(args.work),
+            "--work", str(Path(args.work) / "state")]
     if lam is None:
         argv.append("--dense")
     else:
@@ -81,7 +83,8 @@ def _train_args(args, task: str, cell: str, lam: Optional[float], ms: Optional[f
     return argparse.Namespace(
         name=name, cell=cell, hidden=4 if quick else args.hidden, dense=lam is None,
         lam=0.0 if lam is None else lam, lr=1e-3, gate_lr_scale=1.0, lam_warmup_steps=0,
-        batch_size=8 if quick else 256, steps=steps, eval_every=3 if quick else 500, seed=0,
+        batch_size=8 if quick else 256, steps=steps,
+        eval_every=eval_every, seed=0,
         threads=args.threads, out=str(args.work), work=str(Path(args.work) / "state"),
         resume=True, max_minutes=args.max_minutes, dry_run=False, length=50,
         sampling_ms=ms if ms is not None else 1.0, argv=argv, valid_n=32 if quick else None)
@@ -92,6 +95,9 @@ def _run_row(args, task_mod, task: str, cell: str, lam, ms) -> Dict[str, object]
     found = None if (args.retrain or args.quick) else _find(task, cell, lam, ms, work)
     source = "loaded"
     t0 = time.time()
+    if found is None and getattr(args, "no_train", False):
+        return {"task": task, "cell": cell, "model": ("" if lam is None else "Skip ") + cell.upper(),
+                "lambda": lam, "sampling_ms": ms, "checkpoint": None, "source": "missing"}
     if found is None:
         targs = _train_args(args, task, cell, lam, ms)
         rc = _runner.train(targs, task_mod.spec(), quiet=args.quick)
@@ -156,6 +162,10 @@ def table(r: dict) -> str:
                   f"{'model':<10} {'λ':>6} {'solved':>7} {'MSE':>9} {'updates %':>10} "
                   f"{'paper updates %':>16} {'source':>8}"]
         for x in r["table1"]:
+            if x["source"] == "missing":
+                lines.append(f"{x['model']:<10} {_lam(x['lambda']):>6} {'—':>7} {'—':>9} {'—':>10} "
+                             f"{x['paper_updates_percent']:>16.1f} {'missing':>8}")
+                continue
             lines.append(f"{x['model']:<10} {_lam(x['lambda']):>6} {'yes' if x['solved'] else 'no':>7} "
                          f"{x['mse']:>9.5f} {100 * x['update_rate']:>10.1f} "
                          f"{x['paper_updates_percent']:>16.1f} {x['source']:>8}")
@@ -164,10 +174,18 @@ def table(r: dict) -> str:
                   f"{'Ts':>6} {'model':<10} {'λ':>6} {'solved':>7} {'accuracy':>9} "
                   f"{'updates':>8} {'paper updates':>14} {'source':>8}"]
         for x in r["table2"]:
+            if x["source"] == "missing":
+                lines.append(f"{x['sampling_ms']:>4g}ms {x['model']:<10} {_lam(x['lambda']):>6} "
+                             f"{'—':>7} {'—':>9} {'—':>8} {x['paper_updates']:>14.1f} "
+                             f"{'missing':>8}")
+                continue
             lines.append(f"{x['sampling_ms']:>4g}ms {x['model']:<10} {_lam(x['lambda']):>6} "
                          f"{'yes' if x['solved'] else 'no':>7} {x['accuracy']:>9.4f} "
                          f"{x['updates_mean']:>8.1f} {x['paper_updates']:>14.1f} {x['source']:>8}")
     lines.append("(paper: every configuration solved; mean over 4 runs. Ours: one run each.)")
+    if any(x["source"] == "missing" for x in r["table1"] + r["table2"]):
+        lines.append("missing: no checkpoint for that configuration (--no-train); run without "
+                     "--no-train to train it (resumable).")
     if r["quick"]:
         lines.append("--quick: tiny models trained for 3 steps; the numbers mean nothing.")
     return "\n".join(lines)

@@ -40,10 +40,75 @@ def _check_name(name: str) -> str:
     return name
 
 
+# ----------------------------------------------------------------------------- int8 rows
+INT8_SCALE = ".int8_scale"  # suffix of the per-row scales stored beside an int8 matrix
+
+
+def quantize_rows(w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8: ``w ≈ q · scale[:, None]`` with ``q ∈ [-127, 127]``.
+
+    w: (rows, cols) float → q: (rows, cols) int8, scale: (rows,) float32. Used for large
+    embedding tables (one row per token), where it halves the fp16 size.
+    """
+    w = w.detach().float()
+    scale = (w.abs().amax(1) / 127.0).clamp_min(1e-12)
+    q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def dequantize_rows(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale.float()[:, None]
+
+
+def int8_roundtrip(w: torch.Tensor) -> torch.Tensor:
+    """``w`` as it will read back after :func:`quantize_rows` (to evaluate what is shipped)."""
+    return dequantize_rows(*quantize_rows(w)).to(w.dtype)
+
+
+def as_shipped(model: nn.Module, fp16: bool = False, int8_rows: Tuple[str, ...] = ()
+               ) -> nn.Module:
+    """A copy of ``model`` with the weights it will read back from a checkpoint saved in fp16
+    and/or with ``int8_rows`` (so validation numbers describe the shipped file), in eval mode;
+    ``model`` itself when neither applies."""
+    if not fp16 and not int8_rows:
+        return model
+    import copy
+    m = copy.deepcopy(model)
+    if fp16:
+        m.half().float()
+    with torch.no_grad():
+        for n in int8_rows:
+            p = m.get_parameter(n)
+            p.copy_(int8_roundtrip(p))
+    return m.eval()
+
+
+def _decode(card: dict, tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Undo the card's ``weights_encoding`` (``{"int8_rowwise": [names]}``) on loaded tensors."""
+    enc = card.get("weights_encoding")
+    if enc is None:
+        return tensors
+    names = enc.get("int8_rowwise") if isinstance(enc, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or \
+            set(enc) != {"int8_rowwise"}:
+        raise CheckpointError("card 'weights_encoding' must be {\"int8_rowwise\": [tensor names]}")
+    out = dict(tensors)
+    for n in names:
+        q, sc = out.pop(n, None), out.pop(n + INT8_SCALE, None)
+        if q is None or sc is None or q.dtype != torch.int8 or q.dim() != 2 or \
+                sc.shape != (q.shape[0],) or not sc.is_floating_point():
+            raise CheckpointError(f"int8 tensor {n!r} or its scales are missing or malformed")
+        out[n] = dequantize_rows(q, sc)
+    return out
+
+
 def save(model: nn.Module, card: dict, directory: str | os.PathLike,
-         extra_files: Dict[str, str | bytes] | None = None) -> Path:
+         extra_files: Dict[str, str | bytes] | None = None, int8_rows: Tuple[str, ...] = ()
+         ) -> Path:
     """Write ``model.safetensors`` and ``card.json`` into ``directory`` (created if missing),
     plus ``extra_files`` (name → text or bytes, e.g. a text model's ``vocab.txt``).
+    Tensors named in ``int8_rows`` are stored as per-row int8 (:func:`quantize_rows`) and the
+    card records it as ``weights_encoding``; :func:`load` undoes it.
 
     Files are written to temporaries and renamed, so a crash never leaves half a checkpoint.
     """
@@ -54,6 +119,13 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike,
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    card = {k: v for k, v in card.items() if k != "weights_encoding"}
+    if int8_rows:
+        for n in int8_rows:
+            if n not in tensors or tensors[n].dim() != 2:
+                raise CheckpointError(f"int8_rows: {n!r} is not a matrix of this model")
+            tensors[n], tensors[n + INT8_SCALE] = quantize_rows(tensors[n])
+        card["weights_encoding"] = {"int8_rowwise": list(int8_rows)}
     tmp_w, tmp_c = d / (WEIGHTS + ".tmp"), d / (CARD + ".tmp")
     save_file(tensors, str(tmp_w), metadata={"name": card["name"]})
     tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
@@ -106,6 +178,7 @@ def build_from(card: dict, tensors: Dict[str, torch.Tensor]) -> nn.Module:
         model = build(card["architecture"], card["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"card does not describe a known model: {e}") from None
+    tensors = _decode(card, tensors)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:

@@ -137,6 +137,8 @@ def _add_bench(sub) -> None:
                                          "load, evaluate, print next to the paper")
     q.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     q.add_argument("--retrain", action="store_true", help="train even when a checkpoint exists")
+    q.add_argument("--no-train", action="store_true",
+                   help="only load: configurations without a checkpoint are listed as missing")
     q.add_argument("--steps", type=int, default=0,
                    help="training steps per configuration (default: the train commands')")
     q.add_argument("--hidden", type=int, default=110)

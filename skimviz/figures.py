@@ -777,12 +777,17 @@ def filmstrip_figure(frames: np.ndarray, update: Sequence[float], cols: int = 12
     return _base_layout(fig, height or 60 + 75 * rows, text)
 
 
-def lambda_points(cards: Sequence[Dict[str, object]], task: str) -> List[Dict[str, object]]:
+def lambda_points(cards: Sequence[Dict[str, object]], task: str,
+                  sampling_ms: Optional[float] = None) -> List[Dict[str, object]]:
     """One point per skip-model card of ``task``: λ, updates, update rate and the task metric
-    (adding: MSE; else accuracy), from the card's metrics."""
+    (adding: MSE; else accuracy), from the card's metrics; with ``sampling_ms``, only the cards
+    of that sampling period (frequency task: 1 ms and 0.5 ms are different sequence lengths)."""
     out = []
     for c in cards:
         if c.get("task") != task or not c.get("config", {}).get("skip", True):
+            continue
+        ms = c.get("input", {}).get("sampling_ms")
+        if sampling_ms is not None and ms is not None and float(ms) != float(sampling_ms):
             continue
         m, tr = c.get("metrics", {}), c.get("training", {})
         metric = "mse" if task == "adding" else "accuracy"

@@ -113,3 +113,68 @@ def test_extra_files_are_saved_and_read_back_safely(tmp_path):
         ck.read_extra(d, "vocab.txt", max_bytes=4)
     with pytest.raises(ck.CheckpointError):
         ck.read_extra(d, "tokenizer.json")  # not there
+
+
+def test_int8_rows_round_trip_and_bound(tmp_path):
+    """Per-row int8: error at most half a step (scale/2) per element; load undoes it exactly as
+    int8_roundtrip predicts; the card records the encoding."""
+    torch.manual_seed(0)
+    w = torch.randn(50, 16) * torch.linspace(0.01, 3, 50)[:, None]   # rows of very different size
+    q, sc = checkpoint.quantize_rows(w)
+    assert q.dtype == torch.int8 and sc.shape == (50,)
+    assert int(q.abs().max()) == 127
+    err = (checkpoint.dequantize_rows(q, sc) - w).abs()
+    assert bool((err <= sc[:, None] / 2 + 1e-7).all())
+    m = task.make_model("gru", hidden=8, skip=True)
+    name = "rnn.cells.0.weight_hh"
+    d = checkpoint.save(m, _card(m), tmp_path / "q", int8_rows=(name,))
+    from safetensors.torch import load_file
+    raw = load_file(str(d / "model.safetensors"))
+    assert raw[name].dtype == torch.int8 and name + checkpoint.INT8_SCALE in raw
+    m2, card = checkpoint.load(d)
+    assert card["weights_encoding"] == {"int8_rowwise": [name]}
+    assert torch.equal(m2.get_parameter(name), checkpoint.int8_roundtrip(m.get_parameter(name)))
+    shipped = checkpoint.as_shipped(m, int8_rows=(name,))
+    for k, v in shipped.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    assert checkpoint.as_shipped(m) is m
+
+
+def test_as_shipped_fp16_matches_a_half_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    m = task.make_model("lstm", hidden=8, skip=True)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)            # values not exact in fp16
+    import copy
+    d = checkpoint.save(copy.deepcopy(m).half(), _card(m), tmp_path / "h")
+    m2, _ = checkpoint.load(d)
+    shipped = checkpoint.as_shipped(m, fp16=True)
+    assert shipped is not m
+    for k, v in shipped.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    assert any(not torch.equal(v, m.state_dict()[k]) for k, v in shipped.state_dict().items())
+
+
+@pytest.mark.parametrize("enc", [{"int8_rowwise": "x"}, {"int8_rowwise": ["nope"]},
+                                 {"int8": []}, ["int8_rowwise"]])
+def test_bad_weights_encoding_is_refused(tmp_path, enc):
+    m = task.make_model("gru", hidden=4)
+    d = checkpoint.save(m, _card(m), tmp_path / "b")
+    card = json.loads((d / "card.json").read_text())
+    card["weights_encoding"] = enc
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="int8|weights_encoding"):
+        checkpoint.load(d)
+
+
+def test_int8_rows_must_name_a_matrix(tmp_path):
+    m = task.make_model("gru", hidden=4)
+    with pytest.raises(CheckpointError, match="not a matrix"):
+        checkpoint.save(m, _card(m), tmp_path / "c", int8_rows=("head.bias",))
+
+
+def test_pretrained_folder_stays_under_60_mb():
+    """The product's budget for shipped checkpoints (Transkimmer issue: pretrained/ < 60 MB)."""
+    total = sum(p.stat().st_size for p in checkpoint.PRETRAINED_DIR.rglob("*") if p.is_file())
+    assert total < 60 * 10**6, f"pretrained/ holds {total / 1e6:.1f} MB"

@@ -170,6 +170,20 @@ def test_bench_paper_skip_rnn_quick_json(tmp_path, capsys):
                  "--work", str(tmp_path)]) == 2
 
 
+def test_bench_paper_no_train_lists_missing_rows_and_loads_shipped(tmp_path, capsys):
+    """--no-train never trains: the shipped skip-gru-adding is loaded and evaluated, the
+    configurations without a checkpoint are printed as missing."""
+    assert main(["bench", "paper", "skip-rnn", "--no-train", "--tables", "1", "--cells", "gru",
+                 "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith(("GRU", "Skip GRU"))]
+    assert len(rows) == 3
+    assert rows[0].split()[-1] == "missing" and rows[1].split()[-1] == "missing"
+    assert rows[2].split()[-1] == "loaded" and rows[2].split()[3] == "yes"   # λ=1e-5: solved
+    assert "run without --no-train" in out
+    assert not any(tmp_path.iterdir())                                      # nothing trained
+
+
 def test_a_run_stopped_mid_epoch_resumes_inside_that_epoch(tmp_path, capsys):
     import torch
     common = ["train", "mnist", "--dry-run", "--hidden", "8", "--side", "7", "--name", "mid",

@@ -454,6 +454,19 @@ def test_lambda_points_and_figure():
     assert F.lambda_points(cards, "frequency")[0]["metric"] == "accuracy"
 
 
+def test_lambda_points_keep_one_sampling_period():
+    def card(name, ms):
+        return {"name": name, "task": "frequency", "config": {"skip": True},
+                "input": {"sampling_ms": ms}, "training": {"lambda": 1e-4},
+                "metrics": {"valid_accuracy": 0.99, "valid_update_rate": 0.2}}
+    cards = [card("one", 1.0), card("half", 0.5), {**card("old", 1.0), "input": {}}]
+    assert [p["name"] for p in F.lambda_points(cards, "frequency", sampling_ms=0.5)] == \
+        ["half", "old"]
+    assert [p["name"] for p in F.lambda_points(cards, "frequency", sampling_ms=1.0)] == \
+        ["old", "one"]
+    assert len(F.lambda_points(cards, "frequency")) == 3
+
+
 def test_training_curves_regression_panels():
     hist = [{"step": i + 1, "loss": 0.2, "mse": 0.2, "update_rate": 1.0} for i in range(5)]
     fig = F.training_curves_figure(hist, curves=F.REGRESSION_CURVES)

@@ -120,3 +120,33 @@ def test_sweep_subset_is_a_fixed_sample_not_a_prefix():
     assert a == skim_text.sweep_subset(3826, 1000) and len(set(a)) == 1000
     assert max(a) > 2000 and min(a) < 100  # spread over the set, not its first 1000
     assert skim_text.sweep_subset(872, 872) == list(range(872))
+
+
+def test_shipped_weights_are_fp16_with_int8_embeddings_and_reexport_keeps_them(corpus, capsys):
+    """The default export stores fp16 weights with per-row int8 word embeddings, and the card's
+    validation numbers are those of the file (evaluated as read back); --reexport rewrites the
+    card from an int8 file and records its own command."""
+    from safetensors.torch import load_file
+    base = ["train", "text", "--data-dir", str(corpus / "data"), "--out", str(corpus / "o"),
+            "--work", str(corpus / "w"), "--epochs", "1", "--batch-size", "8",
+            "--eval-every", "19", "--embed", "16", "--hidden", "16", "--small", "4",
+            "--name", "q"]
+    assert main(base) == 0
+    d = corpus / "o" / "q"
+    raw = load_file(str(d / "model.safetensors"))
+    assert raw["embed.weight"].dtype == torch.int8
+    assert {v.dtype for k, v in raw.items() if not k.startswith("embed.")} == {torch.float16}
+    card = json.loads((d / "card.json").read_text())
+    assert card["weights_encoding"] == {"int8_rowwise": ["embed.weight"]}
+    model, _ = checkpoint.load(d)
+    vocab = skim_text.load_vocab(d)
+    x_va, y_va = skim_text.load_split("sst2", str(corpus / "data"), "dev")
+    v = skim_text.evaluate(model, skim_text.encode(x_va, vocab, 400), list(y_va))
+    assert v["accuracy"] == card["metrics"]["valid_accuracy"]
+    assert v["flop_r"] == pytest.approx(card["metrics"]["valid_flop_r"])
+    capsys.readouterr()
+    assert main(base + ["--resume", "--reexport"]) == 0
+    card2 = json.loads((d / "card.json").read_text())
+    assert card2["metrics"]["valid_accuracy"] == card["metrics"]["valid_accuracy"]
+    assert "--reexport" in card2["training"]["reexport_command"]
+    assert card2["training"]["command"] == card["training"]["command"]

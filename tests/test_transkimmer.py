@@ -283,3 +283,32 @@ def test_interleaved_timing_returns_one_median_per_function():
     ms = cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], rounds=4)
     assert len(ms) == 2 and all(m >= 0 for m in ms)
     assert calls[:4] == ["a", "b", "a", "b"] and len(calls) == 10  # warm-up + 4 interleaved rounds
+
+
+def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    base = ["train", "transkimmer", "--dry-run", "--out", str(out), "--work", str(work),
+            "--hidden", "16", "--layers", "2", "--heads", "2", "--no-fp16"]
+    assert cli.main(base + ["--dense", "--name", "twin"]) == 0
+    twin, _ = checkpoint.load(out / "twin")
+    args = cli.build_parser().parse_args(base + ["--name", "skim"])
+    task._fixup(args)
+    for k, v in task.DEFAULTS["small"].items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    (tr_x, _), _ = task._data(args)
+    model, _, tok_file, tok_text = task._make(args, tr_x)
+    fresh_gate = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("gate.")}
+    task.init_from_dense(model, "twin", str(out), tok_text)
+    for k, v in model.state_dict().items():
+        if k.startswith("gate."):
+            assert torch.equal(v, fresh_gate[k]), k                   # Eq. 8–9 init kept
+        else:
+            assert torch.equal(v, twin.state_dict()[k]), k
+    with pytest.raises(ValueError, match="tokenizer differs"):
+        task.init_from_dense(model, "twin", str(out), tok_text + "extra\n")
+    assert cli.main(base + ["--name", "skim", "--init-from", str(out / "twin")]) == 0
+    with pytest.raises(ValueError, match="dense Transkimmer twin"):
+        task.init_from_dense(model, "skim", str(out), tok_text)
+    card = json.loads((out / "skim" / "card.json").read_text())
+    assert card["training"]["init_from"] == str(out / "twin")

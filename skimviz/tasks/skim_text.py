@@ -13,6 +13,8 @@ the Skim-LSTM side includes its decision layer. Padding is never counted.
 """
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import platform
 from pathlib import Path
@@ -228,7 +230,10 @@ def train_command(args) -> int:
 
     return run_resumable(
         trainer, Path(args.work) / args.name, steps, eval_every, resume=args.resume,
-        make_data=make_data, evaluate=lambda: evaluate(model, ids_va, y_va), score=score,
+        make_data=make_data,
+        evaluate=lambda: evaluate(checkpoint.as_shipped(model, args.fp16, _int8(args)), ids_va,
+                                  y_va),
+        score=score,
         export=lambda v, meta: export(model, vocab, args, meta, v, trainer.history, command,
                                       ids_va, y_va),
         eval_line=lambda v: (f"step {v['step']}: valid accuracy {v['accuracy']:.4f} skim "
@@ -241,14 +246,18 @@ def train_command(args) -> int:
         if args.reexport else None)
 
 
+def _int8(args) -> tuple:
+    """Tensors shipped as per-row int8: the word embeddings (most of a text model's size)."""
+    return ("embed.weight",) if getattr(args, "int8_embed", False) else ()
+
+
 def reexport(model, vocab, args, meta, trainer, ids_va, y_va) -> int:
     """Rewrite the exported checkpoint's card from its own weights (fresh validation numbers and
     sweep), keeping the command that trained it."""
     out = Path(args.out) / args.name
     old = checkpoint.load_card(args.name, args.out)
-    tensors = checkpoint.load_file(str(out / checkpoint.WEIGHTS))
-    model.load_state_dict(tensors)
-    v = evaluate(model, ids_va, y_va)
+    model.load_state_dict(checkpoint.load(out)[0].state_dict())   # int8 rows decoded
+    v = evaluate(checkpoint.as_shipped(model, args.fp16, _int8(args)), ids_va, y_va)
     v["step"] = old["training"]["steps"]
     export(model, vocab, args, meta, v, trainer.history, old["training"]["command"], ids_va, y_va)
     return 0
@@ -298,7 +307,8 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
                     "dense_flops_per_sequence": v["dense_flops_per_text"],
                     "tokens_per_text_mean": v["tokens_per_text"], "n_valid": v["n"]},
         "threshold_sweep": [] if args.dense else threshold_sweep(
-            model, [ids_va[i] for i in sub], [y_va[i] for i in sub]),
+            checkpoint.as_shipped(model, args.fp16, _int8(args)), [ids_va[i] for i in sub],
+            [y_va[i] for i in sub]),
         "threshold_sweep_n": len(sub),
         "paper": PAPER[args.dataset],
         "target": target_status(v, args),
@@ -314,10 +324,15 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
             "valid_per_eval": [{k: r[k] for k in ("step", "accuracy", "skim_rate", "flop_r")}
                                for r in meta["valid"]],
             "history": summarize_history(history, 20) if len(history) > 100 else history,
+            "weights_dtype": "float16" if args.fp16 else "float32",
+            "int8_rowwise": list(_int8(args)),
             "dry_run": bool(args.dry_run)},
     }
+    if getattr(args, "reexport", False):
+        card["training"]["reexport_command"] = command_line(args)
     out = Path(args.out) / args.name
-    checkpoint.save(model, card, out, extra_files={"vocab.txt": vocab.to_text()})
+    checkpoint.save(copy.deepcopy(model).half() if args.fp16 else model, card, out,
+                    extra_files={"vocab.txt": vocab.to_text()}, int8_rows=_int8(args))
     print(f"exported {out} (valid accuracy {v['accuracy']:.4f})", flush=True)
     return out
 
@@ -353,6 +368,10 @@ def add_arguments(tsub) -> None:
                         "this Flop-R (before any reaches it: the highest Flop-R)")
     t.add_argument("--init-from", default="",
                    help="start from this trained dense LSTM checkpoint (in --out), same vocabulary")
+    t.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True,
+                   help="ship float16 weights, validated as read back (default: on)")
+    t.add_argument("--int8-embed", action=argparse.BooleanOptionalAction, default=True,
+                   help="ship the word embeddings as per-row int8 (default: on)")
     t.add_argument("--reexport", action="store_true",
                    help="rewrite the exported card from its weights (fresh validation numbers and "
                         "threshold sweep), keeping the training command")

@@ -232,9 +232,27 @@ def _make(args, train_texts):
     return model, TextEncoder("wordpiece", tok), "tokenizer.json", tok
 
 
-def _shipped(model, fp16: bool):
-    """The model as it will be shipped (fp16-rounded weights when exported in fp16)."""
-    return copy.deepcopy(model).half().float().eval() if fp16 else model
+# stored as per-row int8 in the shipped file (the word table is half of MiniLM's 22.7 M weights)
+INT8_ROWS = {"small": (), "minilm": ("word.weight",)}
+
+
+def init_from_dense(model: TranskimmerClassifier, name: str, out: str, tok_text: str) -> None:
+    """Start a Transkimmer from its trained dense twin (same encoder and tokenizer): everything
+    but the skim predictors is copied; the predictors keep their Eq. 8–9 initialisation (keep
+    everything). Our addition, not the paper's (it fine-tunes from the pre-trained encoder with
+    the skim loss from step 0): on 2 cores a from-scratch head plus fresh predictors collapsed
+    to keeping only [CLS] (see README), while the twin's head lets the predictors learn what
+    the task can do without."""
+    path = Path(name) if Path(name).is_dir() else Path(out) / name
+    dense, card = checkpoint.load(path)
+    if card.get("config", {}).get("skim", True) or not model.skim:
+        raise ValueError(f"--init-from needs a dense Transkimmer twin and a skim model ({name})")
+    tok_file = card.get("input", {}).get("file", "vocab.txt")
+    if checkpoint.read_extra(path, tok_file, max_bytes=4 << 20) != tok_text:
+        raise ValueError(f"--init-from {name}: its tokenizer differs from this run's")
+    missing, unexpected = model.load_state_dict(dense.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("gate.") for k in missing):
+        raise ValueError(f"--init-from {name}: the encoders differ ({(missing + unexpected)[:3]})")
 
 
 def _score(v: dict, min_red: float, dense: bool):
@@ -261,6 +279,8 @@ def train(args, quiet: bool = False) -> int:
     seed_everything(args.seed)
     (tr_x, tr_y), (dv_x, dv_y) = _data(args)
     model, enc, tok_file, tok_text = _make(args, tr_x)
+    if getattr(args, "init_from", None) and not args.dense:
+        init_from_dense(model, args.init_from, args.out, tok_text)
     x, y = enc.ids(tr_x), torch.tensor(tr_y)
     lam = 0.0 if args.dense else args.lam
     spe = 2 if args.dry_run else -(-len(x) // args.batch_size)   # = batches per epoch
@@ -283,7 +303,9 @@ def train(args, quiet: bool = False) -> int:
 
     return run_resumable(
         trainer, Path(args.work) / args.name, total, eval_every, resume=args.resume,
-        make_data=make_data, evaluate=lambda: evaluate(_shipped(model, args.fp16), enc, dv_x, dv_y),
+        make_data=make_data,
+        evaluate=lambda: evaluate(checkpoint.as_shipped(model, args.fp16, INT8_ROWS[args.model]),
+                                  enc, dv_x, dv_y),
         score=lambda v: _score(v, args.min_reduction, args.dense),
         export=lambda v, meta: export(model, args, meta, v, trainer.history, command, tok_file,
                                       tok_text, quiet),
@@ -318,17 +340,19 @@ def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=Fal
     card["training"] = {
         "command": command, "model": args.model, "lambda": card["lambda"], "lr": args.lr,
         "gate_lr": args.lr * args.gate_lr_scale, "batch_size": args.batch_size, "tau": model.tau,
-        "mu0": model.config["mu0"], "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
+        "mu0": model.config["mu0"], "init_from": getattr(args, "init_from", None) or None,
+        "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
         "steps": v["step"], "epochs_planned": args.epochs, "seed": args.seed,
         "wall_time_s": round(meta["wall_s"], 1), "threads": args.threads,
         "torch_version": torch.__version__, "machine": platform.machine(),
         "weights_dtype": "float16" if args.fp16 else "float32",
+        "int8_rowwise": list(INT8_ROWS[args.model]),
         "valid_per_eval": [{k: r[k] for k in ("step", "accuracy", "flops_reduction")}
                            for r in meta["valid"]],
         "history": summarize_history(history, 50) if len(history) > 100 else history,
         "dry_run": bool(args.dry_run)}
     checkpoint.save(copy.deepcopy(model).half() if args.fp16 else model, card, out,
-                    extra_files={tok_file: tok_text})
+                    extra_files={tok_file: tok_text}, int8_rows=INT8_ROWS[args.model])
     quiet or print(f"exported {out} (dev acc {v['accuracy']:.4f}, "
                    f"{v['flops_reduction']:.2f}x)", flush=True)
     return out
@@ -372,6 +396,10 @@ def add_arguments(tsub) -> None:
     t.add_argument("--dense", action="store_true", help="train the dense twin (no predictors)")
     t.add_argument("--dense-twin", help="name of the dense twin (in --out) for the card's target")
     t.add_argument("--lam", type=float, default=0.3, help="harmony coefficient λ (Eq. 7)")
+    t.add_argument("--init-from", default="",
+                   help="start from this trained dense twin (a folder, or a name in --out): encoder "
+                        "and head copied, "
+                        "predictors fresh")
     t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
     t.add_argument("--lr", type=float, help="Adam learning rate (small 5e-4, minilm 3e-5)")
     t.add_argument("--gate-lr-scale", type=float,
