@@ -162,10 +162,31 @@ def _live_metrics(task: str, live: dict) -> None:
 
 
 # --- one tab ------------------------------------------------------------------------------------
+def _shipped_name(task: str) -> str:
+    """The shipped checkpoint this tab shows: a picker when the task has several (one per cell
+    and λ; for the frequency task those of the chosen sampling period), else the default."""
+    cfg = TASKS[task]
+    pts = figures.lambda_points(_cards(), cfg["module"].TASK,
+                                sampling_ms=_sampling_ms() if task == "frequency" else None)
+    names = [str(p["name"]) for p in pts]
+    if len(names) < 2:
+        return names[0] if names else cfg["shipped"]
+    labels = {str(p["name"]): f"{p['name']} ({str(p['cell']).upper()}, λ = "
+                              f"{_fmt_lambda(p['lambda'])})" for p in pts}
+    key = f"{task}_checkpoint"
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = cfg["shipped"] if cfg["shipped"] in names else names[0]
+    return st.selectbox("Shipped checkpoint", names, key=key, format_func=labels.get,
+                        help="every shipped checkpoint of this task"
+                             + (" at this sampling period" if task == "frequency" else "")
+                             + ", one per cell and λ (the paper's table rows)")
+
+
 def _model_choice(task: str):
     """The radio, and (model, description, card or None)."""
     cfg = TASKS[task]
-    shipped, card, error = _shipped(cfg["shipped"])
+    name = _shipped_name(task)
+    shipped, card, error = _shipped(name)
     live = st.session_state.get(f"live_{task}")
     options = (["shipped"] if shipped is not None else []) + \
         (["session"] if live is not None and live["step"] > 0 else []) + ["untrained"]
@@ -173,15 +194,15 @@ def _model_choice(task: str):
         st.session_state[f"{task}_model"] = "session"
     if st.session_state.get(f"{task}_model") not in options:
         st.session_state.pop(f"{task}_model", None)
-    labels = {"shipped": f"Shipped: {cfg['shipped']}", "session": "My session's model",
+    labels = {"shipped": f"Shipped: {name}", "session": "My session's model",
               "untrained": "Untrained model (every step used)"}
     choice = st.radio("Model", options, key=f"{task}_model", horizontal=True,
                       format_func=labels.get,
                       help="Train a model in this session below; it then appears here.")
     if error:
-        st.error(f"The shipped checkpoint `{cfg['shipped']}` could not be loaded: {error}")
+        st.error(f"The shipped checkpoint `{name}` could not be loaded: {error}")
     if shipped is None:
-        st.info(f"No shipped checkpoint `{cfg['shipped']}` yet. Train it with "
+        st.info(f"No shipped checkpoint `{name}` yet. Train it with "
                 f"`{cfg['train_cmd']}` ({cfg['train_time']}; resumable with `--resume`), or train "
                 "a small model live in this tab below.")
     elif choice == "shipped":
@@ -200,7 +221,7 @@ def _model_choice(task: str):
             st.warning("This checkpoint comes from a pipeline dry run (two training steps): its "
                        "numbers mean nothing.")
     if choice == "shipped":
-        return shipped, f"the shipped {cfg['shipped']}", card
+        return shipped, f"the shipped {name}", card
     if choice == "session":
         return live["model"], "your session's model", None
     return _untrained(task), "an untrained model", None

@@ -139,6 +139,8 @@ def _add_bench(sub) -> None:
     q.add_argument("--retrain", action="store_true", help="train even when a checkpoint exists")
     q.add_argument("--no-train", action="store_true",
                    help="only load: configurations without a checkpoint are listed as missing")
+    q.add_argument("--baselines", action="store_true",
+                   help="add the paper's dense rows (and Table 1's λ = 0 rows)")
     q.add_argument("--steps", type=int, default=0,
                    help="training steps per configuration (default: the train commands')")
     q.add_argument("--hidden", type=int, default=110)

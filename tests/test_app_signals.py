@@ -112,6 +112,45 @@ def test_shipped_checkpoint_is_used(monkeypatch, shipped):
     assert any(m.label == "Validation mse" for m in at.metric)
 
 
+@pytest.fixture(scope="module")
+def frequency_shipped(tmp_path_factory) -> Path:
+    """Three frequency checkpoints (CLI dry runs): two λ at 1 ms, one at 0.5 ms."""
+    out = tmp_path_factory.mktemp("pretrained_frequency")
+    for name, lam, ms in (("skip-gru-frequency", "1e-4", "1"), ("skip-gru-frequency-lam0", "0", "1"),
+                          ("skip-gru-frequency-0.5ms", "1e-4", "0.5")):
+        r = subprocess.run([sys.executable, "-m", "skimviz", "train", "frequency", "--dry-run",
+                            "--hidden", "8", "--name", name, "--lam", lam, "--sampling-ms", ms,
+                            "--out", str(out), "--work", str(out / "_work")],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_several_shipped_checkpoints_get_a_picker_per_sampling_period(monkeypatch,
+                                                                      frequency_shipped):
+    at = _page(monkeypatch, frequency_shipped)
+    pick = at.selectbox(key="frequency_checkpoint")
+    assert pick.options == ["skip-gru-frequency-lam0 (GRU, λ = 0 (no budget))",
+                            "skip-gru-frequency (GRU, λ = 1e-04)"]
+    assert pick.value == "skip-gru-frequency"                   # the tab's default
+    assert "Shipped: skip-gru-frequency" in at.radio(key="frequency_model").options
+    pick.set_value("skip-gru-frequency-lam0").run()
+    _no_exception(at)
+    assert "Shipped: skip-gru-frequency-lam0" in at.radio(key="frequency_model").options
+    assert "skip-gru-frequency-lam0" in str(_charts(at)["frequency_example"]["layout"]["title"])
+    # at 0.5 ms only one checkpoint: no picker, that one is used
+    at.radio(key="frequency_sampling").set_value(0.5).run()
+    _no_exception(at)
+    assert not [s for s in at.selectbox if s.key == "frequency_checkpoint"]
+    assert "Shipped: skip-gru-frequency-0.5ms" in at.radio(key="frequency_model").options
+    title = str(_charts(at)["frequency_example"]["layout"]["title"])
+    assert "skip-gru-frequency-0.5ms" in title and "of 200 samples" in title
+    # back at 1 ms the picker offers both again
+    at.radio(key="frequency_sampling").set_value(1.0).run()
+    _no_exception(at)
+    assert len(at.selectbox(key="frequency_checkpoint").options) == 2
+
+
 def test_training_seed_reproduces_the_run(monkeypatch, tmp_path):
     """The "Training seed" input (random once per session) goes into the run: the same seed and
     settings train the same model again."""

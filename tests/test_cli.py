@@ -157,15 +157,24 @@ def test_train_adding_dry_run_then_evaluate(tmp_path, capsys):
 
 
 def test_bench_paper_skip_rnn_quick_json(tmp_path, capsys):
+    """Default rows: Table 1's λ = 1e-5 and Table 2's λ ∈ {0, 1e-5, 1e-4} at both periods;
+    --baselines adds the dense rows (and Table 1's λ = 0)."""
     assert main(["bench", "paper", "skip-rnn", "--quick", "--json", "--work", str(tmp_path),
                  "--cells", "gru"]) == 0
     r = _json(capsys)
     assert r["quick"] is True
+    assert [(x["model"], x["lambda"]) for x in r["table1"]] == [("Skip GRU", 1e-5)]
+    assert r["table1"][0]["paper_updates_percent"] == 50.7
+    assert {x["sampling_ms"] for x in r["table2"]} == {1.0, 0.5} and len(r["table2"]) == 6
+    assert [x["lambda"] for x in r["table2"] if x["sampling_ms"] == 0.5] == [0.0, 1e-5, 1e-4]
+    assert [x["paper_updates"] for x in r["table2"] if x["sampling_ms"] == 0.5] == [
+        167.0, 54.2, 22.5]
+    assert all(isinstance(x["solved"], bool) for x in r["table1"] + r["table2"])
+    assert main(["bench", "paper", "skip-rnn", "--quick", "--json", "--work", str(tmp_path),
+                 "--cells", "gru", "--tables", "1", "--baselines"]) == 0
+    r = _json(capsys)
     assert [(x["model"], x["lambda"]) for x in r["table1"]] == [
         ("GRU", None), ("Skip GRU", 0.0), ("Skip GRU", 1e-5)]
-    assert r["table1"][2]["paper_updates_percent"] == 50.7
-    assert {x["sampling_ms"] for x in r["table2"]} == {1.0, 0.5} and len(r["table2"]) == 8
-    assert all(isinstance(x["solved"], bool) for x in r["table1"] + r["table2"])
     assert main(["bench", "paper", "skip-rnn", "--quick", "--tables", "3",
                  "--work", str(tmp_path)]) == 2
 
@@ -174,7 +183,7 @@ def test_bench_paper_no_train_lists_missing_rows_and_loads_shipped(tmp_path, cap
     """--no-train never trains: the shipped skip-gru-adding is loaded and evaluated, the
     configurations without a checkpoint are printed as missing."""
     assert main(["bench", "paper", "skip-rnn", "--no-train", "--tables", "1", "--cells", "gru",
-                 "--work", str(tmp_path)]) == 0
+                 "--baselines", "--work", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     rows = [ln for ln in out.splitlines() if ln.startswith(("GRU", "Skip GRU"))]
     assert len(rows) == 3
