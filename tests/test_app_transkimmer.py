@@ -328,6 +328,24 @@ def test_loads_with_the_real_pretrained_folder(monkeypatch):
     assert _metric(at, "Prediction") in {"positive", "negative"}
 
 
+@pytest.mark.skipif("transkimmer-minilm-sst2" not in checkpoint.list_pretrained(),
+                    reason="the MiniLM Transkimmer is not shipped")
+def test_the_shipped_minilm_model_reads_typed_text(monkeypatch):
+    """The real fine-tuned all-MiniLM-L6-v2 Transkimmer: WordPiece pieces joined back into the
+    typed words, and plain sentiment read right (deterministic: argmax decisions, no noise)."""
+    monkeypatch.delenv("SKIMVIZ_PRETRAINED_DIR", raising=False)
+    at = _page()
+    at.radio(key="tk_model").set_value("transkimmer-minilm-sst2").run()
+    _no_exception(at)
+    for text, label in (("An unwatchable, dull and painfully overwrought mess.", "negative"),
+                        ("A wonderful, moving and beautifully acted film.", "positive")):
+        at.text_area(key="tk_text").set_value(text).run()
+        _no_exception(at)
+        words = [html.unescape(t) for _, t in _spans(_tokens_html(at))]
+        assert words == re.findall(r"\w+|[^\w\s]", text)
+        assert _metric(at, "Prediction") == label
+
+
 def _block(at: AppTest, cls: str) -> str:
     found = [m.value for m in at.markdown if f'class="{cls}"' in m.value]
     assert len(found) == 1, (cls, [m.value[:60] for m in at.markdown])

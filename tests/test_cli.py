@@ -206,3 +206,24 @@ def test_a_run_stopped_mid_epoch_resumes_inside_that_epoch(tmp_path, capsys):
     state = torch.load(tmp_path / "w" / "mid" / "state.pt", weights_only=True)
     assert state["trainer"]["step"] == 2  # one more step finished the epoch, not a whole epoch
     assert json.loads((tmp_path / "mid" / "card.json").read_text())["training"]["epochs"] == 1
+
+
+def test_transkimmer_sweep_writes_the_card_and_collects_without_training(tmp_path, capsys):
+    """--sweep trains one run per λ under --work/sweep and stores lambda_sweep (with each
+    point's steps) in the shipped card; --sweep-no-train only collects those runs."""
+    common = ["train", "transkimmer", "--dry-run", "--hidden", "16", "--layers", "2",
+              "--name", "tk", "--out", str(tmp_path), "--work", str(tmp_path / "w")]
+    assert main(common) == 0
+    assert main(common + ["--sweep", "0.5"]) == 0
+    card = json.loads((tmp_path / "tk" / "card.json").read_text())
+    pts = card["lambda_sweep"]
+    assert [(p["lambda"], p["shipped"]) for p in pts] == [(0.3, True), (0.5, False)]
+    assert all(p["steps"] == 2 for p in pts)
+    state = tmp_path / "w" / "tk-lam0.5" / "state.pt"
+    before = state.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(common + ["--sweep", "0.5", "--sweep-no-train"]) == 0
+    assert state.stat().st_mtime_ns == before                 # nothing trained
+    assert "step" not in capsys.readouterr().out.split("lambda_sweep")[0]
+    assert main(common + ["--sweep", "0.7", "--sweep-no-train"]) == 2
+    assert "no sweep run" in capsys.readouterr().err

@@ -369,17 +369,24 @@ def sweep_command(args) -> int:
         a.lam, a.dense, a.sweep, a.resume = lam, False, None, True
         a.name, a.out = f"{args.name}-lam{lam:g}", str(Path(args.work) / "sweep")
         a.dense_twin = None
-        if train(a) != 0:
+        card_path = Path(a.out) / a.name / checkpoint.CARD
+        if getattr(args, "sweep_no_train", False):
+            if not card_path.is_file():
+                raise FileNotFoundError(f"--sweep-no-train: no sweep run {card_path} (train it "
+                                        "with --sweep, without --sweep-no-train)")
+        elif train(a) != 0:
             return 1
-        card = json.loads((Path(a.out) / a.name / checkpoint.CARD).read_text())
+        card = json.loads(card_path.read_text())
         points.append({"lambda": lam, "accuracy": card["metrics"]["dev_accuracy"],
-                       "flops_reduction": card["metrics"]["flops_reduction"], "shipped": False})
+                       "flops_reduction": card["metrics"]["flops_reduction"], "shipped": False,
+                       "steps": card.get("training", {}).get("steps")})
     p = Path(args.out) / args.name / checkpoint.CARD
     if p.is_file():
         card = json.loads(p.read_text())
         m = card["metrics"]
         points.append({"lambda": card["lambda"], "accuracy": m["dev_accuracy"],
-                       "flops_reduction": m["flops_reduction"], "shipped": True})
+                       "flops_reduction": m["flops_reduction"], "shipped": True,
+                       "steps": card.get("training", {}).get("steps")})
         card["lambda_sweep"] = sorted(points, key=lambda r: r["lambda"])
         p.write_text(json.dumps(card, indent=2) + "\n")
         print(f"lambda_sweep ({len(points)} points) written to {p}", flush=True)
@@ -401,6 +408,9 @@ def add_arguments(tsub) -> None:
                         "and head copied, "
                         "predictors fresh")
     t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
+    t.add_argument("--sweep-no-train", action="store_true",
+                   help="with --sweep: only collect the sweep runs already exported under "
+                        "--work/sweep (as trained so far; --sweep alone resumes them)")
     t.add_argument("--lr", type=float, help="Adam learning rate (small 5e-4, minilm 3e-5)")
     t.add_argument("--gate-lr-scale", type=float,
                    help="predictor lr = lr × this (small 1, minilm 30: fresh predictors)")
