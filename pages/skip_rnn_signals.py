@@ -44,14 +44,15 @@ TASKS = {
         title="Adding task", shipped="skip-gru-adding", module=adding, metric="mse",
         hidden=32, batch=64, lr=1e-2, steps=1500, lam=1e-4, warmup=300, valid_n=500,
         train_cmd="python -m skimviz train adding --cell gru --lam 1e-5 --name skip-gru-adding",
-        train_time="about 2 hours on 2 CPU cores (20,000 steps of batch 256 at ~0.3 s each)"),
+        train_time="about an hour on one CPU core (the shipped GRU: 16,000 steps of batch 256)"),
     "frequency": dict(
         title="Frequency discrimination", shipped="skip-gru-frequency", module=frequency,
         metric="accuracy", hidden=32, batch=64, lr=1e-2, steps=500, lam=1e-4, warmup=150,
         valid_n=500,
         train_cmd="python -m skimviz train frequency --cell gru --lam 1e-4 --sampling-ms 1 "
                   "--name skip-gru-frequency",
-        train_time="about 1.6 hours on 2 CPU cores (10,000 steps of batch 256 at ~0.6 s each)"),
+        train_time="12–17 minutes at 1 ms, 35–45 at 0.5 ms on one CPU core (3,000 steps of "
+                   "batch 256)"),
     "frames": dict(
         title="Digit clips", shipped="skip-gru-frames", module=frames, metric="accuracy",
         hidden=32, batch=16, lr=3e-3, steps=700, lam=1e-4, warmup=150, valid_n=200,

@@ -820,14 +820,17 @@ def lambda_figure(points: Sequence[Dict[str, object]], height: int = 320) -> go.
     names = [str(p["name"]) for p in points]
     fig.add_trace(go.Scatter(x=x, y=[100 * float(p["update_rate"]) for p in points],
                              mode="markers+text", text=names, textposition="top center",
+                             cliponaxis=False, hovertext=names,
                              marker=dict(color=USED_COLOR, size=10), name="updates",
                              showlegend=False), row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=[float(p["value"]) for p in points], mode="markers+text",
-                             text=names, textposition="top center",
-                             marker=dict(color="#1f1f1f", size=10), name=metric,
+    # names once, on the left panel (long names overlapped at the edges); hover on the right
+    fig.add_trace(go.Scatter(x=x, y=[float(p["value"]) for p in points], mode="markers",
+                             hovertext=names, marker=dict(color="#1f1f1f", size=10), name=metric,
                              showlegend=False), row=1, col=2)
     for col in (1, 2):
+        # half a category of room on each side, so labels at the first and last λ fit
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats,
+                         range=[-0.7, len(cats) - 0.3],
                          title_text="λ (cost per sample)", row=1, col=col, gridcolor="#eeeeee")
     fig.update_yaxes(range=[0, 105], title_text="% of steps", row=1, col=1, gridcolor="#eeeeee")
     if metric == "mse":

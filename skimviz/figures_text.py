@@ -40,8 +40,9 @@ _MD_ACTIVE = {c: f"&#{ord(c)};" for c in "$:*_`[]\\~#|{}!"}
 def escape_text(text: str) -> str:
     """User text made inert inside HTML that ``st.markdown(..., unsafe_allow_html=True)``
     renders: ``html.escape`` (``< > & " '``) then Markdown's active characters as entities."""
-    s = html.escape(str(text), quote=True)
-    return "".join(_MD_ACTIVE.get(c, c) for c in s)
+    # one character at a time: escaping the entities html.escape writes (its "&#x27;" holds a
+    # "#") would show them as text
+    return "".join(_MD_ACTIVE.get(c) or html.escape(c, quote=True) for c in str(text))
 
 
 def span_html(cls: str, style: str, tip: str, text: str) -> str:

@@ -450,6 +450,8 @@ def test_lambda_points_and_figure():
     assert [p["name"] for p in pts] == ["b", "a"] and pts[1]["metric"] == "mse"
     fig = F.lambda_figure(pts)
     assert list(fig.data[0].x) == ["0", "1e-05"] and list(fig.data[0].y) == [90.0, 50.0]
+    assert list(fig.data[1].hovertext) == list(fig.data[0].text)         # names: left, hover
+    assert tuple(fig.layout.xaxis.range) == (-0.7, 1.7)                  # room at both ends
     assert fig.layout.yaxis2.type == "log"
     assert F.lambda_points(cards, "frequency")[0]["metric"] == "accuracy"
 

@@ -4,6 +4,7 @@ their data."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -49,6 +50,17 @@ def test_token_html_escapes_user_text():
     assert figures_text.escape_text('<b a="x">') == "&lt;b a=&quot;x&quot;&gt;"
     with pytest.raises(ValueError):
         figures_text.token_html(["a", "b"], [0])
+
+
+@pytest.mark.parametrize("text", ["they're", "don't <b>", "it's $5 & #1 :smile: 100% [a](b) ~x~ {y}",
+                                  "\\'\"\\"])
+def test_escaped_text_reads_back_as_typed(text):
+    """The browser shows what was typed: the escaped text unescapes to it (apostrophes were once
+    shown as "&#x27;", html.escape's entity having its "#" escaped again)."""
+    out = figures_text.escape_text(text)
+    assert html.unescape(out) == text
+    for ch in "<>\"'$:*_`[]\\~|{}!":
+        assert ch not in re.sub(r"&#?\w+;", "", out), ch
 
 
 def test_token_rows_and_trace_json():
