@@ -227,3 +227,14 @@ def test_transkimmer_sweep_writes_the_card_and_collects_without_training(tmp_pat
     assert "step" not in capsys.readouterr().out.split("lambda_sweep")[0]
     assert main(common + ["--sweep", "0.7", "--sweep-no-train"]) == 2
     assert "no sweep run" in capsys.readouterr().err
+
+
+def test_transkimmer_sweep_starts_each_run_from_the_named_dense_twin(tmp_path, capsys):
+    """--sweep with --init-from NAME: NAME is looked up in --out (the sweep runs themselves are
+    exported under --work/sweep), and every run starts from that twin."""
+    common = ["train", "transkimmer", "--dry-run", "--hidden", "16", "--layers", "2",
+              "--out", str(tmp_path), "--work", str(tmp_path / "w")]
+    assert main(common + ["--dense", "--name", "twin"]) == 0
+    assert main(common + ["--name", "tk", "--sweep", "0.5", "--init-from", "twin"]) == 0
+    card = json.loads((tmp_path / "w" / "sweep" / "tk-lam0.5" / "card.json").read_text())
+    assert card["training"]["init_from"] == str(tmp_path / "twin")

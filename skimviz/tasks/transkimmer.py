@@ -364,11 +364,14 @@ def sweep_command(args) -> int:
     ``lambda_sweep`` (the paper's Fig. 3 trade-off)."""
     lams = [float(s) for s in args.sweep.split(",")]
     points = []
+    init = getattr(args, "init_from", None)
+    if init and not Path(init).is_dir():      # a name in --out: the sweep runs export elsewhere
+        init = str(Path(args.out) / init)
     for lam in lams:
         a = copy.copy(args)
         a.lam, a.dense, a.sweep, a.resume = lam, False, None, True
         a.name, a.out = f"{args.name}-lam{lam:g}", str(Path(args.work) / "sweep")
-        a.dense_twin = None
+        a.dense_twin, a.init_from = None, init
         card_path = Path(a.out) / a.name / checkpoint.CARD
         if getattr(args, "sweep_no_train", False):
             if not card_path.is_file():
