@@ -34,7 +34,8 @@ def checkpoint_stamp(name: str, directory: str | None = None):
     a new cache key, so pages pick up the newer weights. None when it is missing."""
     base = Path(directory or pretrained_dir() or checkpoint.PRETRAINED_DIR) / name
     try:
-        return tuple((base / f).stat().st_mtime_ns for f in (checkpoint.CARD, checkpoint.WEIGHTS))
+        files = [base / checkpoint.CARD, *checkpoint.weight_files(base)]
+        return tuple(f.stat().st_mtime_ns for f in files) if len(files) > 1 else None
     except OSError:
         return None
 

@@ -33,10 +33,11 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py), the
-# batch-1 Skip RNN jump loop (models/skip_rnn.py) and the batch-1 Skim-RNN loop
-# (models/skim_rnn.py).
+# batch-1 Skip RNN jump loop (models/skip_rnn.py), the batch-1 Skim-RNN loop
+# (models/skim_rnn.py) and the batch-1 encoder layer on a few tokens (models/transkimmer.py).
 SOURCES = [Path(__file__).resolve().parent / "csrc" / name
-           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skim_rnn_cpu.cpp")]
+           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skim_rnn_cpu.cpp",
+                        "transkimmer_cpu.cpp")]
 # Headers the sources include (not compiled alone, but hashed with them: see library_path).
 HEADERS = [Path(__file__).resolve().parent / "csrc" / name for name in ("kernels_common.h",)]
 BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")

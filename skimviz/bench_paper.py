@@ -63,7 +63,7 @@ def _find(task, cell, lam, ms, work: Path) -> Optional[Path]:
                 card = json.loads(card_path.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            if _matches(card, task, cell, lam, ms) and (card_path.parent / checkpoint.WEIGHTS).is_file():
+            if _matches(card, task, cell, lam, ms) and checkpoint.weight_files(card_path.parent):
                 return card_path.parent
     return None
 

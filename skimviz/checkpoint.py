@@ -4,6 +4,11 @@ A checkpoint is a folder ``NAME/`` holding ``model.safetensors`` and ``card.json
 how to rebuild the model (``architecture`` + ``config``, looked up in a fixed table — a card can
 never name code to run), what data it saw, its metrics and the exact command that produced it.
 Nothing is ever unpickled: weights are read with ``safetensors`` only.
+
+Large checkpoints are sharded the Hugging Face way: ``model-00001-of-00004.safetensors`` … plus
+``model.safetensors.index.json`` (``{"metadata": {"total_size"}, "weight_map": {tensor: file}}``),
+each file at most ``max_shard_bytes``. A tensor larger than a shard is cut into row blocks
+``NAME.rows0``, ``NAME.rows1``, … recorded in the card's ``weights_encoding.row_blocks``.
 """
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from .models import build
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 WEIGHTS, CARD = "model.safetensors", "card.json"
+INDEX = "model.safetensors.index.json"          # sharded weights: the map tensor → shard file
+_SHARD = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
+MAX_INDEX_BYTES = 1 << 20
+SHARD_BYTES = 9 * 2**20   # default shard size: every file stays under 10 MiB (the repository's limit)
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # refuse larger files outright
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REQUIRED_CARD_KEYS = ("name", "architecture", "config")
@@ -84,15 +93,26 @@ def as_shipped(model: nn.Module, fp16: bool = False, int8_rows: Tuple[str, ...] 
 
 
 def _decode(card: dict, tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Undo the card's ``weights_encoding`` (``{"int8_rowwise": [names]}``) on loaded tensors."""
+    """Undo the card's ``weights_encoding`` on loaded tensors: ``row_blocks`` ({name: k}: the
+    tensor was stored as k row blocks ``name.rows0`` …) first, then ``int8_rowwise`` ([names])."""
     enc = card.get("weights_encoding")
     if enc is None:
         return tensors
-    names = enc.get("int8_rowwise") if isinstance(enc, dict) else None
+    if not isinstance(enc, dict) or not set(enc) <= {"int8_rowwise", "row_blocks"}:
+        raise CheckpointError("card 'weights_encoding' must be {\"int8_rowwise\": [tensor names], "
+                              "\"row_blocks\": {tensor name: count}}")
+    names, blocks = enc.get("int8_rowwise", []), enc.get("row_blocks", {})
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or \
-            set(enc) != {"int8_rowwise"}:
-        raise CheckpointError("card 'weights_encoding' must be {\"int8_rowwise\": [tensor names]}")
+            not isinstance(blocks, dict) or \
+            not all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 1024
+                    for k in blocks.values()):
+        raise CheckpointError("card 'weights_encoding' is malformed")
     out = dict(tensors)
+    for n, k in blocks.items():
+        parts = [out.pop(f"{n}.rows{i}", None) for i in range(k)]
+        if any(p is None for p in parts) or len({(p.dtype, p.shape[1:]) for p in parts}) != 1:
+            raise CheckpointError(f"row blocks of {n!r} are missing or do not fit together")
+        out[n] = torch.cat(parts, 0)
     for n in names:
         q, sc = out.pop(n, None), out.pop(n + INT8_SCALE, None)
         if q is None or sc is None or q.dtype != torch.int8 or q.dim() != 2 or \
@@ -102,15 +122,61 @@ def _decode(card: dict, tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
     return out
 
 
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _shard(tensors: Dict[str, torch.Tensor], max_bytes: int
+           ) -> Tuple[list, Dict[str, int]]:
+    """Pack tensors (in name order) into shards of at most ``max_bytes`` of data each (the
+    safetensors header adds a few KiB; callers leave room). Tensors over ``max_bytes`` are cut
+    into row blocks first. → ([{name: tensor}, …], row_blocks {name: k})."""
+    items, blocks = [], {}
+    for n in sorted(tensors):
+        t = tensors[n]
+        if _nbytes(t) > max_bytes and t.dim() >= 1 and t.shape[0] > 1:
+            row = max(1, _nbytes(t) // t.shape[0])
+            per = max(1, max_bytes // row)
+            parts = list(torch.split(t, per, 0))
+            blocks[n] = len(parts)
+            items += [(f"{n}.rows{i}", p.contiguous()) for i, p in enumerate(parts)]
+        else:
+            items.append((n, t))
+    shards, cur, size = [], {}, 0
+    for n, t in items:
+        if cur and size + _nbytes(t) > max_bytes:
+            shards.append(cur)
+            cur, size = {}, 0
+        cur[n] = t
+        size += _nbytes(t)
+    if cur:
+        shards.append(cur)
+    return shards, blocks
+
+
+def weight_files(directory: str | os.PathLike) -> list:
+    """The weight files of a checkpoint folder: ``[model.safetensors]`` or, when sharded, the
+    index and its shards (empty when there are none)."""
+    d = Path(directory)
+    if (d / WEIGHTS).is_file():
+        return [d / WEIGHTS]
+    if (d / INDEX).is_file():
+        return [d / INDEX] + sorted(p for p in d.glob("model-*-of-*.safetensors")
+                                    if _SHARD.match(p.name))
+    return []
+
+
 def save(model: nn.Module, card: dict, directory: str | os.PathLike,
-         extra_files: Dict[str, str | bytes] | None = None, int8_rows: Tuple[str, ...] = ()
-         ) -> Path:
+         extra_files: Dict[str, str | bytes] | None = None, int8_rows: Tuple[str, ...] = (),
+         max_shard_bytes: int | None = SHARD_BYTES) -> Path:
     """Write ``model.safetensors`` and ``card.json`` into ``directory`` (created if missing),
     plus ``extra_files`` (name → text or bytes, e.g. a text model's ``vocab.txt``).
     Tensors named in ``int8_rows`` are stored as per-row int8 (:func:`quantize_rows`) and the
-    card records it as ``weights_encoding``; :func:`load` undoes it.
+    card records it as ``weights_encoding``; :func:`load` undoes it. With ``max_shard_bytes``,
+    weights larger than that are sharded (see the module docstring).
 
-    Files are written to temporaries and renamed, so a crash never leaves half a checkpoint.
+    Files are written to temporaries and renamed, so a crash never leaves half a checkpoint;
+    weight files of an earlier save in another layout (single file vs shards) are removed.
     """
     for key in REQUIRED_CARD_KEYS:
         if key not in card:
@@ -126,8 +192,23 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike,
                 raise CheckpointError(f"int8_rows: {n!r} is not a matrix of this model")
             tensors[n], tensors[n + INT8_SCALE] = quantize_rows(tensors[n])
         card["weights_encoding"] = {"int8_rowwise": list(int8_rows)}
-    tmp_w, tmp_c = d / (WEIGHTS + ".tmp"), d / (CARD + ".tmp")
-    save_file(tensors, str(tmp_w), metadata={"name": card["name"]})
+    total = sum(_nbytes(t) for t in tensors.values())
+    if max_shard_bytes and total > max_shard_bytes:
+        shards, blocks = _shard(tensors, max_shard_bytes)
+        if blocks:
+            card.setdefault("weights_encoding", {})["row_blocks"] = blocks
+        names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+        writes = [(d / (f + ".tmp"), d / f, sh) for f, sh in zip(names, shards)]
+        index = {"metadata": {"total_size": total, "name": card["name"]},
+                 "weight_map": {k: f for f, sh in zip(names, shards) for k in sorted(sh)}}
+        last = (d / (INDEX + ".tmp"), d / INDEX, json.dumps(index, indent=2) + "\n")
+    else:
+        writes, last = [(d / (WEIGHTS + ".tmp"), d / WEIGHTS, tensors)], None
+    for tmp, _, sh in writes:
+        save_file(sh, str(tmp), metadata={"name": card["name"]})
+    if last:
+        last[0].write_text(last[2])
+    tmp_c = d / (CARD + ".tmp")
     tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     for fname, data in (extra_files or {}).items():
         if fname in (WEIGHTS, CARD) or not _EXTRA.match(fname):
@@ -135,8 +216,14 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike,
         tmp = d / (fname + ".tmp")
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, d / fname)
-    os.replace(tmp_w, d / WEIGHTS)
+    stale = set(weight_files(d))
+    for tmp, final, _ in writes:
+        os.replace(tmp, final)
+    if last:
+        os.replace(last[0], last[1])
     os.replace(tmp_c, d / CARD)
+    for f in stale - {final for _, final, _ in writes} - ({last[1]} if last else set()):
+        f.unlink(missing_ok=True)
     return d
 
 
@@ -189,30 +276,75 @@ def build_from(card: dict, tensors: Dict[str, torch.Tensor]) -> nn.Module:
     return model.eval()
 
 
+def _read_index(d: Path) -> Dict[str, list]:
+    """The sharded layout's index, checked: → {shard file name: [tensor names]}."""
+    f = d / INDEX
+    if f.stat().st_size > MAX_INDEX_BYTES:
+        raise CheckpointError(f"{f} is larger than {MAX_INDEX_BYTES // 1024} KiB")
+    try:
+        wm = json.loads(f.read_text(encoding="utf-8"))["weight_map"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{f} is not a valid weights index: {e}") from None
+    if not isinstance(wm, dict):
+        raise CheckpointError(f"{f}: 'weight_map' must be an object")
+    files: Dict[str, list] = {}
+    for k, v in wm.items():
+        if not isinstance(v, str) or not _SHARD.match(v):
+            raise CheckpointError(f"{f}: shard name {v!r} is not model-NNNNN-of-NNNNN.safetensors")
+        files.setdefault(v, []).append(k)
+    return files
+
+
+def read_tensors(directory: str | os.PathLike) -> Dict[str, torch.Tensor]:
+    """All tensors of a checkpoint folder, single file or sharded, with size limits
+    (``MAX_CHECKPOINT_BYTES`` in all) and, when sharded, every shard's tensors checked against
+    the index."""
+    d = Path(directory)
+    if (d / WEIGHTS).is_file():
+        files = {WEIGHTS: None}
+    elif (d / INDEX).is_file():
+        files = _read_index(d)
+    else:
+        raise CheckpointError(f"no weights in {d}")
+    total = 0
+    for f in files:
+        if not (d / f).is_file():
+            raise CheckpointError(f"{d}: shard {f} is missing")
+        total += (d / f).stat().st_size
+    if total > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{d}: weights are larger than {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+    tensors: Dict[str, torch.Tensor] = {}
+    for f, expected in files.items():
+        try:
+            part = load_file(str(d / f))
+        except Exception as e:
+            raise CheckpointError(f"{d / f} is not a valid safetensors file: {e}") from None
+        if expected is not None and sorted(part) != sorted(expected):
+            raise CheckpointError(f"{d / f} does not hold the tensors its index lists")
+        if set(part) & set(tensors):
+            raise CheckpointError(f"{d / f}: a tensor appears in two shards")
+        tensors.update(part)
+    return tensors
+
+
 def load(path_or_name: str | os.PathLike, pretrained_dir: str | os.PathLike | None = None
          ) -> Tuple[nn.Module, dict]:
     """Load ``(model, card)`` from a checkpoint folder, or by name from ``pretrained/``."""
     p = Path(path_or_name)
     if not p.is_dir():
         p = Path(pretrained_dir or PRETRAINED_DIR) / _check_name(str(path_or_name))
-    if not (p / WEIGHTS).is_file() or not (p / CARD).is_file():
+    if not weight_files(p) or not (p / CARD).is_file():
         known = ", ".join(list_pretrained(pretrained_dir)) or "none"
         raise CheckpointError(f"no checkpoint at {p} (shipped checkpoints: {known})")
-    if (p / WEIGHTS).stat().st_size > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"{p / WEIGHTS} is larger than {MAX_CHECKPOINT_BYTES // 2**20} MiB")
     card = parse_card((p / CARD).read_text())
-    try:
-        tensors = load_file(str(p / WEIGHTS))
-    except Exception as e:
-        raise CheckpointError(f"{p / WEIGHTS} is not a valid safetensors file: {e}") from None
-    return build_from(card, tensors), card
+    return build_from(card, read_tensors(p)), card
 
 
 def list_pretrained(pretrained_dir: str | os.PathLike | None = None) -> list[str]:
     d = Path(pretrained_dir or PRETRAINED_DIR)
     if not d.is_dir():
         return []
-    return sorted(c.parent.name for c in d.glob(f"*/{CARD}") if (c.parent / WEIGHTS).is_file())
+    return sorted(c.parent.name for c in d.glob(f"*/{CARD}") if weight_files(c.parent))
 
 
 def load_card(name: str, pretrained_dir: str | os.PathLike | None = None) -> dict:

@@ -178,3 +178,77 @@ def test_pretrained_folder_stays_under_60_mb():
     """The product's budget for shipped checkpoints (Transkimmer issue: pretrained/ < 60 MB)."""
     total = sum(p.stat().st_size for p in checkpoint.PRETRAINED_DIR.rglob("*") if p.is_file())
     assert total < 60 * 10**6, f"pretrained/ holds {total / 1e6:.1f} MB"
+
+
+def _tk_model():
+    from skimviz.models.transkimmer import TranskimmerClassifier
+    torch.manual_seed(0)
+    return TranskimmerClassifier(500, 32, 2, 4, 64, 16).eval()
+
+
+def _tk_card(m, name="tk"):
+    return {"name": name, "architecture": "TranskimmerClassifier", "config": m.config}
+
+
+def test_sharded_round_trip_with_row_blocks_and_int8(tmp_path):
+    """Weights over max_shard_bytes go into model-0000i-of-0000n files plus an index; a tensor
+    larger than a shard (here the int8 word table, 16,000 bytes) is cut into row blocks; every
+    file stays under the limit plus the safetensors header; load gives the same model."""
+    m = _tk_model()
+    limit = 6_000
+    d = checkpoint.save(m, _tk_card(m), tmp_path / "tk", int8_rows=("word.weight",),
+                        max_shard_bytes=limit)
+    files = checkpoint.weight_files(d)
+    assert files[0].name == checkpoint.INDEX and len(files) > 3
+    assert not (d / checkpoint.WEIGHTS).exists()
+    for f in files[1:]:
+        assert f.stat().st_size < limit + 4096, f
+    card = json.loads((d / "card.json").read_text())
+    blocks = card["weights_encoding"]["row_blocks"]["word.weight"]
+    assert blocks == -(-500 * 32 // limit)          # ceil(16,000 / 6,000) = 3 row blocks
+    index = json.loads((d / checkpoint.INDEX).read_text())
+    assert set(index["weight_map"].values()) == {f.name for f in files[1:]}
+    m2, _ = checkpoint.load(d)
+    shipped = checkpoint.as_shipped(m, int8_rows=("word.weight",))
+    for k, v in shipped.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    assert checkpoint.list_pretrained(tmp_path) == ["tk"]
+    # saving again as one file removes the shards and the index, and back again
+    checkpoint.save(m, _tk_card(m), d, max_shard_bytes=None)
+    assert sorted(p.name for p in d.iterdir()) == ["card.json", "model.safetensors"]
+    checkpoint.save(m, _tk_card(m), d, max_shard_bytes=limit)
+    assert not (d / checkpoint.WEIGHTS).exists() and (d / checkpoint.INDEX).is_file()
+    checkpoint.load(d)
+
+
+def test_default_shard_size_keeps_every_file_under_10_mib():
+    assert checkpoint.SHARD_BYTES + (1 << 20) <= 10 * 2**20
+    for f in checkpoint.PRETRAINED_DIR.rglob("*"):
+        assert f.stat().st_size < 10 * 2**20, f
+
+
+@pytest.mark.parametrize("attack", ["path", "missing", "swapped", "pickle", "not_json", "blocks"])
+def test_tampered_shards_are_refused(tmp_path, attack):
+    m = _tk_model()
+    d = checkpoint.save(m, _tk_card(m), tmp_path / "tk", max_shard_bytes=20_000)
+    index_path = d / checkpoint.INDEX
+    index = json.loads(index_path.read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    if attack == "path":
+        index["weight_map"]["word.weight"] = "../../evil.safetensors"
+        index_path.write_text(json.dumps(index))
+    elif attack == "missing":
+        (d / shards[-1]).unlink()
+    elif attack == "swapped":
+        a, b = (d / shards[0]).read_bytes(), (d / shards[1]).read_bytes()
+        (d / shards[0]).write_bytes(b), (d / shards[1]).write_bytes(a)
+    elif attack == "pickle":
+        torch.save({"x": torch.zeros(1)}, d / shards[0])
+    elif attack == "not_json":
+        index_path.write_text("{ nope")
+    elif attack == "blocks":
+        card = json.loads((d / "card.json").read_text())
+        card["weights_encoding"] = {"row_blocks": {"word.weight": "2"}}
+        (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError):
+        checkpoint.load(d)

@@ -32,9 +32,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .. import _ext
 from ..cost import linear_flops
 
 TAU, MU0 = 0.1, 5.0  # Gumbel temperature (Eq. 5) and unbalanced-init bias mean (Eq. 9)
+# Inference at batch 1 on at most this many tokens runs each layer as one C++ call
+# (csrc/transkimmer_cpu.cpp) when the extension is built, for the skim model and its dense twin
+# alike: there PyTorch's per-operator overhead is many times the arithmetic.
+SMALL_TOKENS = 8
+
+
+def backend() -> str:
+    """"cpp" when the C++ layer kernel is loaded (and SKIMVIZ_TRANSKIMMER_BACKEND is not
+    "python"), else "python"."""
+    return _ext.backend("SKIMVIZ_TRANSKIMMER_BACKEND")
 
 
 # ----------------------------------------------------------------------------- FLOPs
@@ -121,11 +132,35 @@ class EncoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
         self.drop = nn.Dropout(dropout)
 
+    def weights(self) -> list:
+        """The 16 tensors of the C++ kernel, in its order (csrc/transkimmer_cpu.cpp). Cached
+        (collecting them costs more than the kernel's arithmetic on one token); ``_apply``
+        (``.to``, ``.half``, …) and ``load_state_dict`` clear the cache."""
+        w = self.__dict__.get("_kw_cache")
+        if w is None:
+            w = [t for m in (self.query, self.key, self.value, self.attn_out, self.attn_norm,
+                             self.ffn_in, self.ffn_out, self.ffn_norm) for t in (m.weight, m.bias)]
+            self.__dict__["_kw_cache"] = w
+        return w
+
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._load_from_state_dict(*args, **kwargs)
+
     def forward(self, h: Tensor, keep: Optional[Tensor] = None, soft: bool = False,
                 real: Optional[Tensor] = None) -> Tensor:
         """h (B, n, d). ``soft``: ``keep`` (B, n) float mask through Eq. 4 with ``real`` the
         padding mask (training path); else ``keep`` is a bool key padding mask or None."""
         B, n, d = h.shape
+        if (B == 1 and n <= SMALL_TOKENS and keep is None and not soft and not self.training
+                and not torch.is_grad_enabled() and h.device.type == "cpu"
+                and h.dtype == torch.float32 and backend() == "cpp"):
+            return _ext.load().transkimmer_layer(h[0], self.weights(), self.heads,
+                                                 self.attn_norm.eps)[None]
         if n == 1 and not soft:  # one token (e.g. only [CLS] left): softmax over it is 1
             h = self.attn_norm(h + self.drop(self.attn_out(self.value(h))))
             return self.ffn_norm(h + self.drop(self.ffn_out(F.gelu(self.ffn_in(h)))))
@@ -248,8 +283,39 @@ class TranskimmerClassifier(nn.Module):
         loss = torch.stack(ratios, 1).mean() if ratios else None   # Eq. 6
         return h, prune, torch.stack(kept, 1), loss
 
+    def _kernel_weights(self):
+        """(layer tensors, predictor tensors) for the C++ batch-1 path, cached like
+        :meth:`EncoderLayer.weights` (``_apply``/``load_state_dict`` clear the cache)."""
+        w = self.__dict__.get("_kw_cache")
+        if w is None:
+            layers = [t for layer in self.layers for t in layer.weights()]
+            preds = [t for g in (self.gate or []) for m in g.net if not isinstance(m, nn.GELU)
+                     for t in (m.weight, m.bias)]
+            emb = [self.word.weight, self.position.weight, self.token_type.weight,
+                   self.emb_norm.weight, self.emb_norm.bias]
+            head = [self.pooler.weight, self.pooler.bias, self.classifier.weight,
+                    self.classifier.bias]
+            w = self.__dict__["_kw_cache"] = (layers, preds, emb, head)
+        return w
+
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def _use_kernel(self, ids: Tensor, real: Tensor) -> bool:
+        """Batch 1 without padding, inference, float32 weights on the CPU, extension built."""
+        return (ids.shape[0] == 1 and not self.training and not torch.is_grad_enabled()
+                and ids.device.type == "cpu" and self.word.weight.dtype == torch.float32
+                and self.word.weight.device.type == "cpu" and bool(real.all())
+                and backend() == "cpp")
+
     def _forward_pruned(self, h: Tensor, real: Tensor):
-        """Inference path: each layer runs on the gathered kept tokens only (Eq. 1)."""
+        """Inference path: each layer runs on the gathered kept tokens only (Eq. 1). (At batch
+        1 with the C++ extension built, :meth:`forward` runs all of this in one call.)"""
         B, T, D = h.shape
         L = len(self.layers)
         out = torch.zeros_like(h)                             # H^L, filled as tokens leave
@@ -281,11 +347,22 @@ class TranskimmerClassifier(nn.Module):
         if attention_mask is None:
             attention_mask = input_ids != 0
         real = attention_mask.bool()
-        h = self.embed(input_ids)                             # (B, T, d)
         prune = (not self.training) if prune is None else prune
-        run = self._forward_pruned if prune else self._forward_masked
-        h, prune_layer, kept, loss = run(h, real)
-        logits = self.classifier(self.drop(torch.tanh(self.pooler(h[:, 0]))))   # [CLS]
+        if prune and self._use_kernel(input_ids, real):
+            # batch 1, no padding: embeddings, the pruned layers (Eq. 1–3) and the head in one
+            # C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
+            # Python below)
+            layers, preds, emb, head = self._kernel_weights()
+            eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
+            logits, prune_layer, kept = _ext.load().transkimmer_infer(
+                input_ids[0], emb, layers, [] if (self.force_keep or not self.skim) else preds,
+                head, self.layers[0].heads, self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS)
+            logits, prune_layer, kept, loss = logits[None], prune_layer[None], kept[None], None
+        else:
+            h = self.embed(input_ids)                         # (B, T, d)
+            run = self._forward_pruned if prune else self._forward_masked
+            h, prune_layer, kept, loss = run(h, real)
+            logits = self.classifier(self.drop(torch.tanh(self.pooler(h[:, 0]))))   # [CLS]
         if not return_trace:
             return logits
         n = real.sum(1)

@@ -1,0 +1,85 @@
+"""Ship a trained Transkimmer checkpoint into ``pretrained/`` in the shipped encoding, with its
+numbers measured again on what is shipped.
+
+    python scripts/ship_transkimmer.py runs/minilm/transkimmer-minilm-sst2 --data-dir ../shared/data
+
+The weights are written as ``train transkimmer`` exports them today: float16, with the tensors of
+``tasks.transkimmer.int8_rows`` as per-row int8 (for MiniLM: the word table and every encoder
+Linear; checkpoints exported before that have only the word table in int8, which is kept bit for
+bit), sharded into files under 10 MiB (``checkpoint.SHARD_BYTES``). The shipped model is then
+loaded back and evaluated on SST-2 dev; the card's ``metrics`` become those numbers (the
+training-time ones are kept under ``metrics_before_shipping``) and so does the shipped point of
+its ``lambda_sweep``. Nothing is shipped without that evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from skimviz import checkpoint  # noqa: E402
+from skimviz.data.text import load_sst2  # noqa: E402
+from skimviz.tasks import transkimmer as tk  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src", help="exported checkpoint folder (e.g. runs/minilm/NAME)")
+    ap.add_argument("--out", default=str(checkpoint.PRETRAINED_DIR))
+    ap.add_argument("--data-dir", required=True, help="folder with sst2/dev.tsv")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    src = Path(args.src)
+    model, card = checkpoint.load(src)
+    if card.get("task") != tk.TASK:
+        print(f"{src} is not a Transkimmer checkpoint (task {card.get('task')!r})")
+        return 1
+    kind = card.get("training", {}).get("model", "small")
+    rows = tk.int8_rows(kind, model)
+    ship = copy.deepcopy(model)
+    if card.get("training", {}).get("weights_dtype", "float16") == "float16":
+        ship.half()
+    with torch.no_grad():          # int8 tensors are quantised from float32, as in training
+        for n in rows:
+            p = ship.get_parameter(n)
+            p.data = model.get_parameter(n).detach().float().clone()
+    tok_file = card.get("input", {}).get("file", "tokenizer.json")
+    tok_text = checkpoint.read_extra(src, tok_file, max_bytes=4 << 20)
+    texts, labels = load_sst2(args.data_dir, "dev")
+    before = {k: v for k, v in card["metrics"].items()}
+    dst = Path(args.out) / card["name"]
+    card = {**card, "training": {**card.get("training", {}), "int8_rowwise": list(rows)}}
+    checkpoint.save(ship, card, dst, extra_files={tok_file: tok_text}, int8_rows=rows)
+    shipped, _ = checkpoint.load(dst)
+    r = tk.evaluate(shipped, tk.text_encoder(card, dst), texts, labels)
+    card = json.loads((dst / checkpoint.CARD).read_text())
+    card["metrics_before_shipping"] = before
+    card["metrics"] = {("dev_accuracy" if k == "accuracy" else k): v for k, v in r.items()}
+    for pt in card.get("lambda_sweep", []):
+        if pt.get("shipped"):
+            pt["accuracy"], pt["flops_reduction"] = r["accuracy"], r["flops_reduction"]
+    t = card.get("target")
+    if t and "dense_twin_accuracy" in t:
+        t["reached"] = bool(r["accuracy"] >= t["dense_twin_accuracy"] - 0.01
+                            and r["flops_reduction"] >= 2.0)
+    card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
+                          + " --data-dir DATA_DIR")
+    (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
+    size = sum(f.stat().st_size for f in checkpoint.weight_files(dst))
+    print(f"{dst}: {len(checkpoint.weight_files(dst))} weight files, {size / 1e6:.1f} MB; "
+          f"dev accuracy {r['accuracy']:.4f} (before {before.get('dev_accuracy', float('nan')):.4f}),"
+          f" FLOP reduction {r['flops_reduction']:.2f}x, kept per layer "
+          f"{r['tokens_kept_per_layer']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

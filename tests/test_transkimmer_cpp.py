@@ -1,0 +1,128 @@
+"""Transkimmer batch-1 inference in C++ (skimviz/csrc/transkimmer_cpu.cpp) against the Python
+pruning path (``SKIMVIZ_TRANSKIMMER_BACKEND=python``), which test_transkimmer.py ties to the
+masking path (Eq. 4) and to the plain encoder: the same prune layer for every token, the same
+tokens per layer and FLOPs, logits to 1e-5 — for the skim model, its dense twin and the
+force-keep oracle, at lengths on both sides of SMALL_TOKENS (where layers switch from ATen to the
+fused small-layer kernel). The ``cpp`` fixture (conftest) builds the extension or skips.
+"""
+import pytest
+import torch
+
+from skimviz.models import transkimmer
+from skimviz.models.transkimmer import SMALL_TOKENS, TranskimmerClassifier
+
+
+def pruning_model(seed=0, skim=True, d=32, heads=4, layers=3):
+    """Random model whose predictors prune about half the remaining tokens per layer."""
+    torch.manual_seed(seed)
+    m = TranskimmerClassifier(60, d, layers, heads, 2 * d, 48, dropout=0.0, skim=skim)
+    if skim:
+        for g in m.gate:
+            g.net[-1].weight.data.normal_(0, 1.0)
+            g.net[-1].bias.data.zero_()
+    return m.eval()
+
+
+def run(m, x, backend, monkeypatch):
+    monkeypatch.setenv("SKIMVIZ_TRANSKIMMER_BACKEND", backend)
+    with torch.inference_mode():
+        return m(x, return_trace=True)
+
+
+def ids(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(3, 60, (1, n), generator=g)
+    x[0, 0] = 2
+    return x
+
+
+def assert_same(a, b):
+    (la, ta), (lb, tb) = a, b
+    assert torch.equal(ta.prune_layer, tb.prune_layer)
+    assert torch.equal(ta.kept_per_layer, tb.kept_per_layer)
+    torch.testing.assert_close(ta.flops, tb.flops)
+    torch.testing.assert_close(la, lb, rtol=0, atol=1e-5)
+
+
+def test_backend_switch(cpp, monkeypatch):
+    calls = []
+    real = cpp.transkimmer_infer
+    monkeypatch.setattr(transkimmer._ext, "load", lambda: type("Ops", (), {
+        "transkimmer_infer": staticmethod(lambda *a: calls.append(1) or real(*a)),
+        "transkimmer_layer": cpp.transkimmer_layer})())
+    m, x = pruning_model(), ids(12)
+    monkeypatch.delenv("SKIMVIZ_TRANSKIMMER_BACKEND", raising=False)
+    with torch.inference_mode():
+        m(x)
+        assert calls == [1]
+        m(torch.cat([x, torch.zeros(1, 3, dtype=torch.long)], 1))     # padding: Python path
+        m(torch.cat([x, x]))                                           # batch 2: Python path
+    m(x)                                                               # gradients on: Python
+    m.train()
+    with torch.inference_mode():
+        m(x)                                                           # training: masking path
+    m.eval()
+    monkeypatch.setenv("SKIMVIZ_TRANSKIMMER_BACKEND", "python")
+    with torch.inference_mode():
+        m(x)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n", [1, 2, 5, SMALL_TOKENS, SMALL_TOKENS + 1, 24, 48])
+def test_cpp_equals_python_pruning(cpp, monkeypatch, seed, n):
+    m, x = pruning_model(seed), ids(n, seed)
+    a, b = run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch)
+    assert_same(a, b)
+    if n >= 24:
+        assert (a[1].kept_per_layer[0, 1:] < n).all()                  # it does prune
+
+
+@pytest.mark.parametrize("n", [1, 3, SMALL_TOKENS + 1, 30])
+def test_cpp_dense_twin_and_force_keep(cpp, monkeypatch, n):
+    m, x = pruning_model(7), ids(n, 7)
+    dense = TranskimmerClassifier(**{**m.config, "skim": False}).eval()
+    dense.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("gate.")})
+    assert_same(run(dense, x, "cpp", monkeypatch), run(dense, x, "python", monkeypatch))
+    m.force_keep = True
+    a = run(m, x, "cpp", monkeypatch)
+    assert_same(a, run(m, x, "python", monkeypatch))
+    assert (a[1].kept_per_layer == n).all()
+    torch.testing.assert_close(a[0], run(dense, x, "cpp", monkeypatch)[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("d,heads", [(32, 4), (48, 12), (20, 5)])
+@pytest.mark.parametrize("n", range(1, SMALL_TOKENS + 1))
+def test_small_layer_kernel_equals_encoder_layer(cpp, monkeypatch, d, heads, n):
+    """The fused kernel (odd widths too: SIMD tails) against EncoderLayer's ATen code."""
+    torch.manual_seed(n)
+    layer = TranskimmerClassifier(10, d, 1, heads, 3 * d, 16, dropout=0.0).layers[0].eval()
+    for p in layer.parameters():
+        p.data.normal_(0, 0.3)
+    h = torch.randn(1, n, d)
+    with torch.inference_mode():
+        monkeypatch.setenv("SKIMVIZ_TRANSKIMMER_BACKEND", "python")
+        ref = layer(h)
+        out = cpp.transkimmer_layer(h[0], layer.weights(), heads, layer.attn_norm.eps)
+    torch.testing.assert_close(out, ref[0], rtol=0, atol=1e-5)
+
+
+def test_weight_cache_follows_load_state_dict_and_dtype(cpp, monkeypatch):
+    m, x = pruning_model(8), ids(20, 8)
+    other = pruning_model(9)
+    before = run(m, x, "cpp", monkeypatch)
+    m.load_state_dict(other.state_dict())
+    assert_same(run(m, x, "cpp", monkeypatch), run(other, x, "python", monkeypatch))
+    m.double().float()                                   # _apply replaces the tensors' data
+    assert_same(run(m, x, "cpp", monkeypatch), run(other, x, "python", monkeypatch))
+    assert not torch.equal(before[0], run(m, x, "cpp", monkeypatch)[0])
+
+
+def test_bad_token_id_is_an_error_not_a_crash(cpp):
+    m = pruning_model()
+    layers, preds, emb, head = m._kernel_weights()
+    with pytest.raises(RuntimeError, match="out of range"):
+        cpp.transkimmer_infer(torch.tensor([2, 999]), emb, layers, preds, head, 4, 1e-12, 1e-5, 8)
+    with pytest.raises(RuntimeError, match="16 tensors"):
+        cpp.transkimmer_infer(torch.tensor([2, 5]), emb, layers[:5], preds, head, 4, 1e-12, 1e-5,
+                              8)
