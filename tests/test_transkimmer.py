@@ -312,3 +312,35 @@ def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
         task.init_from_dense(model, "skim", str(out), tok_text)
     card = json.loads((out / "skim" / "card.json").read_text())
     assert card["training"]["init_from"] == str(out / "twin")
+
+
+def test_distill_mixes_kl_to_the_frozen_dense_twin(tmp_path, capsys):
+    """--distill α: task loss (1 − α)·CE + α·KL(teacher ‖ student); the teacher is the frozen
+    --init-from twin; without a twin or with α outside (0, 1] it is refused."""
+    from torch.nn import functional as F
+    out, work = tmp_path / "out", tmp_path / "work"
+    base = ["train", "transkimmer", "--dry-run", "--out", str(out), "--work", str(work),
+            "--hidden", "16", "--layers", "2", "--heads", "2", "--no-fp16"]
+    assert cli.main(base + ["--dense", "--name", "twin"]) == 0
+    teacher, _ = checkpoint.load(out / "twin")
+    torch.manual_seed(0)
+    student = TranskimmerClassifier(**{**teacher.config, "skim": True})
+    x = torch.randint(3, teacher.config["vocab_size"], (4, 9))
+    y = torch.tensor([0, 1, 1, 0])
+    student.train()
+    torch.manual_seed(1)
+    loss, stats = task.skim_loss_fn(0.3, teacher, 0.25)(student, (x, y))
+    torch.manual_seed(1)
+    logits, tr = student(x, return_trace=True)
+    kl = F.kl_div(F.log_softmax(logits, -1), F.log_softmax(teacher(x), -1), log_target=True,
+                  reduction="batchmean")
+    want = 0.75 * F.cross_entropy(logits, y) + 0.25 * kl + 0.3 * tr.skim_loss
+    assert torch.allclose(loss, want, atol=1e-6) and float(kl) > 0
+    assert cli.main(base + ["--name", "kd", "--init-from", "twin", "--distill", "0.5"]) == 0
+    card = json.loads((out / "kd" / "card.json").read_text())
+    assert card["training"]["distill_alpha"] == 0.5
+    capsys.readouterr()
+    assert cli.main(base + ["--name", "kd2", "--distill", "0.5"]) == 2
+    assert "--distill needs --init-from" in capsys.readouterr().err
+    assert cli.main(base + ["--name", "kd3", "--init-from", "twin", "--distill", "1.5"]) == 2
+    assert "0 < ALPHA <= 1" in capsys.readouterr().err

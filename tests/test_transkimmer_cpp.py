@@ -8,7 +8,6 @@ fused small-layer kernel). The ``cpp`` fixture (conftest) builds the extension o
 import pytest
 import torch
 
-from skimviz.models import transkimmer
 from skimviz.models.transkimmer import SMALL_TOKENS, TranskimmerClassifier
 
 
@@ -46,11 +45,10 @@ def assert_same(a, b):
 
 def test_backend_switch(cpp, monkeypatch):
     calls = []
-    real = cpp.transkimmer_infer
-    monkeypatch.setattr(transkimmer._ext, "load", lambda: type("Ops", (), {
-        "transkimmer_infer": staticmethod(lambda *a: calls.append(1) or real(*a)),
-        "transkimmer_layer": cpp.transkimmer_layer})())
     m, x = pruning_model(), ids(12)
+    real = m._kernel()
+    monkeypatch.setattr(m, "_kernel", lambda: type("K", (), {
+        "infer": staticmethod(lambda *a: calls.append(1) or real.infer(*a))})())
     monkeypatch.delenv("SKIMVIZ_TRANSKIMMER_BACKEND", raising=False)
     with torch.inference_mode():
         m(x)
@@ -120,9 +118,31 @@ def test_weight_cache_follows_load_state_dict_and_dtype(cpp, monkeypatch):
 
 def test_bad_token_id_is_an_error_not_a_crash(cpp):
     m = pruning_model()
-    layers, preds, emb, head = m._kernel_weights()
     with pytest.raises(RuntimeError, match="out of range"):
-        cpp.transkimmer_infer(torch.tensor([2, 999]), emb, layers, preds, head, 4, 1e-12, 1e-5, 8)
-    with pytest.raises(RuntimeError, match="16 tensors"):
-        cpp.transkimmer_infer(torch.tensor([2, 5]), emb, layers[:5], preds, head, 4, 1e-12, 1e-5,
-                              8)
+        m._kernel().infer(torch.tensor([2, 999]), True)
+    with pytest.raises(RuntimeError, match="max_positions"):
+        m._kernel().infer(torch.full((49,), 5), True)                 # 48 positions
+    with pytest.raises(RuntimeError, match="16 weight tensors"):
+        cpp.transkimmer_layer(torch.randn(2, 32), m.layers[0].weights()[:5], 4, 1e-12)
+
+
+def test_kernel_sees_training_updates_and_survives_deepcopy(cpp, monkeypatch):
+    """The C++ object holds references: an optimizer step (in place) is seen without a rebuild;
+    a deep copy (the app copies models per session) gets its own."""
+    import copy
+    m, x = pruning_model(10), ids(30, 10)
+    run(m, x, "cpp", monkeypatch)                              # builds the cached object
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    logits, tr = m(torch.cat([x, x]), return_trace=True)
+    (logits.sum() + tr.skim_loss).backward()
+    opt.step()
+    m.eval()
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+    c = copy.deepcopy(m)
+    assert "_kw_cache" not in c.__dict__
+    with torch.no_grad():
+        for p in c.parameters():
+            p.mul_(0.9)
+    assert_same(run(c, x, "cpp", monkeypatch), run(c, x, "python", monkeypatch))
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))

@@ -1,11 +1,16 @@
-// Transkimmer inference at batch 1 on the CPU: one post-LN BERT encoder layer on a few tokens.
+// Transkimmer inference at batch 1 on the CPU, in one call.
 //
-// Guan et al., "Transkimmer: Transformer Learns to Layer-wise Skim" (ACL 2022). After its skim
-// predictors have pruned most tokens (Eq. 1), a layer often runs on 1–8 tokens. There PyTorch's
-// per-operator cost (~10 µs for each of ~15 small GEMMs, LayerNorms and adds) is many times the
-// arithmetic, so this kernel computes the whole layer in one call, with the SIMD matrix-vector
-// products of kernels_common.h on PyTorch's (out, in) weight layout (no copy). The Python
-// reference is EncoderLayer.forward in skimviz/models/transkimmer.py (tested equal, atol 1e-5):
+// Guan et al., "Transkimmer: Transformer Learns to Layer-wise Skim" (ACL 2022). Once the skim
+// predictors have pruned most tokens (Eq. 1), the layers run on 1–8 tokens, and there PyTorch's
+// per-operator cost (~10 µs for each of ~15 small GEMMs, LayerNorms and adds, plus the Python
+// bookkeeping of the gather) is many times the arithmetic. So at batch 1 the whole forward is one
+// C++ call (TranskimmerWeights.infer → transkimmer_infer): embeddings, then per layer the skim
+// predictor on the kept tokens (predict_keep, Eq. 2, fused per token), the gather of the kept
+// rows (Eq. 1) with pruned tokens leaving with their state (Eq. 3), and the layer — on at most
+// `small` tokens the fused kernel transkimmer_layer, above that ATen operators in the order of
+// the Python code (layer_aten) — then the pooler and classifier. The Python reference is
+// TranskimmerClassifier._forward_pruned in skimviz/models/transkimmer.py (tests/
+// test_transkimmer_cpp.py: the same decisions, logits to 1e-5). One layer, post-LN BERT:
 //
 //   q, k, v = W_q h + b_q, W_k h + b_k, W_v h + b_v                 (per token, d → d)
 //   a_head  = softmax(q_head k_headᵀ / √d_h) v_head                  (per head, over the n tokens)
@@ -13,14 +18,15 @@
 //   h       = LN(h + W_2 GELU(W_1 h + b_1) + b_2)                     (FFN block; exact erf GELU)
 //
 // At n = 1 the softmax over one key is 1, so a = v and q, k are not computed (as in Python).
-// The layer is the same for the skim model and its dense twin: models/transkimmer.py routes any
-// eval-mode layer call at batch 1 with at most SMALL_TOKENS tokens here, whichever model it is.
-//
-// Called as torch.ops.skimviz_sru.transkimmer_layer (same extension module as sru_cpu.cpp).
+// The dense twin runs through the same call (no predictors), so both are timed with one engine.
+// transkimmer_layer is also an op (torch.ops.skimviz_sru.transkimmer_layer) for the Python
+// pruning path's small layers (batches with padding). Same extension module as sru_cpu.cpp.
 #include <ATen/ATen.h>
 #include <ATen/cpu/vec/vec.h>
+#include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 #include <vector>
@@ -31,15 +37,34 @@ namespace {
 
 using namespace skimviz_kernels;  // Vec, matvec, dot_simd
 
-// x ← LN(x) · γ + β over d values (biased variance, as torch.layer_norm), in place.
+// Σ x[0:n] in Vec::size() float lanes (partial last vector zero-filled), then the lanes' sum.
+float vsum(const float* x, int64_t n, float sub = 0.0f, bool square = false) {
+  Vec acc(0.0f);
+  const Vec m(sub);
+  for (int64_t j = 0; j < n; j += Vec::size()) {
+    const int64_t c = std::min<int64_t>(Vec::size(), n - j);
+    Vec v = Vec::loadu(x + j, c) - m;
+    if (c < Vec::size()) v = Vec::set(Vec(0.0f), v, c);  // lanes past the end count 0
+    acc = square ? at::vec::fmadd(v, v, acc) : acc + v;
+  }
+  float lanes[Vec::size()];
+  acc.store(lanes);
+  float s = 0.0f;
+  for (int64_t l = 0; l < Vec::size(); ++l) s += lanes[l];
+  return s;
+}
+
+// x ← LN(x) · γ + β over d values (two-pass mean and biased variance, as torch.layer_norm), in
+// place, in float SIMD lanes.
 void layer_norm(float* x, const float* g, const float* b, int64_t d, double eps) {
-  double mean = 0.0, var = 0.0;
-  for (int64_t j = 0; j < d; ++j) mean += x[j];
-  mean /= d;
-  for (int64_t j = 0; j < d; ++j) var += (x[j] - mean) * (x[j] - mean);
-  var /= d;
-  const float inv = static_cast<float>(1.0 / std::sqrt(var + eps)), m = static_cast<float>(mean);
-  for (int64_t j = 0; j < d; ++j) x[j] = (x[j] - m) * inv * g[j] + b[j];
+  const float mean = vsum(x, d) / d;
+  const float var = vsum(x, d, mean, true) / d;
+  const Vec m(mean), inv(static_cast<float>(1.0 / std::sqrt(static_cast<double>(var) + eps)));
+  for (int64_t j = 0; j < d; j += Vec::size()) {
+    const int64_t c = std::min<int64_t>(Vec::size(), d - j);
+    at::vec::fmadd((Vec::loadu(x + j, c) - m) * inv, Vec::loadu(g + j, c), Vec::loadu(b + j, c))
+        .store(x + j, c);
+  }
 }
 
 // x ← x · Φ(x) = x · (1 + erf(x / √2)) / 2, in place (torch's default, exact GELU).
@@ -142,6 +167,29 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, int64_t heads, doub
                         {d}, w[14], w[15], eps);
 }
 
+// Skim predictor (Eq. 2) on rows 1 … n−1 of h (n, d), fused per token: LayerNorm → Linear(d → p)
+// → LayerNorm → GELU → Linear(p → 2); keep[t] = logit_keep > logit_skim (argmax at inference).
+// q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
+void predict_keep(const float* h, int64_t n, int64_t d, at::TensorList q, double eps,
+                  std::vector<char>& keep) {
+  const int64_t hid = q[2].size(0);
+  const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
+  const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
+  const float *g2 = ptr(q[4], hid, "pred gamma'"), *b2 = ptr(q[5], hid, "pred beta'");
+  const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
+  std::vector<float> x(d), z(hid);
+  float logit[2];
+  for (int64_t t = 1; t < n; ++t) {
+    std::copy(h + t * d, h + (t + 1) * d, x.begin());
+    layer_norm(x.data(), g1, b1, d, eps);
+    matvec<dot_simd>(W, x.data(), b, hid, d, z.data());
+    layer_norm(z.data(), g2, b2, hid, eps);
+    gelu(z.data(), hid);
+    matvec<dot_simd>(W2, z.data(), bo, 2, hid, logit);
+    keep[t] = logit[1] > logit[0];
+  }
+}
+
 // Transkimmer inference at batch 1 (TranskimmerClassifier._forward_pruned, Eq. 1 and 3): before
 // layer i, predictor i (when given) decides on every kept token but [CLS] (argmax of
 // LN → Linear → LN → GELU → Linear(2), Eq. 2); pruned tokens leave with their state H^i into
@@ -165,22 +213,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
   int64_t* pr = prune.data_ptr<int64_t>();
   int64_t* kp = kept.data_ptr<int64_t>();
   std::vector<int64_t> pos(T);  // original position of each current row
+  std::vector<char> kb(T);
   for (int64_t t = 0; t < T; ++t) pos[t] = t;
   for (int64_t i = 0; i < L; ++i) {
     const int64_t n = h.size(0);
     if (!p.empty() && n > 1) {
-      const at::TensorList q = p.slice(8 * i, 8);
-      const at::Tensor rest = h.narrow(0, 1, n - 1);
-      at::Tensor z = at::linear(at::layer_norm(rest, {d}, q[0], q[1], pred_eps), q[2], q[3]);
-      z = at::gelu(at::layer_norm(z, {z.size(1)}, q[4], q[5], pred_eps));
-      const at::Tensor logit = at::linear(z, q[6], q[7]);  // (n − 1, 2)
-      const at::Tensor keep = (logit.select(1, 1) > logit.select(1, 0)).contiguous();
-      const bool* kb = keep.data_ptr<bool>();
+      predict_keep(h.data_ptr<float>(), n, d, p.slice(8 * i, 8), pred_eps, kb);
       std::vector<int64_t> rows{0};  // [CLS] is always kept
       const float* src = h.data_ptr<float>();
       float* dst = out.data_ptr<float>();
       for (int64_t t = 1; t < n; ++t) {
-        if (kb[t - 1]) {
+        if (kb[t]) {
           rows.push_back(t);
         } else {  // Eq. 3: the token leaves with H^i
           std::copy(src + t * d, src + (t + 1) * d, dst + pos[t] * d);
@@ -246,18 +289,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_infer(
   return {logits, prune, kept};
 }
 
+// The weights of one model, held once (references to the parameters' tensors, not copies), so a
+// call from Python passes only the token ids: converting ~100 tensors to a Tensor[] argument on
+// every call cost ~0.3 ms, more than a one-token layer. The Python model drops this object when
+// its parameters are replaced (.to(), .half(), load_state_dict); in-place updates are seen.
+struct TranskimmerWeights : torch::CustomClassHolder {
+  std::vector<at::Tensor> emb, w, p, head;
+  int64_t heads, small;
+  double eps, pred_eps;
+  TranskimmerWeights(std::vector<at::Tensor> emb_, std::vector<at::Tensor> w_,
+                     std::vector<at::Tensor> p_, std::vector<at::Tensor> head_, int64_t heads_,
+                     double eps_, double pred_eps_, int64_t small_)
+      : emb(std::move(emb_)), w(std::move(w_)), p(std::move(p_)), head(std::move(head_)),
+        heads(heads_), small(small_), eps(eps_), pred_eps(pred_eps_) {}
+  // use_predictors = false: every token kept (the dense twin has none; force_keep).
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> infer(const at::Tensor& ids,
+                                                       bool use_predictors) {
+    return transkimmer_infer(ids, emb, w, use_predictors ? at::TensorList(p) : at::TensorList(),
+                             head, heads, eps, pred_eps, small);
+  }
+};
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
   m.def("transkimmer_layer(Tensor h, Tensor[] w, int heads, float eps) -> Tensor");
-  m.def("transkimmer_forward(Tensor h, Tensor[] w, Tensor[] p, int heads, float eps, "
-        "float pred_eps, int small) -> (Tensor, Tensor, Tensor)");
-  m.def("transkimmer_infer(Tensor ids, Tensor[] emb, Tensor[] w, Tensor[] p, Tensor[] head, "
-        "int heads, float eps, float pred_eps, int small) -> (Tensor, Tensor, Tensor)");
+  m.class_<TranskimmerWeights>("TranskimmerWeights")
+      .def(torch::init<std::vector<at::Tensor>, std::vector<at::Tensor>, std::vector<at::Tensor>,
+                       std::vector<at::Tensor>, int64_t, double, double, int64_t>())
+      .def("infer", &TranskimmerWeights::infer);
 }
 
 TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) {
   m.impl("transkimmer_layer", &transkimmer_layer);
-  m.impl("transkimmer_forward", &transkimmer_forward);
-  m.impl("transkimmer_infer", &transkimmer_infer);
 }

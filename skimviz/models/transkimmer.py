@@ -17,7 +17,10 @@ Two execution paths give the same logits (tested):
 * pruning (inference, ``model.eval()``): decisions are the argmax (no noise) and each layer runs
   on the kept tokens only: per layer the kept tokens of every row are gathered into a left-packed
   tensor as wide as the longest row, with a key padding mask (none at batch 1); the states of
-  pruned tokens are scattered into the output at their original positions (Eq. 3).
+  pruned tokens are scattered into the output at their original positions (Eq. 3). At batch 1
+  without padding, when the C++ extension is built (``python -m skimviz._ext build``), this
+  whole path (embeddings to logits) is one call into csrc/transkimmer_cpu.cpp, for the skim
+  model and its dense twin alike; ``SKIMVIZ_TRANSKIMMER_BACKEND=python`` forces the code below.
 
 FLOPs are counted on real tokens only (the paper's "No padding" rows): see :func:`layer_flops`.
 ``skim=False`` is the dense twin: the same encoder and head without predictors.
@@ -283,11 +286,12 @@ class TranskimmerClassifier(nn.Module):
         loss = torch.stack(ratios, 1).mean() if ratios else None   # Eq. 6
         return h, prune, torch.stack(kept, 1), loss
 
-    def _kernel_weights(self):
-        """(layer tensors, predictor tensors) for the C++ batch-1 path, cached like
-        :meth:`EncoderLayer.weights` (``_apply``/``load_state_dict`` clear the cache)."""
-        w = self.__dict__.get("_kw_cache")
-        if w is None:
+    def _kernel(self):
+        """The C++ batch-1 path's ``TranskimmerWeights`` (csrc/transkimmer_cpu.cpp): references
+        to this model's tensors, built once and dropped by ``_apply`` (``.to``, ``.half``, …),
+        ``load_state_dict`` and pickling/deep copies (``__getstate__``)."""
+        k = self.__dict__.get("_kw_cache")
+        if k is None:
             layers = [t for layer in self.layers for t in layer.weights()]
             preds = [t for g in (self.gate or []) for m in g.net if not isinstance(m, nn.GELU)
                      for t in (m.weight, m.bias)]
@@ -295,8 +299,16 @@ class TranskimmerClassifier(nn.Module):
                    self.emb_norm.weight, self.emb_norm.bias]
             head = [self.pooler.weight, self.pooler.bias, self.classifier.weight,
                     self.classifier.bias]
-            w = self.__dict__["_kw_cache"] = (layers, preds, emb, head)
-        return w
+            eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
+            k = self.__dict__["_kw_cache"] = torch.classes.skimviz_sru.TranskimmerWeights(
+                [t.detach() for t in emb], [t.detach() for t in layers],
+                [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
+                self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS)
+        return k
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k != "_kw_cache"}
 
     def _apply(self, fn, *args, **kwargs):
         self.__dict__.pop("_kw_cache", None)
@@ -352,11 +364,8 @@ class TranskimmerClassifier(nn.Module):
             # batch 1, no padding: embeddings, the pruned layers (Eq. 1–3) and the head in one
             # C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
             # Python below)
-            layers, preds, emb, head = self._kernel_weights()
-            eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
-            logits, prune_layer, kept = _ext.load().transkimmer_infer(
-                input_ids[0], emb, layers, [] if (self.force_keep or not self.skim) else preds,
-                head, self.layers[0].heads, self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS)
+            logits, prune_layer, kept = self._kernel().infer(
+                input_ids[0], self.skim and not self.force_keep)
             logits, prune_layer, kept, loss = logits[None], prune_layer[None], kept[None], None
         else:
             h = self.embed(input_ids)                         # (B, T, d)
