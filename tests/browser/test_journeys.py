@@ -360,4 +360,13 @@ def test_transkimmer_journey(app):
     assert n > 5 and kept + pruned == n
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-transkimmer-typed")
+    if (base / "transkimmer-minilm-sst2").is_dir():
+        # the MiniLM switch: WordPiece pieces are joined back into the typed words
+        page.get_by_text(re.compile(r"transkimmer-minilm-sst2 \(MiniLM")).first.click()
+        app.wait(SLOW_MS)
+        _type_text(app, page, "An unforgettably gorgeous film.")
+        expect(strip).to_contain_text("unforgettably", timeout=SLOW_MS)
+        assert strip.locator("span.skimviz-tk").count() == 5      # 5 words, not 9 pieces
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        app.screenshot("journey-transkimmer-minilm")
     app.assert_clean()
