@@ -119,9 +119,9 @@ def test_weight_cache_follows_load_state_dict_and_dtype(cpp, monkeypatch):
 def test_bad_token_id_is_an_error_not_a_crash(cpp):
     m = pruning_model()
     with pytest.raises(RuntimeError, match="out of range"):
-        m._kernel().infer(torch.tensor([2, 999]), True)
+        m._kernel().infer(torch.tensor([2, 999]), True, False)
     with pytest.raises(RuntimeError, match="max_positions"):
-        m._kernel().infer(torch.full((49,), 5), True)                 # 48 positions
+        m._kernel().infer(torch.full((49,), 5), True, False)          # 48 positions
     with pytest.raises(RuntimeError, match="16 weight tensors"):
         cpp.transkimmer_layer(torch.randn(2, 32), m.layers[0].weights()[:5], 4, 1e-12)
 

@@ -195,12 +195,12 @@ void predict_keep(const float* h, int64_t n, int64_t d, at::TensorList q, double
 // LN → Linear → LN → GELU → Linear(2), Eq. 2); pruned tokens leave with their state H^i into
 // `out` at their original position (Eq. 3); the kept rows are gathered and the layer runs on them
 // (this file's kernel on ≤ small tokens, ATen above). h: (T, d) embedded tokens (no padding);
-// w: 16 tensors per layer; p: 8 per layer ([γ, β, W, b, γ', β', W', b']) or none (dense twin,
-// or every predictor forced to keep). Returns (out (T, d), prune layer per token (T,) with L for
+// w: 16 tensors per layer; p: 8 per layer ([γ, β, W, b, γ', β', W', b']) or none (dense twin);
+// force_keep: the predictors run but every token is kept. Returns (out (T, d), prune layer per token (T,) with L for
 // tokens kept to the end, tokens entering each layer (L,)).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
     const at::Tensor& h_in, at::TensorList w, at::TensorList p, int64_t heads, double eps,
-    double pred_eps, int64_t small) {
+    double pred_eps, int64_t small, bool force_keep) {
   TORCH_CHECK(h_in.dim() == 2 && h_in.scalar_type() == at::kFloat, "h must be (T, d) float32");
   TORCH_CHECK(w.size() % 16 == 0 && !w.empty(), "transkimmer_forward: 16 tensors per layer");
   const int64_t L = w.size() / 16, T = h_in.size(0), d = h_in.size(1);
@@ -219,6 +219,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
     const int64_t n = h.size(0);
     if (!p.empty() && n > 1) {
       predict_keep(h.data_ptr<float>(), n, d, p.slice(8 * i, 8), pred_eps, kb);
+      if (force_keep) std::fill(kb.begin(), kb.end(), 1);  // run, but every token kept
       std::vector<int64_t> rows{0};  // [CLS] is always kept
       const float* src = h.data_ptr<float>();
       float* dst = out.data_ptr<float>();
@@ -258,7 +259,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
 // token_type, γ, β]; head: [W_p, b_p, W_c, b_c]. Returns (logits (C,), prune (T,), kept (L,)).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_infer(
     const at::Tensor& ids_in, at::TensorList emb, at::TensorList w, at::TensorList p,
-    at::TensorList head, int64_t heads, double eps, double pred_eps, int64_t small) {
+    at::TensorList head, int64_t heads, double eps, double pred_eps, int64_t small,
+    bool force_keep) {
   TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong, "ids must be (T,) int64");
   TORCH_CHECK(emb.size() == 5 && head.size() == 4, "transkimmer_infer: 5 embedding and 4 head "
               "tensors");
@@ -277,7 +279,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_infer(
     for (int64_t j = 0; j < d; ++j) x[j] = word[id[t] * d + j] + posw[t * d + j] + tt[j];
     layer_norm(x, g, b, d, eps);
   }
-  auto [out, prune, kept] = transkimmer_forward(h, w, p, heads, eps, pred_eps, small);
+  auto [out, prune, kept] = transkimmer_forward(h, w, p, heads, eps, pred_eps, small, force_keep);
   const int64_t C = head[2].size(0);
   const float *Wp = ptr(head[0], d * d, "W_pooler"), *bp = ptr(head[1], d, "b_pooler");
   const float *Wc = ptr(head[2], C * d, "W_classifier"), *bc = ptr(head[3], C, "b_classifier");
@@ -302,11 +304,12 @@ struct TranskimmerWeights : torch::CustomClassHolder {
                      double eps_, double pred_eps_, int64_t small_)
       : emb(std::move(emb_)), w(std::move(w_)), p(std::move(p_)), head(std::move(head_)),
         heads(heads_), small(small_), eps(eps_), pred_eps(pred_eps_) {}
-  // use_predictors = false: every token kept (the dense twin has none; force_keep).
+  // use_predictors = false: no predictors (the dense twin has none); force_keep: they run but
+  // every token is kept (the model's own dense run, TranskimmerClassifier.force_keep).
   std::tuple<at::Tensor, at::Tensor, at::Tensor> infer(const at::Tensor& ids,
-                                                       bool use_predictors) {
+                                                       bool use_predictors, bool force_keep) {
     return transkimmer_infer(ids, emb, w, use_predictors ? at::TensorList(p) : at::TensorList(),
-                             head, heads, eps, pred_eps, small);
+                             head, heads, eps, pred_eps, small, force_keep);
   }
 };
 

@@ -197,7 +197,8 @@ class TranskimTrace:
 class TranskimmerClassifier(nn.Module):
     """Token ids (B, T) → logits (B, C). ``forward(input_ids, attention_mask=None,
     return_trace=False, prune=None)``; ``prune`` defaults to ``not self.training``.
-    ``force_keep = True`` makes every predictor keep every token (the oracle)."""
+    ``force_keep = True`` makes every predictor keep every token (the oracle): the predictors
+    still run, as their FLOPs are still counted, so this is the model's own dense run."""
 
     def __init__(self, vocab_size: int, hidden: int = 128, layers: int = 4, heads: int = 4,
                  ffn: int = 512, max_positions: int = 128, type_vocab: int = 2,
@@ -255,10 +256,10 @@ class TranskimmerClassifier(nn.Module):
 
     def _decide(self, i: int, h: Tensor, hard_only: bool) -> Tensor:
         """Keep decisions of predictor i: (B, n) float (Eq. 5 sample when training) or bool."""
+        logits = self.gate[i](h)        # run (and counted) even when its decision is overridden
         if self.force_keep:
             ones = h.new_ones(h.shape[:2])
             return ones.bool() if hard_only else ones
-        logits = self.gate[i](h)
         if hard_only or not self.training:
             keep = logits[..., 1] > logits[..., 0]           # deterministic argmax
             return keep if hard_only else keep.to(h.dtype)
@@ -364,8 +365,8 @@ class TranskimmerClassifier(nn.Module):
             # batch 1, no padding: embeddings, the pruned layers (Eq. 1–3) and the head in one
             # C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
             # Python below)
-            logits, prune_layer, kept = self._kernel().infer(
-                input_ids[0], self.skim and not self.force_keep)
+            logits, prune_layer, kept = self._kernel().infer(input_ids[0], self.skim,
+                                                             self.force_keep)
             logits, prune_layer, kept, loss = logits[None], prune_layer[None], kept[None], None
         else:
             h = self.embed(input_ids)                         # (B, T, d)
