@@ -8,7 +8,10 @@ without ``--data-dir``), so a batch has no padding and FLOPs are those of real t
   predictors included);
 * ``dense``: the dense twin (same encoder, no predictors; its shipped checkpoint when there is
   one, else the skim model's encoder — weights do not change its time).
-Target (issue #5): speed-up ≥ 0.8 × FLOP reduction, at batch 1 and batched.
+Target (issue #5): speed-up ≥ 0.8 × FLOP reduction, at batch 1 and batched, judged on the
+interleaved timings (each call finds the caches as the other variants left them). Batch 1 is also
+timed warm (each variant ``WARM_BLOCK`` calls in a row): the gap between the two is what a small
+model loses to reloading its weights, which its FLOP count does not see.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .models.transkimmer import TranskimmerClassifier
 from .tasks.transkimmer import synthetic_sst, text_encoder
 
 TARGET = 0.8
+WARM_BLOCK = 4  # batch 1 is also timed in blocks of 4 calls per variant (cost.interleaved_ms)
 
 
 def add_arguments(bsub) -> None:
@@ -96,10 +100,15 @@ def run(args) -> dict:
 
         names = ("skim", "skim-forced-keep", "dense")
         b1 = {k: [] for k in names}
+        warm = {k: [] for k in names}
         for i in range(args.inputs):
             for k, ms in zip(names, cost.interleaved_ms(variants(x[i:i + 1]),
                                                         rounds=args.repeats)):
                 b1[k].append(ms)
+            # the same, each variant WARM_BLOCK calls in a row (its own weights in the caches)
+            for k, ms in zip(names, cost.interleaved_ms(variants(x[i:i + 1]),
+                                                        rounds=args.repeats, block=WARM_BLOCK)):
+                warm[k].append(ms)
         xb, trb = x[:args.batch], None
         with torch.no_grad():
             _, trb = skim(xb, return_trace=True)
@@ -109,6 +118,9 @@ def run(args) -> dict:
         r["batch1_ms"] = {k: sum(v) / len(v) for k, v in b1.items()}
         r["batch_ms"] = bb
         r["batch1_flop_reduction"], r["batch_flop_reduction"] = fr1, frb
+        r["batch1_warm_ms"] = {k: sum(v) / len(v) for k, v in warm.items()}
+        r["batch1_warm_speedup"] = r["batch1_warm_ms"]["dense"] / r["batch1_warm_ms"]["skim"]
+        r["batch1_warm_ratio"] = r["batch1_warm_speedup"] / fr1
         r["batch1_speedup"] = r["batch1_ms"]["dense"] / r["batch1_ms"]["skim"]
         r["batch_speedup"] = bb["dense"] / bb["skim"]
         for k in ("batch1", "batch"):
@@ -134,6 +146,11 @@ def table(r: dict) -> str:
             out.append(f"{label}: FLOP reduction {row[k + '_flop_reduction']:.2f}x, speed-up "
                        f"{row[k + '_speedup']:.2f}x, ratio {row[k + '_ratio']:.2f} "
                        f"{'PASS' if row[k + '_pass'] else 'FAIL'}")
+        w = row["batch1_warm_ms"]
+        out.append(f"batch 1, warm caches ({WARM_BLOCK} calls in a row, the first not timed): "
+                   f"skim {w['skim']:.2f} ms, forced-keep {w['skim-forced-keep']:.2f} ms, dense "
+                   f"{w['dense']:.2f} ms; speed-up {row['batch1_warm_speedup']:.2f}x, ratio "
+                   f"{row['batch1_warm_ratio']:.2f} (for reference; the target is judged above)")
     return "\n".join(out)
 
 

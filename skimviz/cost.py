@@ -145,12 +145,14 @@ def measure_latency(fn: Callable[[], object], *, device: str | torch.device = "c
 
 
 def interleaved_ms(fns: "list[Callable[[], object]]", *, rounds: int = 15,
-                   max_seconds: float = 5.0) -> "list[float]":
+                   max_seconds: float = 5.0, block: int = 1) -> "list[float]":
     """Median ms of each ``fns[i]()`` timed one call each in turn, round after round (at least 3
     rounds, then until ``rounds`` or ``max_seconds``), after one warm-up call each. On a machine
     shared with other work a burst of load slows every function alike, so ratios between them
     stay meaningful where functions timed one after the other would each see a different load.
-    CPU only (perf_counter)."""
+    Each call then finds the caches as the *other* functions left them. ``block`` > 1 runs each
+    function ``block`` times in a row per round and times all but the first of them: the warm
+    steady state of one model answering requests back to back. CPU only (perf_counter)."""
     with torch.inference_mode():
         for fn in fns:
             fn()
@@ -158,9 +160,11 @@ def interleaved_ms(fns: "list[Callable[[], object]]", *, rounds: int = 15,
         t0 = time.perf_counter()
         for r in range(max(3, rounds)):
             for i, fn in enumerate(fns):
-                a = time.perf_counter()
-                fn()
-                times[i].append((time.perf_counter() - a) * 1e3)
+                for k in range(block):
+                    a = time.perf_counter()
+                    fn()
+                    if k or block == 1:
+                        times[i].append((time.perf_counter() - a) * 1e3)
             if r >= 2 and time.perf_counter() - t0 > max_seconds:
                 break
     return [statistics.median(t) for t in times]

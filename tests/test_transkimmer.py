@@ -213,6 +213,7 @@ def test_cli_dry_run_predict_bench(tmp_path, capsys):
                      "--batch", "3", "--repeats", "1", "--json"]) == 0
     b = json.loads(capsys.readouterr().out)
     assert b["rows"][0]["seq_len"] == 64 and "batch1_ratio" in b["rows"][0]
+    assert b["rows"][0]["batch1_warm_ms"]["skim"] > 0
 
 
 @pytest.mark.skipif(not HAS_SST2, reason="needs ../shared/data/sst2")
@@ -283,6 +284,11 @@ def test_interleaved_timing_returns_one_median_per_function():
     ms = cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], rounds=4)
     assert len(ms) == 2 and all(m >= 0 for m in ms)
     assert calls[:4] == ["a", "b", "a", "b"] and len(calls) == 10  # warm-up + 4 interleaved rounds
+    calls.clear()
+    ms = cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], rounds=3,
+                             block=3)                                # warm: blocks of 3 calls
+    assert calls == ["a", "b"] + ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + \
+        ["b"] * 3 and len(ms) == 2
 
 
 def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
