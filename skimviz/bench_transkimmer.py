@@ -23,7 +23,7 @@ import torch
 
 from . import checkpoint, cost
 from .data.text import load_sst2
-from .models.transkimmer import TranskimmerClassifier
+from .models.transkimmer import TranskimmerClassifier, layer_flops, predictor_flops
 from .tasks.transkimmer import synthetic_sst, text_encoder
 
 TARGET = 0.8
@@ -85,8 +85,15 @@ def run(args) -> dict:
         x = _inputs(enc, texts, T, max(args.inputs, args.batch))
         with torch.no_grad():
             _, tr = skim(x, return_trace=True)
+        c = skim.config
+        full = float(layer_flops(T, c["hidden"], c["heads"], c["ffn"]))
         r = {"seq_len": T, "tokens_mean": float((x != 0).sum(1).double().mean()),
-             "kept_per_layer_mean": tr.kept_per_layer.double().mean(0).tolist()}
+             "kept_per_layer_mean": tr.kept_per_layer.double().mean(0).tolist(),
+             # what the FLOP count charges for the pieces a pruned run is made of
+             "predictor_flops_share": float(predictor_flops(
+                 T - 1, c["hidden"], c["predictor_hidden"] or c["hidden"])) / full,
+             "one_token_layer_flops_share": float(
+                 layer_flops(1, c["hidden"], c["heads"], c["ffn"])) / full}
         # the three variants are timed interleaved (cost.interleaved_ms), so a burst of load
         # on a shared machine slows them alike
         def variants(xx):
@@ -139,6 +146,9 @@ def table(r: dict) -> str:
     for row in r["rows"]:
         out.append(f"T = {row['seq_len']}: kept per layer "
                    + " ".join(f"{v:.1f}" for v in row["kept_per_layer_mean"]))
+        out.append(f"FLOPs beside a layer on all {row['seq_len']} tokens: a predictor on "
+                   f"{row['seq_len'] - 1} tokens {100 * row['predictor_flops_share']:.1f} %, a "
+                   f"layer on one token {100 * row['one_token_layer_flops_share']:.2f} %")
         out.append(f"{'':<20}{'batch 1 (ms)':>14}{'batch ' + str(r['batch']) + ' (ms)':>16}")
         for k in ("skim", "skim-forced-keep", "dense"):
             out.append(f"{k:<20}{row['batch1_ms'][k]:>14.2f}{row['batch_ms'][k]:>16.1f}")
