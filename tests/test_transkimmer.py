@@ -314,10 +314,22 @@ def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
     with pytest.raises(ValueError, match="tokenizer differs"):
         task.init_from_dense(model, "twin", str(out), tok_text + "extra\n")
     assert cli.main(base + ["--name", "skim", "--init-from", str(out / "twin")]) == 0
-    with pytest.raises(ValueError, match="dense Transkimmer twin"):
-        task.init_from_dense(model, "skim", str(out), tok_text)
     card = json.loads((out / "skim" / "card.json").read_text())
     assert card["training"]["init_from"] == str(out / "twin")
+    # from a Transkimmer: everything is copied, predictors included (a second stage)
+    skim, _ = checkpoint.load(out / "skim")
+    task.init_from_dense(model, "skim", str(out), tok_text)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, skim.state_dict()[k]), k
+    dense_model = task.TranskimmerClassifier(**{**model.config, "skim": False})
+    with pytest.raises(ValueError, match="skim model"):
+        task.init_from_dense(dense_model, "twin", str(out), tok_text)
+    # stage 2 with frozen predictors: they do not move
+    assert cli.main(base + ["--name", "stage2", "--init-from", "skim", "--gate-lr-scale", "0"]) == 0
+    stage2, _ = checkpoint.load(out / "stage2")
+    for k, v in stage2.state_dict().items():
+        if k.startswith("gate."):
+            assert torch.equal(v, skim.state_dict()[k]), k
 
 
 def test_distill_mixes_kl_to_the_frozen_dense_twin(tmp_path, capsys):
@@ -347,6 +359,6 @@ def test_distill_mixes_kl_to_the_frozen_dense_twin(tmp_path, capsys):
     assert card["training"]["distill_alpha"] == 0.5
     capsys.readouterr()
     assert cli.main(base + ["--name", "kd2", "--distill", "0.5"]) == 2
-    assert "--distill needs --init-from" in capsys.readouterr().err
+    assert "--distill needs --init-from or --dense-twin" in capsys.readouterr().err
     assert cli.main(base + ["--name", "kd3", "--init-from", "twin", "--distill", "1.5"]) == 2
     assert "0 < ALPHA <= 1" in capsys.readouterr().err

@@ -262,29 +262,39 @@ def init_from_dense(model: TranskimmerClassifier, name: str, out: str, tok_text:
     everything). Our addition, not the paper's (it fine-tunes from the pre-trained encoder with
     the skim loss from step 0): on 2 cores a from-scratch head plus fresh predictors collapsed
     to keeping only [CLS] (see README), while the twin's head lets the predictors learn what
-    the task can do without."""
+    the task can do without.
+
+    From a trained Transkimmer instead (its card's ``skim`` true) everything is copied,
+    predictors included: a second stage, e.g. ``--gate-lr-scale 0`` to fine-tune the encoder
+    under predictors that no longer change (prune first, then recover, as two-stage token
+    pruning methods such as LTP do; also our addition)."""
     path = Path(name) if Path(name).is_dir() else Path(out) / name
-    dense, card = checkpoint.load(path)
-    if card.get("config", {}).get("skim", True) or not model.skim:
-        raise ValueError(f"--init-from needs a dense Transkimmer twin and a skim model ({name})")
+    src, card = checkpoint.load(path)
+    if card.get("task") != TASK or not model.skim:
+        raise ValueError(f"--init-from needs a Transkimmer checkpoint and a skim model ({name})")
     tok_file = card.get("input", {}).get("file", "vocab.txt")
     if checkpoint.read_extra(path, tok_file, max_bytes=4 << 20) != tok_text:
         raise ValueError(f"--init-from {name}: its tokenizer differs from this run's")
-    missing, unexpected = model.load_state_dict(dense.state_dict(), strict=False)
+    missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
     if unexpected or any(not k.startswith("gate.") for k in missing):
         raise ValueError(f"--init-from {name}: the encoders differ ({(missing + unexpected)[:3]})")
 
 
 def _teacher(args):
-    """The frozen dense twin for ``--distill`` (it must be the ``--init-from`` model)."""
+    """The frozen dense twin for ``--distill``: ``--dense-twin`` (in ``--out``) if given, else
+    the ``--init-from`` checkpoint, which must then be dense."""
     if not getattr(args, "distill", 0.0) or args.dense:
         return None
     if not 0.0 < args.distill <= 1.0:
         raise ValueError("--distill ALPHA needs 0 < ALPHA <= 1")
-    if not getattr(args, "init_from", None):
-        raise ValueError("--distill needs --init-from (the dense twin is the teacher)")
-    path = Path(args.init_from) if Path(args.init_from).is_dir() else Path(args.out) / args.init_from
-    teacher = checkpoint.load(path)[0].float().eval()
+    name = getattr(args, "dense_twin", None) or getattr(args, "init_from", None)
+    if not name:
+        raise ValueError("--distill needs --init-from or --dense-twin (the dense twin teaches)")
+    path = Path(name) if Path(name).is_dir() else Path(args.out) / name
+    teacher, card = checkpoint.load(path)
+    if card.get("config", {}).get("skim", True):
+        raise ValueError(f"--distill: the teacher {name} is not a dense twin")
+    teacher = teacher.float().eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
@@ -445,12 +455,13 @@ def add_arguments(tsub) -> None:
     t.add_argument("--dense-twin", help="name of the dense twin (in --out) for the card's target")
     t.add_argument("--lam", type=float, default=0.3, help="harmony coefficient λ (Eq. 7)")
     t.add_argument("--init-from", default="",
-                   help="start from this trained dense twin (a folder, or a name in --out): encoder "
-                        "and head copied, "
-                        "predictors fresh")
+                   help="start from this trained checkpoint (a folder, or a name in --out): a dense "
+                        "twin (encoder and head copied, predictors fresh) or a Transkimmer "
+                        "(everything copied; with --gate-lr-scale 0 a second, fine-tuning stage)")
     t.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
                    help="our addition, not the paper's: mix α·KL(dense twin ‖ model) into the "
-                        "task loss, the twin given by --init-from as a frozen teacher (default 0)")
+                        "task loss, the frozen teacher being --dense-twin, else --init-from "
+                        "(default 0)")
     t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
     t.add_argument("--sweep-no-train", action="store_true",
                    help="with --sweep: only collect the sweep runs already exported under "
