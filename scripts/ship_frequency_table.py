@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     missing = 0
     for src_name, name in ROWS:
         src = Path(args.work) / src_name
-        if not (src / checkpoint.CARD).is_file() or not (src / checkpoint.WEIGHTS).is_file():
+        if not (src / checkpoint.CARD).is_file() or not checkpoint.weight_files(src):
             print(f"missing: {src} (train it with the bench first)")
             missing += 1
             continue
@@ -53,7 +53,8 @@ def main(argv=None) -> int:
             continue
         checkpoint.load(src)                      # refuse to ship what does not load
         dst.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / checkpoint.WEIGHTS, dst / checkpoint.WEIGHTS)
+        for f in checkpoint.weight_files(src):   # one file, or an index and its shards
+            shutil.copyfile(f, dst / f.name)
         card["name"], card["copied_from"] = name, src_name
         (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
     return 1 if missing else 0

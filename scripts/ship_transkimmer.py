@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     tok_file = card.get("input", {}).get("file", "tokenizer.json")
     tok_text = checkpoint.read_extra(src, tok_file, max_bytes=4 << 20)
     texts, labels = load_sst2(args.data_dir, "dev")
-    before = {k: v for k, v in card["metrics"].items()}
+    before = dict(card["metrics"])
     dst = Path(args.out) / card["name"]
     card = {**card, "training": {**card.get("training", {}), "int8_rowwise": list(rows)}}
     checkpoint.save(ship, card, dst, extra_files={tok_file: tok_text}, int8_rows=rows)
@@ -73,11 +73,12 @@ def main(argv=None) -> int:
     card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
                           + " --data-dir DATA_DIR")
     (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
-    size = sum(f.stat().st_size for f in checkpoint.weight_files(dst))
-    print(f"{dst}: {len(checkpoint.weight_files(dst))} weight files, {size / 1e6:.1f} MB; "
-          f"dev accuracy {r['accuracy']:.4f} (before {before.get('dev_accuracy', float('nan')):.4f}),"
-          f" FLOP reduction {r['flops_reduction']:.2f}x, kept per layer "
-          f"{r['tokens_kept_per_layer']}")
+    files = [f for f in checkpoint.weight_files(dst) if f.suffix == ".safetensors"]
+    size = sum(f.stat().st_size for f in files)
+    acc_before = before.get("dev_accuracy", float("nan"))
+    print(f"{dst}: {len(files)} weights files, {size / 1e6:.1f} MB; dev accuracy "
+          f"{r['accuracy']:.4f} (before {acc_before:.4f}), FLOP reduction "
+          f"{r['flops_reduction']:.2f}x, kept per layer {r['tokens_kept_per_layer']}")
     return 0
 
 

@@ -291,7 +291,7 @@ def test_interleaved_timing_returns_one_median_per_function():
         ["b"] * 3 and len(ms) == 2
 
 
-def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
+def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     base = ["train", "transkimmer", "--dry-run", "--out", str(out), "--work", str(work),
             "--hidden", "16", "--layers", "2", "--heads", "2", "--no-fp16"]
@@ -305,25 +305,25 @@ def test_init_from_dense_twin_copies_all_but_the_predictors(tmp_path):
     (tr_x, _), _ = task._data(args)
     model, _, tok_file, tok_text = task._make(args, tr_x)
     fresh_gate = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("gate.")}
-    task.init_from_dense(model, "twin", str(out), tok_text)
+    task.init_from_checkpoint(model, "twin", str(out), tok_text)
     for k, v in model.state_dict().items():
         if k.startswith("gate."):
             assert torch.equal(v, fresh_gate[k]), k                   # Eq. 8–9 init kept
         else:
             assert torch.equal(v, twin.state_dict()[k]), k
     with pytest.raises(ValueError, match="tokenizer differs"):
-        task.init_from_dense(model, "twin", str(out), tok_text + "extra\n")
+        task.init_from_checkpoint(model, "twin", str(out), tok_text + "extra\n")
     assert cli.main(base + ["--name", "skim", "--init-from", str(out / "twin")]) == 0
     card = json.loads((out / "skim" / "card.json").read_text())
     assert card["training"]["init_from"] == str(out / "twin")
     # from a Transkimmer: everything is copied, predictors included (a second stage)
     skim, _ = checkpoint.load(out / "skim")
-    task.init_from_dense(model, "skim", str(out), tok_text)
+    task.init_from_checkpoint(model, "skim", str(out), tok_text)
     for k, v in model.state_dict().items():
         assert torch.equal(v, skim.state_dict()[k]), k
     dense_model = task.TranskimmerClassifier(**{**model.config, "skim": False})
     with pytest.raises(ValueError, match="skim model"):
-        task.init_from_dense(dense_model, "twin", str(out), tok_text)
+        task.init_from_checkpoint(dense_model, "twin", str(out), tok_text)
     # stage 2 with frozen predictors: they do not move
     assert cli.main(base + ["--name", "stage2", "--init-from", "skim", "--gate-lr-scale", "0"]) == 0
     stage2, _ = checkpoint.load(out / "stage2")

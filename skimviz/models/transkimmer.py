@@ -51,6 +51,39 @@ def backend() -> str:
     return _ext.backend("SKIMVIZ_TRANSKIMMER_BACKEND")
 
 
+def _cpp_inference(module: nn.Module, t: Tensor, weight: Tensor) -> bool:
+    """The C++ path applies: inference (eval mode, no gradients), ``t`` (hidden states or token
+    ids) and ``weight`` on the CPU, ``weight`` float32, and the extension built."""
+    return (not module.training and not torch.is_grad_enabled() and t.device.type == "cpu"
+            and weight.device.type == "cpu" and weight.dtype == torch.float32
+            and backend() == "cpp")
+
+
+class _KernelCache(nn.Module):
+    """What the C++ path needs from a module (its tensors, in the kernel's order), built once:
+    collecting ~100 parameters costs more than the kernel's arithmetic on one token. ``_apply``
+    (``.to``, ``.half``, …) and ``load_state_dict`` drop it; pickling and deep copies leave it
+    out (each copy builds its own). In-place updates (an optimizer step) need no rebuild: the
+    cache holds the parameters' tensors, not copies."""
+
+    def _cached(self, build):
+        v = self.__dict__.get("_kw_cache")
+        if v is None:
+            v = self.__dict__["_kw_cache"] = build()
+        return v
+
+    def __getstate__(self):
+        return {k: v for k, v in super().__getstate__().items() if k != "_kw_cache"}
+
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.__dict__.pop("_kw_cache", None)
+        return super()._load_from_state_dict(*args, **kwargs)
+
+
 # ----------------------------------------------------------------------------- FLOPs
 def layer_norm_flops(n: int, d: int) -> int:
     """LayerNorm over n vectors of size d: mean, subtract, variance (2), normalise (2), affine (2)."""
@@ -123,7 +156,7 @@ class SkimPredictor(nn.Module):
         return self.net(h)
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(_KernelCache):
     """BERT layer: h = LN(h + Attn(h)); h = LN(h + W2 GELU(W1 h))."""
 
     def __init__(self, d: int, heads: int, ffn: int, dropout: float, eps: float):
@@ -136,32 +169,18 @@ class EncoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def weights(self) -> list:
-        """The 16 tensors of the C++ kernel, in its order (csrc/transkimmer_cpu.cpp). Cached
-        (collecting them costs more than the kernel's arithmetic on one token); ``_apply``
-        (``.to``, ``.half``, …) and ``load_state_dict`` clear the cache."""
-        w = self.__dict__.get("_kw_cache")
-        if w is None:
-            w = [t for m in (self.query, self.key, self.value, self.attn_out, self.attn_norm,
-                             self.ffn_in, self.ffn_out, self.ffn_norm) for t in (m.weight, m.bias)]
-            self.__dict__["_kw_cache"] = w
-        return w
-
-    def _apply(self, fn, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
-        return super()._apply(fn, *args, **kwargs)
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
-        return super()._load_from_state_dict(*args, **kwargs)
+        """The 16 tensors of the C++ kernel, in its order (csrc/transkimmer_cpu.cpp; cached)."""
+        return self._cached(lambda: [
+            t for m in (self.query, self.key, self.value, self.attn_out, self.attn_norm,
+                        self.ffn_in, self.ffn_out, self.ffn_norm) for t in (m.weight, m.bias)])
 
     def forward(self, h: Tensor, keep: Optional[Tensor] = None, soft: bool = False,
                 real: Optional[Tensor] = None) -> Tensor:
         """h (B, n, d). ``soft``: ``keep`` (B, n) float mask through Eq. 4 with ``real`` the
         padding mask (training path); else ``keep`` is a bool key padding mask or None."""
         B, n, d = h.shape
-        if (B == 1 and n <= SMALL_TOKENS and keep is None and not soft and not self.training
-                and not torch.is_grad_enabled() and h.device.type == "cpu"
-                and h.dtype == torch.float32 and backend() == "cpp"):
+        if (B == 1 and n <= SMALL_TOKENS and keep is None and not soft
+                and h.dtype == torch.float32 and _cpp_inference(self, h, self.value.weight)):
             return _ext.load().transkimmer_layer(h[0], self.weights(), self.heads,
                                                  self.attn_norm.eps)[None]
         if n == 1 and not soft:  # one token (e.g. only [CLS] left): softmax over it is 1
@@ -194,7 +213,7 @@ class TranskimTrace:
     skim_loss: Optional[Tensor] = None
 
 
-class TranskimmerClassifier(nn.Module):
+class TranskimmerClassifier(_KernelCache):
     """Token ids (B, T) → logits (B, C). ``forward(input_ids, attention_mask=None,
     return_trace=False, prune=None)``; ``prune`` defaults to ``not self.training``.
     ``force_keep = True`` makes every predictor keep every token (the oracle): the predictors
@@ -289,10 +308,8 @@ class TranskimmerClassifier(nn.Module):
 
     def _kernel(self):
         """The C++ batch-1 path's ``TranskimmerWeights`` (csrc/transkimmer_cpu.cpp): references
-        to this model's tensors, built once and dropped by ``_apply`` (``.to``, ``.half``, …),
-        ``load_state_dict`` and pickling/deep copies (``__getstate__``)."""
-        k = self.__dict__.get("_kw_cache")
-        if k is None:
+        to this model's tensors, built once (:class:`_KernelCache`)."""
+        def build():
             layers = [t for layer in self.layers for t in layer.weights()]
             preds = [t for g in (self.gate or []) for m in g.net if not isinstance(m, nn.GELU)
                      for t in (m.weight, m.bias)]
@@ -301,30 +318,16 @@ class TranskimmerClassifier(nn.Module):
             head = [self.pooler.weight, self.pooler.bias, self.classifier.weight,
                     self.classifier.bias]
             eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
-            k = self.__dict__["_kw_cache"] = torch.classes.skimviz_sru.TranskimmerWeights(
+            return torch.classes.skimviz_sru.TranskimmerWeights(
                 [t.detach() for t in emb], [t.detach() for t in layers],
                 [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS)
-        return k
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        return {k: v for k, v in state.items() if k != "_kw_cache"}
-
-    def _apply(self, fn, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
-        return super()._apply(fn, *args, **kwargs)
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
-        return super()._load_from_state_dict(*args, **kwargs)
+        return self._cached(build)
 
     def _use_kernel(self, ids: Tensor, real: Tensor) -> bool:
-        """Batch 1 without padding, inference, float32 weights on the CPU, extension built."""
-        return (ids.shape[0] == 1 and not self.training and not torch.is_grad_enabled()
-                and ids.device.type == "cpu" and self.word.weight.dtype == torch.float32
-                and self.word.weight.device.type == "cpu" and bool(real.all())
-                and backend() == "cpp")
+        """Batch 1 without padding, and :func:`_cpp_inference`."""
+        return (ids.shape[0] == 1 and _cpp_inference(self, ids, self.word.weight)
+                and bool(real.all()))
 
     def _forward_pruned(self, h: Tensor, real: Tensor):
         """Inference path: each layer runs on the gathered kept tokens only (Eq. 1). (At batch

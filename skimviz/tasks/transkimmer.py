@@ -256,7 +256,8 @@ def int8_rows(kind: str, model: TranskimmerClassifier) -> tuple:
                                     for n in LINEARS)
 
 
-def init_from_dense(model: TranskimmerClassifier, name: str, out: str, tok_text: str) -> None:
+def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
+                         tok_text: str) -> None:
     """Start a Transkimmer from its trained dense twin (same encoder and tokenizer): everything
     but the skim predictors is copied; the predictors keep their Eq. 8–9 initialisation (keep
     everything). Our addition, not the paper's (it fine-tunes from the pre-trained encoder with
@@ -325,7 +326,7 @@ def train(args, quiet: bool = False) -> int:
     (tr_x, tr_y), (dv_x, dv_y) = _data(args)
     model, enc, tok_file, tok_text = _make(args, tr_x)
     if getattr(args, "init_from", None) and not args.dense:
-        init_from_dense(model, args.init_from, args.out, tok_text)
+        init_from_checkpoint(model, args.init_from, args.out, tok_text)
     x, y = enc.ids(tr_x), torch.tensor(tr_y)
     lam = 0.0 if args.dense else args.lam
     spe = 2 if args.dry_run else -(-len(x) // args.batch_size)   # = batches per epoch
