@@ -135,7 +135,7 @@ def test_training_path_gumbel_and_skim_loss():
     m = pruning_model(5).train()
     x = batch(5)
     logits, tr = m(x, return_trace=True)
-    assert 0 < float(tr.skim_loss) <= 1                                # Eq. 6: kept ratio
+    assert 0 < float(tr.skim_loss.detach()) <= 1                                # Eq. 6: kept ratio
     (logits.sum() + tr.skim_loss).backward()
     assert m.gate[0].net[1].weight.grad.abs().sum() > 0               # ST gradient (Eq. 5)
     assert m.tau == 0.1

@@ -3,7 +3,8 @@ pruning path (``SKIMVIZ_TRANSKIMMER_BACKEND=python``), which test_transkimmer.py
 masking path (Eq. 4) and to the plain encoder: the same prune layer for every token, the same
 tokens per layer and FLOPs, logits to 1e-5 — for the skim model, its dense twin and the
 force-keep oracle, at lengths on both sides of SMALL_TOKENS (where layers switch from ATen to the
-fused small-layer kernel). The ``cpp`` fixture (conftest) builds the extension or skips.
+fused small-layer kernel, and the predictor from a matvec per token to one GEMM: n − 1 tokens
+> SMALL_TOKENS). The ``cpp`` fixture (conftest) builds the extension or skips.
 """
 import pytest
 import torch
@@ -67,7 +68,7 @@ def test_backend_switch(cpp, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("n", [1, 2, 5, SMALL_TOKENS, SMALL_TOKENS + 1, 24, 48])
+@pytest.mark.parametrize("n", [1, 2, 5, SMALL_TOKENS, SMALL_TOKENS + 1, SMALL_TOKENS + 2, 24, 48])
 def test_cpp_equals_python_pruning(cpp, monkeypatch, seed, n):
     m, x = pruning_model(seed), ids(n, seed)
     a, b = run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch)
@@ -76,7 +77,7 @@ def test_cpp_equals_python_pruning(cpp, monkeypatch, seed, n):
         assert (a[1].kept_per_layer[0, 1:] < n).all()                  # it does prune
 
 
-@pytest.mark.parametrize("n", [1, 3, SMALL_TOKENS + 1, 30])
+@pytest.mark.parametrize("n", [1, 3, SMALL_TOKENS + 1, SMALL_TOKENS + 2, 30])
 def test_cpp_dense_twin_and_force_keep(cpp, monkeypatch, n):
     m, x = pruning_model(7), ids(n, 7)
     dense = TranskimmerClassifier(**{**m.config, "skim": False}).eval()

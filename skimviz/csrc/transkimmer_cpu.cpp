@@ -167,18 +167,36 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, int64_t heads, doub
                         {d}, w[14], w[15], eps);
 }
 
-// Skim predictor (Eq. 2) on rows 1 … n−1 of h (n, d), fused per token: LayerNorm → Linear(d → p)
-// → LayerNorm → GELU → Linear(p → 2); keep[t] = logit_keep > logit_skim (argmax at inference).
+// Skim predictor (Eq. 2) on rows 1 … n−1 of h (n, d): LayerNorm → Linear(d → p) → LayerNorm →
+// GELU → Linear(p → 2); keep[t] = logit_keep > logit_skim (argmax at inference). Fused per token;
+// on more than `small` tokens the Linear(d → p) is one GEMM over all of them (ATen's, which reads
+// W once instead of once per token: 2.5× faster for the small model's predictor on 127 tokens).
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
 void predict_keep(const float* h, int64_t n, int64_t d, at::TensorList q, double eps,
-                  std::vector<char>& keep) {
+                  int64_t small, std::vector<char>& keep) {
   const int64_t hid = q[2].size(0);
   const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
   const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
   const float *g2 = ptr(q[4], hid, "pred gamma'"), *b2 = ptr(q[5], hid, "pred beta'");
   const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
-  std::vector<float> x(d), z(hid);
   float logit[2];
+  if (n - 1 > small) {  // many tokens: the Linear(d → p) as one GEMM (W read once, not per token)
+    at::Tensor x = at::empty({n - 1, d}, q[0].options());
+    float* xp = x.data_ptr<float>();
+    std::copy(h + d, h + n * d, xp);
+    for (int64_t t = 0; t < n - 1; ++t) layer_norm(xp + t * d, g1, b1, d, eps);
+    at::Tensor z = at::linear(x, q[2], q[3]);  // (n − 1, p)
+    float* zp = z.data_ptr<float>();
+    for (int64_t t = 1; t < n; ++t) {
+      float* zt = zp + (t - 1) * hid;
+      layer_norm(zt, g2, b2, hid, eps);
+      gelu(zt, hid);
+      matvec<dot_simd>(W2, zt, bo, 2, hid, logit);
+      keep[t] = logit[1] > logit[0];
+    }
+    return;
+  }
+  std::vector<float> x(d), z(hid);
   for (int64_t t = 1; t < n; ++t) {
     std::copy(h + t * d, h + (t + 1) * d, x.begin());
     layer_norm(x.data(), g1, b1, d, eps);
@@ -218,7 +236,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
   for (int64_t i = 0; i < L; ++i) {
     const int64_t n = h.size(0);
     if (!p.empty() && n > 1) {
-      predict_keep(h.data_ptr<float>(), n, d, p.slice(8 * i, 8), pred_eps, kb);
+      predict_keep(h.data_ptr<float>(), n, d, p.slice(8 * i, 8), pred_eps, small, kb);
       if (force_keep) std::fill(kb.begin(), kb.end(), 1);  // run, but every token kept
       std::vector<int64_t> rows{0};  // [CLS] is always kept
       const float* src = h.data_ptr<float>();
