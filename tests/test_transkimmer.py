@@ -330,6 +330,45 @@ def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
     for k, v in stage2.state_dict().items():
         if k.startswith("gate."):
             assert torch.equal(v, skim.state_dict()[k]), k
+    # --fixed-policy: the same, with argmax decisions in training; recorded in the card
+    assert cli.main(base + ["--name", "fixed", "--init-from", "skim", "--fixed-policy"]) == 0
+    fixed, card = checkpoint.load(out / "fixed")
+    assert card["training"]["fixed_policy"] and card["training"]["gate_lr"] == 0
+    assert any(not torch.equal(v, skim.state_dict()[k]) for k, v in fixed.state_dict().items())
+    for k, v in fixed.state_dict().items():
+        if k.startswith("gate."):
+            assert torch.equal(v, skim.state_dict()[k]), k
+    assert cli.main(base + ["--name", "bad", "--fixed-policy"]) == 2     # needs --init-from
+
+
+def test_fixed_policy_trains_under_the_inference_decisions():
+    """fixed_policy: in training the predictors decide by argmax (the inference decisions, no
+    Gumbel noise), so no gradient reaches them; the encoder still learns."""
+    torch.manual_seed(0)
+    m = TranskimmerClassifier(vocab_size=50, hidden=16, layers=3, heads=2, ffn=32, dropout=0.0)
+    for g in m.gate:                                  # predictors that really prune
+        torch.nn.init.normal_(g.net[-1].bias, 0.0, 3.0)
+        torch.nn.init.normal_(g.net[-1].weight, 0.0, 1.0)
+    x = torch.randint(1, 50, (4, 12))
+    m.eval()
+    with torch.no_grad():
+        _, ref = m(x, return_trace=True, prune=False)
+    m.train()
+    m.fixed_policy = True
+    _, tr = m(x, return_trace=True)
+    assert torch.equal(tr.prune_layer, ref.prune_layer)          # the same decisions, each call
+    _, tr2 = m(x, return_trace=True)
+    assert torch.equal(tr2.prune_layer, ref.prune_layer)
+    assert (ref.kept_per_layer[:, -1] < 12).any()                # and they do prune
+    logits, _ = m(x, return_trace=True)
+    logits.sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in m.gate.parameters())
+    assert m.layers[0].ffn_in.weight.grad.abs().sum() > 0
+    m.fixed_policy = False                                       # Gumbel samples again
+    m.zero_grad()
+    logits, _ = m(x, return_trace=True)
+    logits.sum().backward()
+    assert any(p.grad is not None and p.grad.any() for p in m.gate.parameters())
 
 
 def test_distill_mixes_kl_to_the_frozen_dense_twin(tmp_path, capsys):

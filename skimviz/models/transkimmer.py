@@ -217,7 +217,10 @@ class TranskimmerClassifier(_KernelCache):
     """Token ids (B, T) → logits (B, C). ``forward(input_ids, attention_mask=None,
     return_trace=False, prune=None)``; ``prune`` defaults to ``not self.training``.
     ``force_keep = True`` makes every predictor keep every token (the oracle): the predictors
-    still run, as their FLOPs are still counted, so this is the model's own dense run."""
+    still run, as their FLOPs are still counted, so this is the model's own dense run.
+    ``fixed_policy = True`` (a second training stage, our addition): in training too the
+    predictors decide by argmax, as at inference, so no gradient reaches them and the encoder
+    is fine-tuned under the pruning it will meet at inference."""
 
     def __init__(self, vocab_size: int, hidden: int = 128, layers: int = 4, heads: int = 4,
                  ffn: int = 512, max_positions: int = 128, type_vocab: int = 2,
@@ -229,7 +232,7 @@ class TranskimmerClassifier(_KernelCache):
                            ffn=ffn, max_positions=max_positions, type_vocab=type_vocab,
                            num_classes=num_classes, dropout=dropout, skim=skim,
                            predictor_hidden=predictor_hidden, tau=tau, mu0=mu0, eps=eps)
-        self.skim, self.tau, self.force_keep = skim, tau, False
+        self.skim, self.tau, self.force_keep, self.fixed_policy = skim, tau, False, False
         self.word = nn.Embedding(vocab_size, hidden)
         self.position = nn.Embedding(max_positions, hidden)
         self.token_type = nn.Embedding(type_vocab, hidden)
@@ -279,7 +282,7 @@ class TranskimmerClassifier(_KernelCache):
         if self.force_keep:
             ones = h.new_ones(h.shape[:2])
             return ones.bool() if hard_only else ones
-        if hard_only or not self.training:
+        if hard_only or not self.training or self.fixed_policy:
             keep = logits[..., 1] > logits[..., 0]           # deterministic argmax
             return keep if hard_only else keep.to(h.dtype)
         return F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 1]   # Eq. 5 (ST)

@@ -327,6 +327,10 @@ def train(args, quiet: bool = False) -> int:
     model, enc, tok_file, tok_text = _make(args, tr_x)
     if getattr(args, "init_from", None) and not args.dense:
         init_from_checkpoint(model, args.init_from, args.out, tok_text)
+    if getattr(args, "fixed_policy", False):
+        if args.dense or not getattr(args, "init_from", None):
+            raise ValueError("--fixed-policy needs --init-from a trained Transkimmer")
+        model.fixed_policy, args.gate_lr_scale = True, 0.0   # predictors frozen, argmax
     x, y = enc.ids(tr_x), torch.tensor(tr_y)
     lam = 0.0 if args.dense else args.lam
     spe = 2 if args.dry_run else -(-len(x) // args.batch_size)   # = batches per epoch
@@ -389,6 +393,7 @@ def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=Fal
         "command": command, "model": args.model, "lambda": card["lambda"], "lr": args.lr,
         "gate_lr": args.lr * args.gate_lr_scale, "batch_size": args.batch_size, "tau": model.tau,
         "distill_alpha": getattr(args, "distill", 0.0),
+        "fixed_policy": bool(getattr(args, "fixed_policy", False)),
         "mu0": model.config["mu0"], "init_from": getattr(args, "init_from", None) or None,
         "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
         "steps": v["step"], "epochs_planned": args.epochs, "seed": args.seed,
@@ -463,6 +468,10 @@ def add_arguments(tsub) -> None:
                    help="our addition, not the paper's: mix α·KL(dense twin ‖ model) into the "
                         "task loss, the frozen teacher being --dense-twin, else --init-from "
                         "(default 0)")
+    t.add_argument("--fixed-policy", action="store_true",
+                   help="our addition: with --init-from a Transkimmer, a second stage that "
+                        "fine-tunes the encoder under the predictors' inference decisions "
+                        "(argmax, no Gumbel noise; predictors frozen, so λ has no effect)")
     t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
     t.add_argument("--sweep-no-train", action="store_true",
                    help="with --sweep: only collect the sweep runs already exported under "
