@@ -165,7 +165,7 @@ def test_bert_loader_maps_hf_names(tmp_path):
     assert torch.equal(m.layers[0].attn_norm.bias, t["encoder.layer.0.attention.output.LayerNorm.bias"])
     assert torch.equal(m.word.weight, t["embeddings.word_embeddings.weight"])
     assert "gate.0.net.4.bias" not in bert_state_dict(t)
-    assert abs(float(m.gate[0].net[-1].bias[1]) - 5) < 0.1            # predictors fresh (Eq. 9)
+    assert abs(float(m.gate[0].net[-1].bias[1].detach()) - 5) < 0.1            # predictors fresh (Eq. 9)
 
 
 def test_training_smoke_learns_synthetic_text():
