@@ -89,14 +89,19 @@ def classification_loss(lam: float, warmup_steps: int = 0) -> LossFn:
 
 class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, lr: float = 1e-3, clip: float = 1.0,
-                 gate_lr: Optional[float] = None):
-        """``gate_lr`` gives the Skip RNN gate (W_p, b_p) its own learning rate (default: lr)."""
+                 gate_lr: Optional[float] = None, lr_decay_steps: Optional[int] = None):
+        """``gate_lr`` gives the Skip RNN gate (W_p, b_p) its own learning rate (default: lr).
+        ``lr_decay_steps``: every group's learning rate decays linearly from its own to 0 over
+        that many steps (the usual schedule for fine-tuning BERT, without warm-up); a function
+        of ``self.step``, so a resumed run continues the same schedule. Default: constant."""
         self.model, self.loss_fn, self.clip = model, loss_fn, clip
+        self.lr_decay_steps = lr_decay_steps
         gate = [p for n, p in model.named_parameters() if ".gate." in f".{n}"]
         rest = [p for n, p in model.named_parameters() if ".gate." not in f".{n}"]
         groups = [{"params": rest, "lr": lr}]
         if gate:
             groups.append({"params": gate, "lr": lr if gate_lr is None else gate_lr})
+        self.base_lrs = [g["lr"] for g in groups]
         self.opt = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
         self.step = 0
         self.history: List[Dict[str, float]] = []
@@ -134,6 +139,10 @@ class Trainer:
                 loss.backward()
                 if self.clip:
                     nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                if self.lr_decay_steps:
+                    f = max(0.0, 1.0 - self.step / self.lr_decay_steps)
+                    for g, lr0 in zip(self.opt.param_groups, self.base_lrs):
+                        g["lr"] = lr0 * f
                 self.opt.step()
                 self.step += 1
                 row = {"step": self.step, "epoch": epoch, "loss": loss.item(), **stats}

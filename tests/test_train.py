@@ -93,6 +93,23 @@ def test_gate_has_its_own_learning_rate():
     assert {id(p) for p in tr.opt.param_groups[1]["params"]} == gate_ids
 
 
+def test_linear_lr_decay_per_group_and_across_a_resume():
+    x, y = _data(64)
+    m = task.make_model("gru", hidden=8)
+    tr = Trainer(m, classification_loss(0.0), lr=1e-3, gate_lr=1e-4, lr_decay_steps=4)
+    tr.fit(batches(x, y, 16), 2)                     # steps 0, 1 ran at 1 and 3/4 of the lr
+    assert [g["lr"] for g in tr.opt.param_groups] == pytest.approx([1e-3 * 0.75, 1e-4 * 0.75])
+    state = tr.state_dict()
+    tr2 = Trainer(task.make_model("gru", hidden=8), classification_loss(0.0), lr=1e-3,
+                  gate_lr=1e-4, lr_decay_steps=4)
+    tr2.load_state_dict(state)
+    tr2.fit(batches(x, y, 16), 2)                    # resumed: steps 2, 3 at 1/2 and 1/4
+    assert [g["lr"] for g in tr2.opt.param_groups] == pytest.approx([1e-3 * 0.25, 1e-4 * 0.25])
+    const = Trainer(task.make_model("gru", hidden=8), classification_loss(0.0), lr=1e-3)
+    const.fit(batches(x, y, 16), 3)
+    assert const.opt.param_groups[0]["lr"] == 1e-3  # default: constant
+
+
 def test_lambda_warmup_ramps_the_budget():
     torch.manual_seed(2)
     x, y = _data(32)

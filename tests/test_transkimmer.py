@@ -331,9 +331,11 @@ def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
         if k.startswith("gate."):
             assert torch.equal(v, skim.state_dict()[k]), k
     # --fixed-policy: the same, with argmax decisions in training; recorded in the card
-    assert cli.main(base + ["--name", "fixed", "--init-from", "skim", "--fixed-policy"]) == 0
+    assert cli.main(base + ["--name", "fixed", "--init-from", "skim", "--fixed-policy",
+                            "--lr-decay"]) == 0
     fixed, card = checkpoint.load(out / "fixed")
     assert card["training"]["fixed_policy"] and card["training"]["gate_lr"] == 0
+    assert card["training"]["lr_schedule"] == "linear decay to 0"
     assert any(not torch.equal(v, skim.state_dict()[k]) for k, v in fixed.state_dict().items())
     for k, v in fixed.state_dict().items():
         if k.startswith("gate."):

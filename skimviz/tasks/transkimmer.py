@@ -338,7 +338,8 @@ def train(args, quiet: bool = False) -> int:
     total, eval_every = spe * epochs, (spe if args.dry_run else args.eval_every or spe)
     teacher = _teacher(args)
     trainer = Trainer(model, skim_loss_fn(lam, teacher, args.distill), lr=args.lr, clip=1.0,
-                      gate_lr=args.lr * args.gate_lr_scale)
+                      gate_lr=args.lr * args.gate_lr_scale,
+                      lr_decay_steps=total if getattr(args, "lr_decay", False) else None)
     # batches of similar lengths (little padding), resumable inside an epoch
     ids = [row[:int(n)].tolist() for row, n in zip(x, (x != 0).sum(1))]
     command = command_line(args)
@@ -394,6 +395,7 @@ def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=Fal
         "gate_lr": args.lr * args.gate_lr_scale, "batch_size": args.batch_size, "tau": model.tau,
         "distill_alpha": getattr(args, "distill", 0.0),
         "fixed_policy": bool(getattr(args, "fixed_policy", False)),
+        "lr_schedule": "linear decay to 0" if getattr(args, "lr_decay", False) else "constant",
         "mu0": model.config["mu0"], "init_from": getattr(args, "init_from", None) or None,
         "optimizer": "Adam(0.9, 0.999, 1e-8), grad-norm clip 1",
         "steps": v["step"], "epochs_planned": args.epochs, "seed": args.seed,
@@ -479,6 +481,9 @@ def add_arguments(tsub) -> None:
     t.add_argument("--lr", type=float, help="Adam learning rate (small 5e-4, minilm 3e-5)")
     t.add_argument("--gate-lr-scale", type=float,
                    help="predictor lr = lr × this (small 1, minilm 30: fresh predictors)")
+    t.add_argument("--lr-decay", action="store_true",
+                   help="decay the learning rates linearly to 0 over the planned steps "
+                        "(default: constant)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--epochs", type=int)
     t.add_argument("--eval-every", type=int, default=0, help="steps (default: once an epoch)")
