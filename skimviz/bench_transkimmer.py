@@ -116,6 +116,14 @@ def run(args) -> dict:
             for k, ms in zip(names, cost.interleaved_ms(variants(x[i:i + 1]),
                                                         rounds=args.repeats, block=WARM_BLOCK)):
                 warm[k].append(ms)
+        # one token (every layer on it, no predictor runs): what the FLOP count's smallest
+        # pieces cost in time, warm (timed on its own)
+        one = x[:1, :1]
+        with torch.no_grad():
+            _, tr1 = skim(one, return_trace=True)
+        r["one_token_input_ms"] = cost.interleaved_ms([lambda: skim(one)],
+                                                      rounds=args.repeats)[0]
+        r["one_token_input_flops_share"] = float(tr1.flops[0]) / full
         xb, trb = x[:args.batch], None
         with torch.no_grad():
             _, trb = skim(xb, return_trace=True)
@@ -156,6 +164,10 @@ def table(r: dict) -> str:
             out.append(f"{label}: FLOP reduction {row[k + '_flop_reduction']:.2f}x, speed-up "
                        f"{row[k + '_speedup']:.2f}x, ratio {row[k + '_ratio']:.2f} "
                        f"{'PASS' if row[k + '_pass'] else 'FAIL'}")
+        out.append(f"a one-token input ({len(row['kept_per_layer_mean'])} layers on one token, "
+                   f"embeddings and head; warm): {row['one_token_input_ms']:.3f} ms, FLOPs "
+                   f"{100 * row['one_token_input_flops_share']:.2f} % of a layer on all "
+                   f"{row['seq_len']} tokens")
         w = row["batch1_warm_ms"]
         out.append(f"batch 1, warm caches ({WARM_BLOCK} calls in a row, the first not timed): "
                    f"skim {w['skim']:.2f} ms, forced-keep {w['skim-forced-keep']:.2f} ms, dense "

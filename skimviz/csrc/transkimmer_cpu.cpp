@@ -168,43 +168,33 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, int64_t heads, doub
 }
 
 // Skim predictor (Eq. 2) on rows 1 … n−1 of h (n, d): LayerNorm → Linear(d → p) → LayerNorm →
-// GELU → Linear(p → 2); keep[t] = logit_keep > logit_skim (argmax at inference). Fused per token;
-// on more than `small` tokens the Linear(d → p) is one GEMM over all of them (ATen's, which reads
-// W once instead of once per token: 2.5× faster for the small model's predictor on 127 tokens).
+// GELU → Linear(p → 2); keep[t] = logit_keep > logit_skim (argmax at inference). The
+// Linear(d → p) is one GEMM over all the rows when there are more than `small` (ATen's: it reads
+// W once, where a matrix–vector product per row rereads it for every row), else a SIMD
+// matrix–vector product per row; the rest is per row.
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
 void predict_keep(const float* h, int64_t n, int64_t d, at::TensorList q, double eps,
                   int64_t small, std::vector<char>& keep) {
-  const int64_t hid = q[2].size(0);
+  const int64_t hid = q[2].size(0), m = n - 1;
   const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
   const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
   const float *g2 = ptr(q[4], hid, "pred gamma'"), *b2 = ptr(q[5], hid, "pred beta'");
   const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
+  at::Tensor x = at::empty({m, d}, q[0].options());
+  float* xp = x.data_ptr<float>();
+  std::copy(h + d, h + n * d, xp);
+  for (int64_t t = 0; t < m; ++t) layer_norm(xp + t * d, g1, b1, d, eps);
+  at::Tensor z = m > small ? at::linear(x, q[2], q[3]) : at::empty({m, hid}, x.options());
+  float* zp = z.data_ptr<float>();
+  if (m <= small)
+    for (int64_t t = 0; t < m; ++t) matvec<dot_simd>(W, xp + t * d, b, hid, d, zp + t * hid);
   float logit[2];
-  if (n - 1 > small) {  // many tokens: the Linear(d → p) as one GEMM (W read once, not per token)
-    at::Tensor x = at::empty({n - 1, d}, q[0].options());
-    float* xp = x.data_ptr<float>();
-    std::copy(h + d, h + n * d, xp);
-    for (int64_t t = 0; t < n - 1; ++t) layer_norm(xp + t * d, g1, b1, d, eps);
-    at::Tensor z = at::linear(x, q[2], q[3]);  // (n − 1, p)
-    float* zp = z.data_ptr<float>();
-    for (int64_t t = 1; t < n; ++t) {
-      float* zt = zp + (t - 1) * hid;
-      layer_norm(zt, g2, b2, hid, eps);
-      gelu(zt, hid);
-      matvec<dot_simd>(W2, zt, bo, 2, hid, logit);
-      keep[t] = logit[1] > logit[0];
-    }
-    return;
-  }
-  std::vector<float> x(d), z(hid);
-  for (int64_t t = 1; t < n; ++t) {
-    std::copy(h + t * d, h + (t + 1) * d, x.begin());
-    layer_norm(x.data(), g1, b1, d, eps);
-    matvec<dot_simd>(W, x.data(), b, hid, d, z.data());
-    layer_norm(z.data(), g2, b2, hid, eps);
-    gelu(z.data(), hid);
-    matvec<dot_simd>(W2, z.data(), bo, 2, hid, logit);
-    keep[t] = logit[1] > logit[0];
+  for (int64_t t = 0; t < m; ++t) {
+    float* zt = zp + t * hid;
+    layer_norm(zt, g2, b2, hid, eps);
+    gelu(zt, hid);
+    matvec<dot_simd>(W2, zt, bo, 2, hid, logit);
+    keep[t + 1] = logit[1] > logit[0];
   }
 }
 
@@ -214,8 +204,8 @@ void predict_keep(const float* h, int64_t n, int64_t d, at::TensorList q, double
 // `out` at their original position (Eq. 3); the kept rows are gathered and the layer runs on them
 // (this file's kernel on ≤ small tokens, ATen above). h: (T, d) embedded tokens (no padding);
 // w: 16 tensors per layer; p: 8 per layer ([γ, β, W, b, γ', β', W', b']) or none (dense twin);
-// force_keep: the predictors run but every token is kept. Returns (out (T, d), prune layer per token (T,) with L for
-// tokens kept to the end, tokens entering each layer (L,)).
+// force_keep: the predictors run but every token is kept. Returns (out (T, d), prune layer per
+// token (T,) with L for tokens kept to the end, tokens entering each layer (L,)).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
     const at::Tensor& h_in, at::TensorList w, at::TensorList p, int64_t heads, double eps,
     double pred_eps, int64_t small, bool force_keep) {
