@@ -71,9 +71,10 @@ def test_skim_attention_renormalised():
     assert keep.grad[0, 1] != 0                                       # gradient reaches a skimmed key
 
 
+@pytest.mark.parametrize("pool", ["cls", "mean"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pruning_equals_masking_at_inference(seed):
-    m, x = pruning_model(seed), batch(seed)
+def test_pruning_equals_masking_at_inference(seed, pool):
+    m, x = pruning_model(seed, pool=pool), batch(seed)
     a, ta = m(x, return_trace=True)                     # gather/pack per layer
     b, tb = m(x, return_trace=True, prune=False)        # all tokens computed, Eq. 4 masks
     assert torch.allclose(a, b, atol=1e-4)
@@ -85,9 +86,10 @@ def test_pruning_equals_masking_at_inference(seed):
     assert (ta.kept_per_layer[:, 1:] <= ta.kept_per_layer[:, :-1]).all()   # cumulative masks
 
 
+@pytest.mark.parametrize("pool", ["cls", "mean"])
 @pytest.mark.parametrize("skim", [True, False])
-def test_padding_never_changes_a_prediction(skim):
-    m, x = pruning_model(3, skim=skim), batch(3)
+def test_padding_never_changes_a_prediction(skim, pool):
+    m, x = pruning_model(3, skim=skim, pool=pool), batch(3)
     logits, tr = m(x, return_trace=True)
     for i in range(len(x)):
         n = int((x[i] != 0).sum())
@@ -113,6 +115,43 @@ def test_force_keep_oracle_equals_dense_encoder():
     _, td = dense(x, return_trace=True)
     assert (t.flops > td.flops).all()                                  # predictors cost extra
     assert torch.equal(td.flops, td.dense_flops)
+
+
+def test_mean_pool_head_reads_every_token_at_the_layer_it_left():
+    """pool="mean": the head's input is the mean of H^L over real tokens, each row the state the
+    token left with (Eq. 3), so a token pruned before layer 1 still moves the logits."""
+    m, x = pruning_model(6, pool="mean"), batch(6)
+    real = x != 0
+    with torch.no_grad():
+        h, prune, _, _ = m._forward_pruned(m.embed(x), real)
+        mean = (h * real[..., None]).sum(1) / real.sum(1, keepdim=True)
+        want = m.classifier(torch.tanh(m.pooler(mean)))
+        got, tr = m(x, return_trace=True)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    cls = TranskimmerClassifier(**{**m.config, "pool": "cls"}).eval()
+    cls.load_state_dict(m.state_dict())
+    # swap a token pruned before layer 0 for another word pruned there too: [CLS] never saw
+    # either, so the [CLS] head cannot tell them apart; the mean head can
+    i, t = map(int, (tr.prune_layer == 0).nonzero()[0])
+    swaps = 0
+    for w in range(3, 60):
+        x2 = x.clone()
+        x2[i, t] = w
+        with torch.no_grad():
+            l2, t2 = m(x2, return_trace=True)
+            if w == int(x[i, t]) or int(t2.prune_layer[i, t]) != 0:
+                continue
+            torch.testing.assert_close(cls(x2)[i], cls(x)[i], rtol=0, atol=1e-6)
+            assert not torch.allclose(l2[i], got[i])
+            swaps += 1
+        if swaps == 3:
+            break
+    assert swaps > 0
+    _, tc = cls(x, return_trace=True)
+    n = real.sum(1)
+    assert torch.equal(tr.flops - tc.flops, (n * 32 + 32).double())   # the mean's adds, ÷
+    with pytest.raises(ValueError, match="pool"):
+        TranskimmerClassifier(60, 32, 2, 4, 64, 48, pool="max")
 
 
 def test_flops_match_flop_counter():
@@ -348,6 +387,13 @@ def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
         if k.startswith("gate."):
             assert torch.equal(v, skim.state_dict()[k]), k
     assert cli.main(base + ["--name", "bad", "--fixed-policy"]) == 2     # needs --init-from
+    # a mean-pool head: --pool in the card's config; a [CLS]-head start is refused
+    assert cli.main(base + ["--dense", "--pool", "mean", "--name", "twin-mean"]) == 0
+    _, card = checkpoint.load(out / "twin-mean")
+    assert card["config"]["pool"] == "mean"
+    assert cli.main(base + ["--pool", "mean", "--name", "skim-mean", "--init-from",
+                            "twin-mean"]) == 0
+    assert cli.main(base + ["--pool", "mean", "--name", "bad2", "--init-from", "twin"]) == 2
 
 
 def test_fixed_policy_trains_under_the_inference_decisions():

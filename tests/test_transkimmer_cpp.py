@@ -12,10 +12,10 @@ import torch
 from skimviz.models.transkimmer import SMALL_TOKENS, TranskimmerClassifier
 
 
-def pruning_model(seed=0, skim=True, d=32, heads=4, layers=3):
+def pruning_model(seed=0, skim=True, d=32, heads=4, layers=3, pool="cls"):
     """Random model whose predictors prune about half the remaining tokens per layer."""
     torch.manual_seed(seed)
-    m = TranskimmerClassifier(60, d, layers, heads, 2 * d, 48, dropout=0.0, skim=skim)
+    m = TranskimmerClassifier(60, d, layers, heads, 2 * d, 48, dropout=0.0, skim=skim, pool=pool)
     if skim:
         for g in m.gate:
             g.net[-1].weight.data.normal_(0, 1.0)
@@ -75,6 +75,15 @@ def test_cpp_equals_python_pruning(cpp, monkeypatch, seed, n):
     assert_same(a, b)
     if n >= 24:
         assert (a[1].kept_per_layer[0, 1:] < n).all()                  # it does prune
+
+
+@pytest.mark.parametrize("n", [1, 5, SMALL_TOKENS + 2, 30])
+def test_cpp_equals_python_with_a_mean_pool_head(cpp, monkeypatch, n):
+    m, x = pruning_model(n, pool="mean"), ids(n, n)
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+    dense = TranskimmerClassifier(**{**m.config, "skim": False}).eval()
+    dense.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("gate.")})
+    assert_same(run(dense, x, "cpp", monkeypatch), run(dense, x, "python", monkeypatch))
 
 
 @pytest.mark.parametrize("n", [1, 3, SMALL_TOKENS + 1, SMALL_TOKENS + 2, 30])

@@ -262,13 +262,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
 }
 
 // The whole batch-1 inference of TranskimmerClassifier.forward: embeddings (word + position +
-// token type 0, LayerNorm), transkimmer_forward, then the head tanh(W_p h_[CLS] + b_p) → W_c · + b_c
-// (dropout is the identity at inference). ids: (T,) int64 without padding; emb: [word, position,
+// token type 0, LayerNorm), transkimmer_forward, then the head tanh(W_p x + b_p) → W_c · + b_c
+// on x = h_[CLS], or with mean_pool on x = the mean of the T output rows (classify; dropout is
+// the identity at inference). ids: (T,) int64 without padding; emb: [word, position,
 // token_type, γ, β]; head: [W_p, b_p, W_c, b_c]. Returns (logits (C,), prune (T,), kept (L,)).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_infer(
     const at::Tensor& ids_in, at::TensorList emb, at::TensorList w, at::TensorList p,
     at::TensorList head, int64_t heads, double eps, double pred_eps, int64_t small,
-    bool force_keep) {
+    bool force_keep, bool mean_pool) {
   TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong, "ids must be (T,) int64");
   TORCH_CHECK(emb.size() == 5 && head.size() == 4, "transkimmer_infer: 5 embedding and 4 head "
               "tensors");
@@ -291,8 +292,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_infer(
   const int64_t C = head[2].size(0);
   const float *Wp = ptr(head[0], d * d, "W_pooler"), *bp = ptr(head[1], d, "b_pooler");
   const float *Wc = ptr(head[2], C * d, "W_classifier"), *bc = ptr(head[3], C, "b_classifier");
-  std::vector<float> pooled(d);
-  matvec<dot_simd>(Wp, out.data_ptr<float>(), bp, d, d, pooled.data());  // row 0 = [CLS]
+  std::vector<float> x(out.data_ptr<float>(), out.data_ptr<float>() + d), pooled(d);  // [CLS]
+  if (mean_pool) {  // Σ over rows in order, then ÷ T (as torch's sum(1) / T, to float rounding)
+    const float* o = out.data_ptr<float>();
+    for (int64_t t = 1; t < T; ++t)
+      for (int64_t j = 0; j < d; ++j) x[j] += o[t * d + j];
+    for (auto& v : x) v /= static_cast<float>(T);
+  }
+  matvec<dot_simd>(Wp, x.data(), bp, d, d, pooled.data());
   for (auto& v : pooled) v = std::tanh(v);
   at::Tensor logits = at::empty({C}, h.options());
   matvec<dot_simd>(Wc, pooled.data(), bc, C, d, logits.data_ptr<float>());
@@ -307,17 +314,18 @@ struct TranskimmerWeights : torch::CustomClassHolder {
   std::vector<at::Tensor> emb, w, p, head;
   int64_t heads, small;
   double eps, pred_eps;
+  bool mean_pool;
   TranskimmerWeights(std::vector<at::Tensor> emb_, std::vector<at::Tensor> w_,
                      std::vector<at::Tensor> p_, std::vector<at::Tensor> head_, int64_t heads_,
-                     double eps_, double pred_eps_, int64_t small_)
+                     double eps_, double pred_eps_, int64_t small_, bool mean_pool_)
       : emb(std::move(emb_)), w(std::move(w_)), p(std::move(p_)), head(std::move(head_)),
-        heads(heads_), small(small_), eps(eps_), pred_eps(pred_eps_) {}
+        heads(heads_), small(small_), eps(eps_), pred_eps(pred_eps_), mean_pool(mean_pool_) {}
   // use_predictors = false: no predictors (the dense twin has none); force_keep: they run but
   // every token is kept (the model's own dense run, TranskimmerClassifier.force_keep).
   std::tuple<at::Tensor, at::Tensor, at::Tensor> infer(const at::Tensor& ids,
                                                        bool use_predictors, bool force_keep) {
     return transkimmer_infer(ids, emb, w, use_predictors ? at::TensorList(p) : at::TensorList(),
-                             head, heads, eps, pred_eps, small, force_keep);
+                             head, heads, eps, pred_eps, small, force_keep, mean_pool);
   }
 };
 
@@ -327,7 +335,7 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
   m.def("transkimmer_layer(Tensor h, Tensor[] w, int heads, float eps) -> Tensor");
   m.class_<TranskimmerWeights>("TranskimmerWeights")
       .def(torch::init<std::vector<at::Tensor>, std::vector<at::Tensor>, std::vector<at::Tensor>,
-                       std::vector<at::Tensor>, int64_t, double, double, int64_t>())
+                       std::vector<at::Tensor>, int64_t, double, double, int64_t, bool>())
       .def("infer", &TranskimmerWeights::infer);
 }
 

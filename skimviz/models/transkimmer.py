@@ -114,9 +114,11 @@ def embedding_flops(n, d: int):
     return n * (2 * d + layer_norm_flops(1, d))
 
 
-def head_flops(d: int, num_classes: int) -> int:
-    """Pooler tanh(W h_[CLS] + b) and the classifier."""
-    return linear_flops(d, d) + d + linear_flops(d, num_classes)
+def head_flops(d: int, num_classes: int, n=0, pool: str = "cls"):
+    """Pooler tanh(W h + b) and the classifier, on h = h_[CLS], or (``pool="mean"``) on the mean
+    of the n output rows (n·d adds and d divisions more)."""
+    f = linear_flops(d, d) + d + linear_flops(d, num_classes)
+    return f + (n * d + d if pool == "mean" else 0)
 
 
 # ----------------------------------------------------------------------------- modules
@@ -226,13 +228,17 @@ class TranskimmerClassifier(_KernelCache):
                  ffn: int = 512, max_positions: int = 128, type_vocab: int = 2,
                  num_classes: int = 2, dropout: float = 0.1, skim: bool = True,
                  predictor_hidden: Optional[int] = None, tau: float = TAU, mu0: float = MU0,
-                 eps: float = 1e-12):
+                 eps: float = 1e-12, pool: str = "cls"):
         super().__init__()
+        if pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be 'cls' or 'mean', not {pool!r}")
         self.config = dict(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
                            ffn=ffn, max_positions=max_positions, type_vocab=type_vocab,
                            num_classes=num_classes, dropout=dropout, skim=skim,
-                           predictor_hidden=predictor_hidden, tau=tau, mu0=mu0, eps=eps)
+                           predictor_hidden=predictor_hidden, tau=tau, mu0=mu0, eps=eps,
+                           pool=pool)
         self.skim, self.tau, self.force_keep, self.fixed_policy = skim, tau, False, False
+        self.pool = pool
         self.word = nn.Embedding(vocab_size, hidden)
         self.position = nn.Embedding(max_positions, hidden)
         self.token_type = nn.Embedding(type_vocab, hidden)
@@ -255,7 +261,7 @@ class TranskimmerClassifier(_KernelCache):
         """n (B,) real tokens; kept (B, L) tokens entering each layer (after its predictor)."""
         c = self.config
         d, L = c["hidden"], c["layers"]
-        f = embedding_flops(n, d) + head_flops(d, c["num_classes"])
+        f = embedding_flops(n, d) + head_flops(d, c["num_classes"], n, self.pool)
         for i in range(L):
             f = f + layer_flops(kept[:, i], d, c["heads"], c["ffn"])
             if self.skim:  # the predictor sees every token but [CLS] (always kept)
@@ -267,7 +273,8 @@ class TranskimmerClassifier(_KernelCache):
         """FLOPs of the dense twin on n real tokens (n: int or tensor)."""
         c = self.config
         n = torch.as_tensor(n).reshape(-1)
-        return (embedding_flops(n, c["hidden"]) + head_flops(c["hidden"], c["num_classes"])
+        return (embedding_flops(n, c["hidden"])
+                + head_flops(c["hidden"], c["num_classes"], n, self.pool)
                 + c["layers"] * layer_flops(n, c["hidden"], c["heads"], c["ffn"])).double()
 
     # --- forward -------------------------------------------------------------------------
@@ -324,7 +331,7 @@ class TranskimmerClassifier(_KernelCache):
             return torch.classes.skimviz_sru.TranskimmerWeights(
                 [t.detach() for t in emb], [t.detach() for t in layers],
                 [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
-                self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS)
+                self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")
         return self._cached(build)
 
     def _use_kernel(self, ids: Tensor, real: Tensor) -> bool:
@@ -361,6 +368,19 @@ class TranskimmerClassifier(_KernelCache):
         out[b, idx[b, s]] = h[b, s]
         return out, prune, torch.stack(kept, 1), None
 
+    def classify(self, h: Tensor, real: Tensor) -> Tensor:
+        """The head on the final output H^L (B, T, d), whose rows are each token's state from
+        the layer it left (Eq. 3): tanh(W_p · + b_p) → classifier, on h_[CLS] (BERT's, the
+        paper's) or, with ``pool="mean"``, on the mean of the real tokens' rows (the pooling
+        all-MiniLM-L6-v2 was trained with; our addition: pruned tokens then still reach the
+        head with the state they left with)."""
+        if self.pool == "mean":
+            r = real.to(h.dtype)[..., None]
+            x = (h * r).sum(1) / r.sum(1)
+        else:
+            x = h[:, 0]
+        return self.classifier(self.drop(torch.tanh(self.pooler(x))))
+
     def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                 return_trace: bool = False, prune: Optional[bool] = None):
         if attention_mask is None:
@@ -378,7 +398,7 @@ class TranskimmerClassifier(_KernelCache):
             h = self.embed(input_ids)                         # (B, T, d)
             run = self._forward_pruned if prune else self._forward_masked
             h, prune_layer, kept, loss = run(h, real)
-            logits = self.classifier(self.drop(torch.tanh(self.pooler(h[:, 0]))))   # [CLS]
+            logits = self.classify(h, real)
         if not return_trace:
             return logits
         n = real.sum(1)

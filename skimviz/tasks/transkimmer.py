@@ -233,11 +233,11 @@ def _make(args, train_texts):
     if args.model == "small":
         vocab = build_vocab(train_texts, max_size=args.max_vocab)
         model = TranskimmerClassifier(len(vocab), args.hidden, args.layers, args.heads, 4 * args.hidden,
-                                      MAX_LEN, skim=not args.dense)
+                                      MAX_LEN, skim=not args.dense, pool=args.pool)
         return model, TextEncoder("words", vocab.to_text()), "vocab.txt", vocab.to_text()
     d = Path(args.bert_dir) if args.bert_dir else minilm_dir()
     model = from_bert_safetensors(str(d / "model.safetensors"), heads=args.heads or 12,
-                                  skim=not args.dense)
+                                  skim=not args.dense, pool=args.pool)
     tok = (d / "tokenizer.json").read_text()
     return model, TextEncoder("wordpiece", tok), "tokenizer.json", tok
 
@@ -273,6 +273,9 @@ def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
     src, card = checkpoint.load(path)
     if card.get("task") != TASK or not model.skim:
         raise ValueError(f"--init-from needs a Transkimmer checkpoint and a skim model ({name})")
+    if card.get("config", {}).get("pool", "cls") != model.pool:
+        raise ValueError(f"--init-from {name}: its head pools "
+                         f"{card.get('config', {}).get('pool', 'cls')!r}, this run {model.pool!r}")
     tok_file = card.get("input", {}).get("file", "vocab.txt")
     if checkpoint.read_extra(path, tok_file, max_bytes=4 << 20) != tok_text:
         raise ValueError(f"--init-from {name}: its tokenizer differs from this run's")
@@ -474,6 +477,10 @@ def add_arguments(tsub) -> None:
                    help="our addition: with --init-from a Transkimmer, a second stage that "
                         "fine-tunes the encoder under the predictors' inference decisions "
                         "(argmax, no Gumbel noise; predictors frozen, so λ has no effect)")
+    t.add_argument("--pool", choices=["cls", "mean"], default="cls",
+                   help="the head's input: h_[CLS] (BERT's and the paper's; default) or the mean "
+                        "of the final output rows, pruned tokens at the state they left with "
+                        "(Eq. 3; the pooling all-MiniLM-L6-v2 was trained with; our addition)")
     t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
     t.add_argument("--sweep-no-train", action="store_true",
                    help="with --sweep: only collect the sweep runs already exported under "
