@@ -273,9 +273,9 @@ def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
     src, card = checkpoint.load(path)
     if card.get("task") != TASK or not model.skim:
         raise ValueError(f"--init-from needs a Transkimmer checkpoint and a skim model ({name})")
-    if card.get("config", {}).get("pool", "cls") != model.pool:
-        raise ValueError(f"--init-from {name}: its head pools "
-                         f"{card.get('config', {}).get('pool', 'cls')!r}, this run {model.pool!r}")
+    if src.pool != model.pool:
+        raise ValueError(f"--init-from {name}: its head pools {src.pool!r}, this run "
+                         f"{model.pool!r}")
     tok_file = card.get("input", {}).get("file", "vocab.txt")
     if checkpoint.read_extra(path, tok_file, max_bytes=4 << 20) != tok_text:
         raise ValueError(f"--init-from {name}: its tokenizer differs from this run's")
