@@ -386,10 +386,14 @@ def _lambda_section(card: dict) -> None:
                     key="tk_lambda_chart", config=PLOT_CONFIG,
                     alt="validation accuracy against FLOP reduction across λ")
     if sweep:
+        two = card.get("training", {}).get("fixed_policy")
         st.caption(f"{len(sweep)} models trained with different λ, each evaluated on the "
                    "validation set (blue); the star is the shipped model (λ = "
-                   f"{card.get('lambda', '?')}); crosses are the paper's BERT-base points "
-                   "(Table 3).")
+                   f"{card.get('lambda', '?')}"
+                   + ("; after the first stage it went through a second, fine-tuning the "
+                      "encoder under its frozen decisions, so it is not a point of that curve"
+                      if two else "")
+                   + "); crosses are the paper's BERT-base points (Table 3).")
     else:
         st.info("The λ sweep was not run for this model: its card has no `lambda_sweep`. The "
                 "star is the shipped model alone (λ = " + f"{card.get('lambda', '?')}"
@@ -470,9 +474,15 @@ def main() -> None:
     if training.get("dry_run"):
         st.warning("This checkpoint comes from a pipeline dry run (two training steps): its "
                    f"predictions are meaningless. Train the real one with `{TRAIN_HELP}`.")
+    head = ("the mean of the output rows, skimmed words at the state they left with (our "
+            "addition)" if cfg.get("pool") == "mean" else "h_[CLS] (the paper's)")
+    stage = (" Trained in two stages: the predictors with λ, then the encoder fine-tuned under "
+             "their frozen decisions (`--fixed-policy`, our addition)."
+             if training.get("fixed_policy") else "")
     st.caption(f"Checkpoint `{name}`: {cfg.get('layers')} layers, hidden {cfg.get('hidden')}, "
-               f"{cfg.get('heads')} heads, {card.get('backbone', '?')}; dense twin: "
-               f"`{card.get('dense_twin') or 'none'}`. Labels: 1 = positive, 0 = negative.")
+               f"{cfg.get('heads')} heads, {card.get('backbone', '?')}; the classifier reads "
+               f"{head}; dense twin: `{card.get('dense_twin') or 'none'}`.{stage} Labels: "
+               "1 = positive, 0 = negative.")
 
     st.header("1 · Your text")
     text = text_input("tk", EXAMPLES,

@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(checkpoint.PRETRAINED_DIR))
     ap.add_argument("--data-dir", required=True, help="folder with sst2/dev.tsv")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--name", help="ship under this name (default: the card's); the card's "
+                    "`name` becomes it and `trained_as` keeps the run's")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     src = Path(args.src)
@@ -55,6 +57,8 @@ def main(argv=None) -> int:
     tok_text = checkpoint.read_extra(src, tok_file, max_bytes=4 << 20)
     texts, labels = load_sst2(args.data_dir, "dev")
     before = dict(card["metrics"])
+    if args.name and args.name != card["name"]:
+        card = {**card, "name": args.name, "trained_as": card["name"]}
     dst = Path(args.out) / card["name"]
     card = {**card, "training": {**card.get("training", {}), "int8_rowwise": list(rows)}}
     checkpoint.save(ship, card, dst, extra_files={tok_file: tok_text}, int8_rows=rows)
@@ -71,6 +75,7 @@ def main(argv=None) -> int:
         t["reached"] = bool(r["accuracy"] >= t["dense_twin_accuracy"] - 0.01
                             and r["flops_reduction"] >= 2.0)
     card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
+                          + (f" --name {args.name}" if args.name else "")
                           + " --data-dir DATA_DIR")
     (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
     files = [f for f in checkpoint.weight_files(dst) if f.suffix == ".safetensors"]

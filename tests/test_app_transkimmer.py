@@ -275,7 +275,8 @@ def tk_wordpiece(tmp_path_factory) -> Path:
     """The small checkpoints plus a WordPiece one named like the MiniLM model."""
     out = make_transkimmer_checkpoints(tmp_path_factory.mktemp("pretrained_tk_wp"))
     torch.manual_seed(2)
-    m = TranskimmerClassifier(len(WORDPIECES), 16, LAYERS, 2, 32, 16, dropout=0.0).eval()
+    m = TranskimmerClassifier(len(WORDPIECES), 16, LAYERS, 2, 32, 16, dropout=0.0,
+                              pool="mean").eval()
     for g in m.gate:
         g.net[-1].weight.data.normal_(0, 1.0)
         g.net[-1].bias.data.zero_()
@@ -286,7 +287,8 @@ def tk_wordpiece(tmp_path_factory) -> Path:
             "backbone": "all-MiniLM-L6-v2 (stand-in)", "paper": tk.PAPER,
             "metrics": {"dev_accuracy": 0.5, "flops_reduction": 1.5, "n": 2,
                         "kept_fraction_per_layer": [1.0, 0.6, 0.4]},
-            "dense_twin": None, "lambda": 0.3, "training": {"dry_run": True}}
+            "dense_twin": None, "lambda": 0.3,
+            "training": {"dry_run": True, "fixed_policy": True}}
     checkpoint.save(m, card, out / card["name"],
                     extra_files={"tokenizer.json": _wordpiece_json(16)})
     return out
@@ -297,8 +299,13 @@ def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
     at = _page()
     assert at.radio(key="tk_model").value == NAME
     assert not any("not shipped" in c.value for c in at.caption)
+    assert any("the classifier reads h_[CLS]" in c.value for c in at.caption)
+    assert not any("Trained in two stages" in c.value for c in at.caption)
     at.radio(key="tk_model").set_value("transkimmer-minilm-sst2").run()
     _no_exception(at)
+    caps = " ".join(c.value for c in at.caption)          # the card's head and second stage
+    assert "the classifier reads the mean of the output rows" in caps
+    assert "Trained in two stages" in caps
     at.text_area(key="tk_text").set_value("An unbelievably charming film. <script>").run()
     _no_exception(at)
     out = _tokens_html(at)

@@ -359,9 +359,10 @@ def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
             assert torch.equal(v, twin.state_dict()[k]), k
     with pytest.raises(ValueError, match="tokenizer differs"):
         task.init_from_checkpoint(model, "twin", str(out), tok_text + "extra\n")
-    assert cli.main(base + ["--name", "skim", "--init-from", str(out / "twin")]) == 0
+    assert cli.main(base + ["--name", "skim", "--init-from", str(out / "twin"),
+                            "--lam", "0.7"]) == 0
     card = json.loads((out / "skim" / "card.json").read_text())
-    assert card["training"]["init_from"] == str(out / "twin")
+    assert card["training"]["init_from"] == str(out / "twin") and card["lambda"] == 0.7
     # from a Transkimmer: everything is copied, predictors included (a second stage)
     skim, _ = checkpoint.load(out / "skim")
     task.init_from_checkpoint(model, "skim", str(out), tok_text)
@@ -381,6 +382,7 @@ def test_init_from_a_dense_twin_or_a_transkimmer(tmp_path):
                             "--lr-decay"]) == 0
     fixed, card = checkpoint.load(out / "fixed")
     assert card["training"]["fixed_policy"] and card["training"]["gate_lr"] == 0
+    assert card["lambda"] == card["training"]["lambda"] == 0.7    # its predictors' λ, not --lam
     assert card["training"]["lr_schedule"] == "linear decay to 0"
     assert any(not torch.equal(v, skim.state_dict()[k]) for k, v in fixed.state_dict().items())
     for k, v in fixed.state_dict().items():

@@ -257,7 +257,7 @@ def int8_rows(kind: str, model: TranskimmerClassifier) -> tuple:
 
 
 def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
-                         tok_text: str) -> None:
+                         tok_text: str) -> dict:
     """Start a Transkimmer from its trained dense twin (same encoder and tokenizer): everything
     but the skim predictors is copied; the predictors keep their Eq. 8–9 initialisation (keep
     everything). Our addition, not the paper's (it fine-tunes from the pre-trained encoder with
@@ -282,6 +282,7 @@ def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
     missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
     if unexpected or any(not k.startswith("gate.") for k in missing):
         raise ValueError(f"--init-from {name}: the encoders differ ({(missing + unexpected)[:3]})")
+    return card
 
 
 def _teacher(args):
@@ -328,12 +329,16 @@ def train(args, quiet: bool = False) -> int:
     seed_everything(args.seed)
     (tr_x, tr_y), (dv_x, dv_y) = _data(args)
     model, enc, tok_file, tok_text = _make(args, tr_x)
+    src_card = {}
     if getattr(args, "init_from", None) and not args.dense:
-        init_from_checkpoint(model, args.init_from, args.out, tok_text)
+        src_card = init_from_checkpoint(model, args.init_from, args.out, tok_text)
     if getattr(args, "fixed_policy", False):
         if args.dense or not getattr(args, "init_from", None):
             raise ValueError("--fixed-policy needs --init-from a trained Transkimmer")
         model.fixed_policy, args.gate_lr_scale = True, 0.0   # predictors frozen, argmax
+        # λ does not act here (no gradient reaches the predictors): the card records the λ
+        # the predictors were trained with, that of the --init-from checkpoint
+        args.card_lambda = src_card.get("lambda")
     x, y = enc.ids(tr_x), torch.tensor(tr_y)
     lam = 0.0 if args.dense else args.lam
     spe = 2 if args.dry_run else -(-len(x) // args.batch_size)   # = batches per epoch
@@ -371,6 +376,12 @@ def train(args, quiet: bool = False) -> int:
         max_minutes=args.max_minutes, quiet=quiet)
 
 
+def _card_lambda(args) -> float:
+    """λ for the card: ``--lam``, or for a ``--fixed-policy`` stage the λ of its predictors."""
+    lam = getattr(args, "card_lambda", None)
+    return args.lam if lam is None else lam
+
+
 def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=False) -> Path:
     out = Path(args.out) / args.name
     old = json.loads((out / checkpoint.CARD).read_text()) if (out / checkpoint.CARD).is_file() else {}
@@ -383,7 +394,7 @@ def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=Fal
                          "all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384; Apache-2.0), fine-tuned"),
             "data": {"train": "GLUE SST-2 train (67,349 phrases)", "valid": "GLUE SST-2 dev (872)"},
             "paper": PAPER, "metrics": metrics, "dense_twin": args.dense_twin,
-            "lambda": 0.0 if args.dense else args.lam}
+            "lambda": 0.0 if args.dense else _card_lambda(args)}
     twin = Path(args.out) / (args.dense_twin or "") / checkpoint.CARD
     if not args.dense and args.dense_twin and twin.is_file():
         acc = json.loads(twin.read_text())["metrics"]["dev_accuracy"]
