@@ -66,14 +66,13 @@ def main(argv=None) -> int:
     r = tk.evaluate(shipped, tk.text_encoder(card, dst), texts, labels)
     card = json.loads((dst / checkpoint.CARD).read_text())
     card["metrics_before_shipping"] = before
-    card["metrics"] = {("dev_accuracy" if k == "accuracy" else k): v for k, v in r.items()}
+    card["metrics"] = tk.card_metrics(r)
     for pt in card.get("lambda_sweep", []):
         if pt.get("shipped"):
             pt["accuracy"], pt["flops_reduction"] = r["accuracy"], r["flops_reduction"]
     t = card.get("target")
     if t and "dense_twin_accuracy" in t:
-        t["reached"] = bool(r["accuracy"] >= t["dense_twin_accuracy"] - 0.01
-                            and r["flops_reduction"] >= 2.0)
+        t["reached"] = tk.target_reached(r, t["dense_twin_accuracy"])
     card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
                           + (f" --name {args.name}" if args.name else "")
                           + " --data-dir DATA_DIR")

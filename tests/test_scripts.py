@@ -120,6 +120,9 @@ def test_shift_keep_bias_moves_the_decisions_and_never_writes_the_source(tmp_pat
     skim = json.loads((tmp_path / "skim" / "card.json").read_text())
     assert skim["metrics"]["tokens_kept_per_layer"][1:] == [1.0, 1.0]    # [CLS] only from layer 1
     assert skim["metrics"]["flops_reduction"] > keep["metrics"]["flops_reduction"]
+    for c in (keep, skim):                  # the twin's accuracy is 0 here: reduction decides
+        assert c["target"]["reached"] == (c["metrics"]["flops_reduction"] >= 2.0)
+    assert skim["target"]["reached"] and not keep["target"]["reached"]
     m_src, _ = checkpoint.load(src)
     m_skim, _ = checkpoint.load(tmp_path / "skim")
     b0, b1 = m_src.gate[1].net[-1].bias, m_skim.gate[1].net[-1].bias
