@@ -386,11 +386,12 @@ def _lambda_section(card: dict) -> None:
                     key="tk_lambda_chart", config=PLOT_CONFIG,
                     alt="validation accuracy against FLOP reduction across λ")
     if sweep:
-        two = card.get("training", {}).get("fixed_policy")
-        st.caption(f"{len(sweep)} models trained with different λ, each evaluated on the "
+        curve = [p for p in sweep if not p.get("second_stage")]
+        two = len(curve) < len(sweep)
+        st.caption(f"{len(curve)} models trained with different λ, each evaluated on the "
                    "validation set (blue); the star is the shipped model (λ = "
                    f"{card.get('lambda', '?')}"
-                   + ("; after the first stage it went through a second, fine-tuning the "
+                   + ("; after its λ run it went through a second stage, fine-tuning the "
                       "encoder under its frozen decisions, so it is not a point of that curve"
                       if two else "")
                    + "); crosses are the paper's BERT-base points (Table 3).")

@@ -226,9 +226,12 @@ def lambda_figure(sweep: Sequence[Dict[str, object]],
     Traces, in order: 0 the sweep (one point per λ, labelled, sorted by λ) when not empty, then
     the shipped model (a star: the sweep's point with ``shipped`` true, else ``shipped`` =
     {lambda, accuracy, flops_reduction} from the card), then the paper's points (crosses). With an
-    empty sweep the figure says so and shows the shipped model alone."""
-    pts = sorted((p for p in sweep if p.get("accuracy") is not None
-                  and p.get("flops_reduction") is not None), key=lambda p: float(p["lambda"]))
+    empty sweep the figure says so and shows the shipped model alone. A point with
+    ``second_stage`` true (a model fine-tuned further after its λ run, e.g. ``--fixed-policy``)
+    is the star only, not a point of the λ curve."""
+    every = sorted((p for p in sweep if p.get("accuracy") is not None
+                    and p.get("flops_reduction") is not None), key=lambda p: float(p["lambda"]))
+    pts = [p for p in every if not p.get("second_stage")]
     fig = go.Figure()
     if pts:
         fig.add_trace(go.Scatter(
@@ -239,7 +242,7 @@ def lambda_figure(sweep: Sequence[Dict[str, object]],
             line=dict(color=SWEEP_COLOR), marker=dict(size=8, color=SWEEP_COLOR),
             hovertemplate="λ = %{customdata:g}<br>FLOP reduction %{x:.2f}×<br>accuracy "
                           "%{y:.3f}<extra></extra>"))
-    star = next((p for p in pts if p.get("shipped")), None) or shipped
+    star = next((p for p in every if p.get("shipped")), None) or shipped
     if star and star.get("accuracy") is not None and star.get("flops_reduction") is not None:
         lam = star.get("lambda")
         name = "shipped model" + (f" (λ = {float(lam):g})" if lam is not None else "")

@@ -288,7 +288,12 @@ def tk_wordpiece(tmp_path_factory) -> Path:
             "metrics": {"dev_accuracy": 0.5, "flops_reduction": 1.5, "n": 2,
                         "kept_fraction_per_layer": [1.0, 0.6, 0.4]},
             "dense_twin": None, "lambda": 0.3,
-            "training": {"dry_run": True, "fixed_policy": True}}
+            "training": {"dry_run": True, "fixed_policy": True},
+            "lambda_sweep": [
+                {"lambda": 0.3, "accuracy": 0.6, "flops_reduction": 1.2, "shipped": False},
+                {"lambda": 0.6, "accuracy": 0.4, "flops_reduction": 2.0, "shipped": False},
+                {"lambda": 0.3, "accuracy": 0.5, "flops_reduction": 1.5, "shipped": True,
+                 "second_stage": True}]}
     checkpoint.save(m, card, out / card["name"],
                     extra_files={"tokenizer.json": _wordpiece_json(16)})
     return out
@@ -306,6 +311,7 @@ def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
     caps = " ".join(c.value for c in at.caption)          # the card's head and second stage
     assert "the classifier reads the mean of the output rows" in caps
     assert "Trained in two stages" in caps
+    assert "2 models trained with different λ" in caps and "not a point of that curve" in caps
     at.text_area(key="tk_text").set_value("An unbelievably charming film. <script>").run()
     _no_exception(at)
     out = _tokens_html(at)

@@ -218,6 +218,7 @@ def test_transkimmer_sweep_writes_the_card_and_collects_without_training(tmp_pat
     card = json.loads((tmp_path / "tk" / "card.json").read_text())
     pts = card["lambda_sweep"]
     assert [(p["lambda"], p["shipped"]) for p in pts] == [(0.3, True), (0.5, False)]
+    assert [p["second_stage"] for p in pts if p["shipped"]] == [False]   # one λ run, a curve point
     assert all(p["steps"] == 2 for p in pts)
     state = tmp_path / "w" / "tk-lam0.5" / "state.pt"
     before = state.stat().st_mtime_ns

@@ -151,6 +151,17 @@ def test_lambda_figure_marks_the_shipped_model():
     assert lo < 0.78 and hi > 0.93
 
 
+def test_lambda_figure_second_stage_is_the_star_not_a_curve_point():
+    """A shipped model fine-tuned after its λ run (second_stage) is drawn as the star only."""
+    sweep = [{"lambda": 0.3, "accuracy": 0.89, "flops_reduction": 1.1, "shipped": False},
+             {"lambda": 0.4, "accuracy": 0.87, "flops_reduction": 2.4, "shipped": False},
+             {"lambda": 0.4, "accuracy": 0.885, "flops_reduction": 2.4, "shipped": True,
+              "second_stage": True}]
+    fig = ft.lambda_figure(sweep, None, None)
+    assert list(fig.data[0].y) == [0.89, 0.87]
+    assert fig.data[1].name == "shipped model (λ = 0.4)" and list(fig.data[1].y) == [0.885]
+
+
 def test_lambda_figure_empty_sweep_says_not_run():
     shipped = ft.shipped_point({"lambda": 0.3, "metrics": {"dev_accuracy": 0.8,
                                                            "flops_reduction": 2.9}})

@@ -470,7 +470,10 @@ def sweep_command(args) -> int:
         m = card["metrics"]
         points.append({"lambda": card["lambda"], "accuracy": m["dev_accuracy"],
                        "flops_reduction": m["flops_reduction"], "shipped": True,
-                       "steps": card.get("training", {}).get("steps")})
+                       "steps": card.get("training", {}).get("steps"),
+                       # after its λ run it was fine-tuned under frozen decisions: not a
+                       # point of the λ curve (figures_transkimmer.lambda_figure)
+                       "second_stage": bool(card.get("training", {}).get("fixed_policy"))})
         card["lambda_sweep"] = sorted(points, key=lambda r: r["lambda"])
         p.write_text(json.dumps(card, indent=2) + "\n")
         print(f"lambda_sweep ({len(points)} points) written to {p}", flush=True)
