@@ -12,6 +12,13 @@ Target (issue #5): speed-up ≥ 0.8 × FLOP reduction, at batch 1 and batched, j
 interleaved timings (each call finds the caches as the other variants left them). Batch 1 is also
 timed warm (each variant ``WARM_BLOCK`` calls in a row): the gap between the two is what a small
 model loses to reloading its weights, which its FLOP count does not see.
+
+All three run on the same engine (models/transkimmer.py, csrc/transkimmer_cpu.cpp): whatever it
+does for speed — the GEMMs on Wᵀ, the small-layer kernel, int8 codes where the weights are
+int8 (the shipped MiniLM's, hence its dense side too), the C++ predictors of the batched path —
+it does for the dense side as well wherever the same work occurs. By default the process keeps
+freed memory for reuse (:func:`cost.retain_freed_memory`, ``--system-malloc`` to turn off),
+which makes batched timings repeatable; it applies to all three variants.
 """
 from __future__ import annotations
 
@@ -41,6 +48,9 @@ def add_arguments(bsub) -> None:
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--system-malloc", action="store_true",
+                   help="leave glibc's malloc as configured (by default freed memory is kept for "
+                        "reuse: cost.retain_freed_memory)")
     t.add_argument("--json", action="store_true")
 
 
@@ -72,6 +82,7 @@ def _inputs(enc, texts, T: int, n: int) -> torch.Tensor:
 
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
+    retained = False if getattr(args, "system_malloc", False) else cost.retain_freed_memory()
     skim, card = checkpoint.load(args.name)
     dense, dense_note = _dense_twin(skim, card, args.dense_name or (
         card.get("dense_twin") if card.get("dense_twin") in checkpoint.list_pretrained() else None))
@@ -144,12 +155,21 @@ def run(args) -> dict:
         rows.append(r)
     return {"model": card["name"], "dense_model": dense_note, "device": cost.describe_device(),
             "machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
+            "malloc": "freed memory retained" if retained else "system default",
+            "int8_small_layers": skim._kernel().int8_linears() if _kernel_built(skim) else 0,
             "batch": args.batch, "inputs_batch1": args.inputs, "target_ratio": TARGET,
             "rows": rows}
 
 
+def _kernel_built(model) -> bool:
+    from .models.transkimmer import backend
+    return backend() == "cpp"
+
+
 def table(r: dict) -> str:
-    out = [f"{r['model']} vs {r['dense_model']} on {r['device']} (torch {r['torch']})",
+    out = [f"{r['model']} vs {r['dense_model']} on {r['device']} (torch {r['torch']}; malloc: "
+           f"{r.get('malloc', 'system default')}; Linears read as int8 in small layers: "
+           f"{r.get('int8_small_layers', 0)})",
            f"target: speed-up >= {r['target_ratio']} x FLOP reduction (no padding)"]
     for row in r["rows"]:
         out.append(f"T = {row['seq_len']}: kept per layer "

@@ -144,6 +144,28 @@ def measure_latency(fn: Callable[[], object], *, device: str | torch.device = "c
     return Latency(statistics.median(times), qs[0], qs[-1], len(times), str(device))
 
 
+def retain_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of returning it to the system
+    (``mallopt``: blocks up to 32 MiB, the most glibc allows, from the heap rather than fresh
+    ``mmap`` pages; the heap not trimmed below 1 GiB). By default every tensor over 128 KiB can
+    come from fresh pages, so a run pays a page fault per 4 KiB it writes — on a batch of 32 the
+    8 MiB FFN activations of every layer, which made run-to-run timings of the same command
+    differ by 40 %. PyTorch's CPU performance guide advises a caching allocator (jemalloc,
+    tcmalloc) for the same reason. For the whole process; returns False where it does not apply
+    (not glibc)."""
+    import ctypes
+    import ctypes.util
+    import platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
+
 def interleaved_ms(fns: "list[Callable[[], object]]", *, rounds: int = 15,
                    max_seconds: float = 5.0, block: int = 1) -> "list[float]":
     """Median ms of each ``fns[i]()`` timed one call each in turn, round after round (at least 3

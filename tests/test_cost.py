@@ -93,3 +93,10 @@ def test_sru_matmuls_match_flop_counter(I, H):
     hc = (torch.zeros(1, H), torch.zeros(1, H))
     assert cost.measured_matmul_flops(lambda: cell(x, hc)) == cost.sru_cell_matmul_flops(I, H)
     assert cost.sru_cell_flops(I, H) < cost.gru_cell_flops(I, H)
+
+
+def test_retain_freed_memory_applies_on_glibc_linux():
+    import platform
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert cost.retain_freed_memory() is expected
+    assert cost.retain_freed_memory() is expected          # idempotent

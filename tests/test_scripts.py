@@ -1,6 +1,6 @@
 """The repo's scripts: shipping the bench's Table 2 checkpoints under their short names, a
 Transkimmer checkpoint in its shipped encoding, shifting its predictors' keep bias, and its check
-on IMDB reviews."""
+on IMDB reviews; the Transkimmer engine's choices timed one by one."""
 import importlib.util
 import json
 from pathlib import Path
@@ -165,3 +165,14 @@ def test_transfer_check_evaluates_on_held_out_imdb_reviews(tmp_path, capsys):
                                 "architecture": "SequenceClassifier", "config": m.config},
                             tmp_path / "freq")
     assert check.main([str(other), "--data-dir", str(tmp_path / "data")]) == 1
+
+
+def test_transkimmer_engine_parts_times_each_choice(capsys):
+    parts = _script("transkimmer_engine_parts")
+    assert parts.main(["--name", "transkimmer-small-sst2", "--reps", "1"]) == 0
+    text = capsys.readouterr().out
+    for n in (128, 54, 9):
+        assert f"n = {n:3d}: layer, Linears on W" in text
+    assert "baddbmm+softmax+bmm" in text
+    assert ("one token: float32 kernel" in text and "0 of 24 Linears as int8" in text) or \
+        "not built" in text

@@ -252,14 +252,17 @@ def test_cli_dry_run_predict_bench(tmp_path, capsys):
                      "--batch", "3", "--repeats", "1", "--json"]) == 0
     b = json.loads(capsys.readouterr().out)
     assert b["rows"][0]["seq_len"] == 64 and "batch1_ratio" in b["rows"][0]
+    assert b["malloc"] in ("freed memory retained", "system default")
+    assert b["int8_small_layers"] == 0                     # float32-trained weights
     assert b["rows"][0]["batch1_warm_ms"]["skim"] > 0
     row, cfg = b["rows"][0], model.config                  # one token: L one-token layers
     assert row["one_token_input_ms"] > 0
     assert row["one_token_input_flops_share"] > cfg["layers"] * row["one_token_layer_flops_share"]
     assert row["one_token_input_flops_share"] < 1
     assert cli.main(["bench", "transkimmer", "--name", str(ck), "--lengths", "64", "--inputs", "1",
-                     "--batch", "2", "--repeats", "1"]) == 0
-    assert "a one-token input" in capsys.readouterr().out
+                     "--batch", "2", "--repeats", "1", "--system-malloc"]) == 0
+    text = capsys.readouterr().out
+    assert "a one-token input" in text and "malloc: system default" in text
 
 
 @pytest.mark.skipif(not HAS_SST2, reason="needs ../shared/data/sst2")

@@ -48,8 +48,14 @@ def test_backend_switch(cpp, monkeypatch):
     calls = []
     m, x = pruning_model(), ids(12)
     real = m._kernel()
-    monkeypatch.setattr(m, "_kernel", lambda: type("K", (), {
-        "infer": staticmethod(lambda *a: calls.append(1) or real.infer(*a))})())
+    def infer(*a):  # counts the calls that computed (with padding it declines: empty logits)
+        out = real.infer(*a)
+        calls.extend([1] * (out[0].numel() > 0))
+        return out
+    class K:  # the real object, with infer counted
+        def __getattr__(self, name):
+            return infer if name == "infer" else getattr(real, name)
+    monkeypatch.setattr(m, "_kernel", K)
     monkeypatch.delenv("SKIMVIZ_TRANSKIMMER_BACKEND", raising=False)
     with torch.inference_mode():
         m(x)
@@ -126,12 +132,26 @@ def test_weight_cache_follows_load_state_dict_and_dtype(cpp, monkeypatch):
     assert not torch.equal(before[0], run(m, x, "cpp", monkeypatch)[0])
 
 
+def test_padding_makes_the_kernel_decline(cpp, monkeypatch):
+    """infer(..., pad_id=0) computes nothing for a row with padding (empty logits); the model
+    then takes the Python path, with the same results as the Python backend."""
+    m, x = pruning_model(3), ids(12, 3)
+    padded = torch.cat([x, torch.zeros(1, 3, dtype=torch.long)], 1)
+    with torch.inference_mode():
+        assert m._kernel().infer(padded[0], True, False, 0)[0].numel() == 0
+        assert m._kernel().infer(x[0], True, False, 0)[0].shape == (2,)
+    assert_same(run(m, padded, "cpp", monkeypatch), run(m, padded, "python", monkeypatch))
+    mask = torch.ones_like(x)          # an all-ones mask: the kernel runs, and ignores pad_id
+    with torch.inference_mode():
+        torch.testing.assert_close(m(x, mask), m(x), rtol=0, atol=0)
+
+
 def test_bad_token_id_is_an_error_not_a_crash(cpp):
     m = pruning_model()
     with pytest.raises(RuntimeError, match="out of range"):
-        m._kernel().infer(torch.tensor([2, 999]), True, False)
+        m._kernel().infer(torch.tensor([2, 999]), True, False, -1)
     with pytest.raises(RuntimeError, match="max_positions"):
-        m._kernel().infer(torch.full((49,), 5), True, False)          # 48 positions
+        m._kernel().infer(torch.full((49,), 5), True, False, -1)          # 48 positions
     with pytest.raises(RuntimeError, match="16 weight tensors"):
         cpp.transkimmer_layer(torch.randn(2, 32), m.layers[0].weights()[:5], 4, 1e-12)
 
@@ -155,4 +175,71 @@ def test_kernel_sees_training_updates_and_survives_deepcopy(cpp, monkeypatch):
         for p in c.parameters():
             p.mul_(0.9)
     assert_same(run(c, x, "cpp", monkeypatch), run(c, x, "python", monkeypatch))
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+
+
+def int8_model(seed=0):
+    """pruning_model with every encoder Linear's weights exactly int8 codes × per-row scales
+    (as the shipped MiniLM's), so the engine's small layers read the int8 codes."""
+    from skimviz.checkpoint import int8_roundtrip
+    m = pruning_model(seed)
+    with torch.no_grad():
+        for layer in m.layers:
+            for lin in (layer.query, layer.key, layer.value, layer.attn_out, layer.ffn_in,
+                        layer.ffn_out):
+                lin.weight.copy_(int8_roundtrip(lin.weight))
+    return m
+
+
+def test_int8_codes_are_found_only_where_exact(cpp):
+    assert pruning_model(0)._kernel().int8_linears() == 0          # float32-trained weights
+    m = int8_model(0)
+    assert m._kernel().int8_linears() == 6 * len(m.layers)
+    with torch.no_grad():                                          # one weight off the grid
+        m.layers[1].ffn_in.weight[3, 5] += 1e-3
+    assert m._kernel().int8_linears() == 6 * len(m.layers) - 1     # rebuilt: version moved
+
+
+@pytest.mark.parametrize("n", [1, 2, SMALL_TOKENS, 30])
+def test_int8_small_layers_equal_python(cpp, monkeypatch, n):
+    m, x = int8_model(n), ids(n, n)
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+
+
+@pytest.mark.parametrize("make", [pruning_model, int8_model])
+def test_one_token_layer_and_predict_equal_the_modules(cpp, make):
+    m = make(4)
+    k, h = m._kernel(), torch.randn(19, 32)             # 19 rows: two blocks of 8 and a tail
+    with torch.inference_mode():
+        for i, layer in enumerate(m.layers):
+            ref = layer.value(h)                           # one token: attention is v
+            ref = layer.attn_norm(h + layer.attn_out(ref))
+            ref = layer.ffn_norm(ref + layer.ffn_out(torch.nn.functional.gelu(layer.ffn_in(ref))))
+            torch.testing.assert_close(k.one_token_layer(i, h), ref, rtol=0, atol=1e-5)
+            hb = torch.randn(3, 11, 32)
+            logits = m.gate[i](hb[:, 1:])
+            assert torch.equal(k.predict(i, hb), logits[..., 1] > logits[..., 0])
+    with pytest.raises(RuntimeError, match="no layer"):
+        k.one_token_layer(len(m.layers), h)
+    with pytest.raises(RuntimeError, match=r"\(B, n, d\)"):
+        k.predict(0, h)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batched_path_with_cpp_pieces_equals_python(cpp, monkeypatch, seed):
+    """Batch > 1 (with padding): the Python pruning path with the C++ predictors and one-token
+    layers gives what the pure Python path gives — also when every row ends at [CLS] alone
+    (one_token_layer) and under force_keep."""
+    m = pruning_model(seed)
+    x = torch.cat([ids(30, seed), ids(30, seed + 5), ids(30, seed + 9)])
+    x[1, 17:] = 0
+    x[2, 4:] = 0
+    assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+    with torch.no_grad():
+        for g in m.gate:                                  # skim everything: [CLS] alone
+            g.net[-1].bias.copy_(torch.tensor([50.0, -50.0]))
+    a = run(m, x, "cpp", monkeypatch)
+    assert (a[1].kept_per_layer[:, 1:] == 1).all()
+    assert_same(a, run(m, x, "python", monkeypatch))
+    m.force_keep = True
     assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))

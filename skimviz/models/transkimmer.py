@@ -20,7 +20,8 @@ Two execution paths give the same logits (tested):
   pruned tokens are scattered into the output at their original positions (Eq. 3). At batch 1
   without padding, when the C++ extension is built (``python -m skimviz._ext build``), this
   whole path (embeddings to logits) is one call into csrc/transkimmer_cpu.cpp, for the skim
-  model and its dense twin alike; ``SKIMVIZ_TRANSKIMMER_BACKEND=python`` forces the code below.
+  model and its dense twin alike; in batches the predictors and the layers that only [CLS]
+  enters are C++ calls too. ``SKIMVIZ_TRANSKIMMER_BACKEND=python`` forces the code below.
 
 FLOPs are counted on real tokens only (the paper's "No padding" rows): see :func:`layer_flops`.
 ``skim=False`` is the dense twin: the same encoder and head without predictors.
@@ -334,36 +335,50 @@ class TranskimmerClassifier(_KernelCache):
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")
         return self._cached(build)
 
-    def _use_kernel(self, ids: Tensor, real: Tensor) -> bool:
-        """Batch 1 without padding, and :func:`_cpp_inference`."""
-        return (ids.shape[0] == 1 and _cpp_inference(self, ids, self.word.weight)
-                and bool(real.all()))
-
     def _forward_pruned(self, h: Tensor, real: Tensor):
         """Inference path: each layer runs on the gathered kept tokens only (Eq. 1). (At batch
         1 with the C++ extension built, :meth:`forward` runs all of this in one call.)"""
         B, T, D = h.shape
         L = len(self.layers)
-        out = torch.zeros_like(h)                             # H^L, filled as tokens leave
-        idx = torch.arange(T, device=h.device).expand(B, T)   # original position of each slot
+        out = None                                            # H^L, filled as tokens leave
+        moved = False                                         # rows gathered yet (else slot t
+        idx = torch.arange(T, device=h.device).expand(B, T)   # is position t); original
+                                                              # position of each slot
         valid = real
         prune = torch.where(real, L, -1)
         kept = []
         rows = torch.arange(B, device=h.device)[:, None]
+        # with the C++ extension the predictors and the layers on one token per row are C++
+        # calls (csrc/transkimmer_cpu.cpp, the batch-1 engine's code; tested equal to these)
+        k = self._kernel() if _cpp_inference(self, h, self.word.weight) else None
         for i, layer in enumerate(self.layers):
             if self.skim and h.shape[1] > 1:                 # [CLS] is always kept: the
-                keep = torch.cat([valid[:, :1],               # predictor runs on the others
-                                  self._decide(i, h[:, 1:], hard_only=True) & valid[:, 1:]], 1)
+                if k is None:                                 # predictor runs on the others
+                    rest = self._decide(i, h[:, 1:], hard_only=True)
+                else:                                         # run, even if overridden
+                    rest = k.predict(i, h) | self.force_keep
+                keep = torch.cat([valid[:, :1], rest & valid[:, 1:]], 1)
                 drop = valid & ~keep
-                if bool(drop.any()):
-                    b, s = drop.nonzero(as_tuple=True)
-                    out[b, idx[b, s]] = h[b, s]               # Eq. 3: leave with H^i
-                    prune[b, idx[b, s]] = i
+                if bool(drop.any()):                          # Eq. 3: leave with H^i
+                    if not moved:                             # in place: a masked select
+                        out = torch.where(drop[..., None], h, 0.0)   # (zeros: padding)
+                        prune = torch.where(drop, i, prune)
+                    else:
+                        b, s = drop.nonzero(as_tuple=True)
+                        out[b, idx[b, s]] = h[b, s]
+                        prune[b, idx[b, s]] = i
                     n = int(keep.sum(1).max())
                     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :n]
                     h, idx, valid = h[rows, order], idx.gather(1, order), keep.gather(1, order)
+                    moved = True
             kept.append(valid.sum(1))
-            h = layer(h, None if bool(valid.all()) else valid)
+            if k is not None and h.shape[1] == 1:            # only [CLS] left in every row
+                h = k.one_token_layer(i, h.view(B, D)).view(B, 1, D)
+            else:
+                h = layer(h, None if bool(valid.all()) else valid)
+        if not moved:                                         # nothing pruned (dense twin,
+            return (torch.where(valid[..., None], h, 0.0), prune,   # force_keep): zeros
+                    torch.stack(kept, 1), None)               # for padding only
         b, s = valid.nonzero(as_tuple=True)
         out[b, idx[b, s]] = h[b, s]
         return out, prune, torch.stack(kept, 1), None
@@ -383,19 +398,28 @@ class TranskimmerClassifier(_KernelCache):
 
     def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                 return_trace: bool = False, prune: Optional[bool] = None):
+        prune = (not self.training) if prune is None else prune
+        cpp = None
+        if prune and input_ids.shape[0] == 1 and _cpp_inference(self, input_ids,
+                                                                 self.word.weight):
+            # batch 1 without padding: embeddings, the pruned layers (Eq. 1–3) and the head in
+            # one C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
+            # Python below); without a mask it declines (empty logits) if an id is padding (0)
+            if attention_mask is None or bool(attention_mask.bool().all()):
+                cpp = self._kernel().infer(input_ids[0], self.skim, self.force_keep,
+                                           0 if attention_mask is None else -1)
+                cpp = cpp if cpp[0].numel() else None
+            if cpp is not None and not return_trace:
+                return cpp[0][None]
         if attention_mask is None:
             attention_mask = input_ids != 0
         real = attention_mask.bool()
-        prune = (not self.training) if prune is None else prune
-        if prune and self._use_kernel(input_ids, real):
-            # batch 1, no padding: embeddings, the pruned layers (Eq. 1–3) and the head in one
-            # C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
-            # Python below)
-            logits, prune_layer, kept = self._kernel().infer(input_ids[0], self.skim,
-                                                             self.force_keep)
-            logits, prune_layer, kept, loss = logits[None], prune_layer[None], kept[None], None
+        if cpp is not None:
+            (logits, prune_layer, kept), loss = (t[None] for t in cpp), None
         else:
-            h = self.embed(input_ids)                         # (B, T, d)
+            h = (self._kernel().embed(input_ids)              # (B, T, d); in C++ at inference
+                 if prune and _cpp_inference(self, input_ids, self.word.weight)
+                 else self.embed(input_ids))
             run = self._forward_pruned if prune else self._forward_masked
             h, prune_layer, kept, loss = run(h, real)
             logits = self.classify(h, real)
