@@ -30,7 +30,8 @@ import torch
 
 from . import checkpoint, cost
 from .data.text import load_sst2
-from .models.transkimmer import TranskimmerClassifier, layer_flops, predictor_flops
+from .models.transkimmer import (TranskimmerClassifier, backend, layer_flops,
+                                 predictor_flops)
 from .tasks.transkimmer import synthetic_sst, text_encoder
 
 TARGET = 0.8
@@ -156,14 +157,9 @@ def run(args) -> dict:
     return {"model": card["name"], "dense_model": dense_note, "device": cost.describe_device(),
             "machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
             "malloc": "freed memory retained" if retained else "system default",
-            "int8_small_layers": skim._kernel().int8_linears() if _kernel_built(skim) else 0,
+            "int8_small_layers": skim._kernel().int8_linears() if backend() == "cpp" else 0,
             "batch": args.batch, "inputs_batch1": args.inputs, "target_ratio": TARGET,
             "rows": rows}
-
-
-def _kernel_built(model) -> bool:
-    from .models.transkimmer import backend
-    return backend() == "cpp"
 
 
 def table(r: dict) -> str:

@@ -335,9 +335,11 @@ class TranskimmerClassifier(_KernelCache):
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")
         return self._cached(build)
 
-    def _forward_pruned(self, h: Tensor, real: Tensor):
+    def _forward_pruned(self, h: Tensor, real: Tensor, k=None):
         """Inference path: each layer runs on the gathered kept tokens only (Eq. 1). (At batch
-        1 with the C++ extension built, :meth:`forward` runs all of this in one call.)"""
+        1 with the C++ extension built, :meth:`forward` runs all of this in one call.) ``k``:
+        the C++ engine (:meth:`_kernel`), which then runs the predictors and the layers on one
+        token per row (the batch-1 engine's code; tested equal to the Python here)."""
         B, T, D = h.shape
         L = len(self.layers)
         out = None                                            # H^L, filled as tokens leave
@@ -348,9 +350,6 @@ class TranskimmerClassifier(_KernelCache):
         prune = torch.where(real, L, -1)
         kept = []
         rows = torch.arange(B, device=h.device)[:, None]
-        # with the C++ extension the predictors and the layers on one token per row are C++
-        # calls (csrc/transkimmer_cpu.cpp, the batch-1 engine's code; tested equal to these)
-        k = self._kernel() if _cpp_inference(self, h, self.word.weight) else None
         for i, layer in enumerate(self.layers):
             if self.skim and h.shape[1] > 1:                 # [CLS] is always kept: the
                 if k is None:                                 # predictor runs on the others
@@ -400,14 +399,15 @@ class TranskimmerClassifier(_KernelCache):
                 return_trace: bool = False, prune: Optional[bool] = None):
         prune = (not self.training) if prune is None else prune
         cpp = None
-        if prune and input_ids.shape[0] == 1 and _cpp_inference(self, input_ids,
-                                                                 self.word.weight):
+        k = (self._kernel() if prune and _cpp_inference(self, input_ids, self.word.weight)
+             else None)                                       # the C++ engine, if it applies
+        if k is not None and input_ids.shape[0] == 1:
             # batch 1 without padding: embeddings, the pruned layers (Eq. 1–3) and the head in
             # one C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
             # Python below); without a mask it declines (empty logits) if an id is padding (0)
             if attention_mask is None or bool(attention_mask.bool().all()):
-                cpp = self._kernel().infer(input_ids[0], self.skim, self.force_keep,
-                                           0 if attention_mask is None else -1)
+                cpp = k.infer(input_ids[0], self.skim, self.force_keep,
+                              0 if attention_mask is None else -1)
                 cpp = cpp if cpp[0].numel() else None
             if cpp is not None and not return_trace:
                 return cpp[0][None]
@@ -417,11 +417,9 @@ class TranskimmerClassifier(_KernelCache):
         if cpp is not None:
             (logits, prune_layer, kept), loss = (t[None] for t in cpp), None
         else:
-            h = (self._kernel().embed(input_ids)              # (B, T, d); in C++ at inference
-                 if prune and _cpp_inference(self, input_ids, self.word.weight)
-                 else self.embed(input_ids))
-            run = self._forward_pruned if prune else self._forward_masked
-            h, prune_layer, kept, loss = run(h, real)
+            h = self.embed(input_ids) if k is None else k.embed(input_ids)   # (B, T, d)
+            h, prune_layer, kept, loss = (self._forward_pruned(h, real, k) if prune
+                                          else self._forward_masked(h, real))
             logits = self.classify(h, real)
         if not return_trace:
             return logits
