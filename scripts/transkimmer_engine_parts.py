@@ -7,7 +7,9 @@ one, on a shipped model's first layer, one thread:
   ``addmm(b, x, Wᵀ)`` with Wᵀ stored K × N (the engine's), on n = 128, 54 and 9 tokens;
 * attention as ``scaled_dot_product_attention`` and as baddbmm → softmax → bmm (the engine's);
 * a layer on one token: the float32 kernel (``transkimmer_layer``) and the engine's
-  ``one_token_layer``, which reads int8 codes where the model's weights are exactly such codes.
+  ``one_token_layer``, which reads int8 codes where the model's weights are exactly such codes;
+* where the CPU has AVX-512: the one-token layer and a skim predictor on 127 tokens with the
+  engine's AVX-512 kernels off and on (``transkimmer_avx512``).
 Before every timed call a 40 MB buffer is written, so the weights come from the last-level
 cache or memory, not L1/L2, as between the calls of ``bench transkimmer``. Medians in µs.
 """
@@ -92,6 +94,20 @@ def main(argv=None) -> int:
         eng = us(lambda: k.one_token_layer(0, h))
         print(f"one token: float32 kernel {f32:.0f}, engine's one_token_layer {eng:.0f} "
               f"({k.int8_linears()} of {6 * len(model.layers)} Linears as int8 codes)")
+        was = ops.transkimmer_avx512(-1)
+        if not ops.transkimmer_avx512(1):
+            print("AVX-512: not on this CPU")
+            return 0
+        hp, t = torch.randn(1, 128, d), {}
+        try:
+            for on in (0, 1):
+                ops.transkimmer_avx512(on)
+                t[on] = (us(lambda: k.one_token_layer(0, h)),
+                         us(lambda: k.predict(0, hp)) if model.skim else float("nan"))
+        finally:
+            ops.transkimmer_avx512(int(was))
+        print(f"AVX-512 off → on: one_token_layer {t[0][0]:.0f} → {t[1][0]:.0f}, a predictor on "
+              f"127 tokens {t[0][1]:.0f} → {t[1][1]:.0f}")
     return 0
 
 

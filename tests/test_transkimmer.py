@@ -253,7 +253,8 @@ def test_cli_dry_run_predict_bench(tmp_path, capsys):
     b = json.loads(capsys.readouterr().out)
     assert b["rows"][0]["seq_len"] == 64 and "batch1_ratio" in b["rows"][0]
     assert b["malloc"] in ("freed memory retained", "system default")
-    assert b["int8_small_layers"] == 0                     # float32-trained weights
+    # exported with every encoder Linear as int8 codes (tasks.transkimmer.int8_rows)
+    assert b["int8_small_layers"] == 6 * model.config["layers"]
     assert b["rows"][0]["batch1_warm_ms"]["skim"] > 0
     row, cfg = b["rows"][0], model.config                  # one token: L one-token layers
     assert row["one_token_input_ms"] > 0

@@ -12,10 +12,24 @@ import torch
 from skimviz.models.transkimmer import SMALL_TOKENS, TranskimmerClassifier
 
 
-def pruning_model(seed=0, skim=True, d=32, heads=4, layers=3, pool="cls"):
-    """Random model whose predictors prune about half the remaining tokens per layer."""
+@pytest.fixture(params=["avx2", "avx512"])
+def isa(cpp, request):
+    """Runs a test with the engine's AVX-512 kernels off and on (transkimmer_avx512); the second
+    skips on a CPU without AVX-512."""
+    was = cpp.transkimmer_avx512(-1)
+    if cpp.transkimmer_avx512(int(request.param == "avx512")) != (request.param == "avx512"):
+        cpp.transkimmer_avx512(int(was))
+        pytest.skip("this CPU has no AVX-512")
+    yield request.param
+    cpp.transkimmer_avx512(int(was))
+
+
+def pruning_model(seed=0, skim=True, d=32, heads=4, layers=3, pool="cls", predictor_hidden=None):
+    """Random model whose predictors prune about half the remaining tokens per layer.
+    ``predictor_hidden`` a multiple of 64: the engine's fused AVX-512 predictor applies."""
     torch.manual_seed(seed)
-    m = TranskimmerClassifier(60, d, layers, heads, 2 * d, 48, dropout=0.0, skim=skim, pool=pool)
+    m = TranskimmerClassifier(60, d, layers, heads, 2 * d, 48, dropout=0.0, skim=skim, pool=pool,
+                              predictor_hidden=predictor_hidden)
     if skim:
         for g in m.gate:
             g.net[-1].weight.data.normal_(0, 1.0)
@@ -56,6 +70,7 @@ def test_backend_switch(cpp, monkeypatch):
         def __getattr__(self, name):
             return infer if name == "infer" else getattr(real, name)
     monkeypatch.setattr(m, "_kernel", K)
+    m.__dict__["_kw_cache"] = K()              # the cached engine, which forward's fast path uses
     monkeypatch.delenv("SKIMVIZ_TRANSKIMMER_BACKEND", raising=False)
     with torch.inference_mode():
         m(x)
@@ -73,14 +88,32 @@ def test_backend_switch(cpp, monkeypatch):
     assert calls == [1]
 
 
+@pytest.mark.parametrize("hidden", [None, 64])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("n", [1, 2, 5, SMALL_TOKENS, SMALL_TOKENS + 1, SMALL_TOKENS + 2, 24, 48])
-def test_cpp_equals_python_pruning(cpp, monkeypatch, seed, n):
-    m, x = pruning_model(seed), ids(n, seed)
+def test_cpp_equals_python_pruning(cpp, isa, monkeypatch, seed, n, hidden):
+    m, x = pruning_model(seed, predictor_hidden=hidden), ids(n, seed)
     a, b = run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch)
     assert_same(a, b)
     if n >= 24:
         assert (a[1].kept_per_layer[0, 1:] < n).all()                  # it does prune
+
+
+@pytest.mark.parametrize("n", [1, 5, SMALL_TOKENS + 2, 30])
+def test_forward_fast_path_gives_the_traced_logits(cpp, monkeypatch, n):
+    """A plain call (no mask, no trace) takes forward's short path into the engine: the same
+    logits as the traced call and as the Python path; with padding it falls back."""
+    m, x = pruning_model(n), ids(n, n)
+    monkeypatch.delenv("SKIMVIZ_TRANSKIMMER_BACKEND", raising=False)
+    with torch.inference_mode():
+        m(x, return_trace=True)                        # builds the engine (_kw_cache)
+        assert m.__dict__.get("_kw_cache") is not None
+        fast = m(x)
+        assert fast.shape == (1, 2)
+        torch.testing.assert_close(fast, m(x, return_trace=True)[0], rtol=0, atol=0)
+        padded = torch.cat([x, torch.zeros(1, 2, dtype=torch.long)], 1)
+        torch.testing.assert_close(m(padded), m(padded, return_trace=True)[0], rtol=0, atol=0)
+    torch.testing.assert_close(fast, run(m, x, "python", monkeypatch)[0], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("n", [1, 5, SMALL_TOKENS + 2, 30])
@@ -107,7 +140,7 @@ def test_cpp_dense_twin_and_force_keep(cpp, monkeypatch, n):
 
 @pytest.mark.parametrize("d,heads", [(32, 4), (48, 12), (20, 5)])
 @pytest.mark.parametrize("n", range(1, SMALL_TOKENS + 1))
-def test_small_layer_kernel_equals_encoder_layer(cpp, monkeypatch, d, heads, n):
+def test_small_layer_kernel_equals_encoder_layer(cpp, isa, monkeypatch, d, heads, n):
     """The fused kernel (odd widths too: SIMD tails) against EncoderLayer's ATen code."""
     torch.manual_seed(n)
     layer = TranskimmerClassifier(10, d, 1, heads, 3 * d, 16, dropout=0.0).layers[0].eval()
@@ -201,13 +234,17 @@ def test_int8_codes_are_found_only_where_exact(cpp):
 
 
 @pytest.mark.parametrize("n", [1, 2, SMALL_TOKENS, 30])
-def test_int8_small_layers_equal_python(cpp, monkeypatch, n):
+def test_int8_small_layers_equal_python(cpp, isa, monkeypatch, n):
     m, x = int8_model(n), ids(n, n)
     assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
 
 
-@pytest.mark.parametrize("make", [pruning_model, int8_model])
-def test_one_token_layer_and_predict_equal_the_modules(cpp, make):
+def wide_predictor_model(seed):
+    return pruning_model(seed, predictor_hidden=128)
+
+
+@pytest.mark.parametrize("make", [pruning_model, int8_model, wide_predictor_model])
+def test_one_token_layer_and_predict_equal_the_modules(cpp, isa, make):
     m = make(4)
     k, h = m._kernel(), torch.randn(19, 32)             # 19 rows: two blocks of 8 and a tail
     with torch.inference_mode():
@@ -224,7 +261,7 @@ def test_one_token_layer_and_predict_equal_the_modules(cpp, make):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_batched_path_with_cpp_pieces_equals_python(cpp, monkeypatch, seed):
+def test_batched_path_with_cpp_pieces_equals_python(cpp, isa, monkeypatch, seed):
     """Batch > 1 (with padding): the Python pruning path with the C++ predictors and one-token
     layers gives what the pure Python path gives — also when every row ends at [CLS] alone
     (one_token_layer) and under force_keep."""

@@ -397,6 +397,18 @@ class TranskimmerClassifier(_KernelCache):
 
     def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                 return_trace: bool = False, prune: Optional[bool] = None):
+        k = self.__dict__.get("_kw_cache")                   # the C++ engine, once built
+        if (k is not None and attention_mask is None and not return_trace and prune is None
+                and not self.training and not torch.is_grad_enabled()
+                and input_ids.shape[0] == 1 and input_ids.device.type == "cpu"
+                and backend() == "cpp"):
+            # the common call (one text, inference): as short as it can be, since on cold caches
+            # each Python step costs more than a layer on one token. The engine exists only for
+            # float32 CPU weights (_KernelCache drops it when they move); it declines (empty
+            # logits) if an id is padding (0)
+            logits = k.infer(input_ids, self.skim, self.force_keep, 0)[0]
+            if logits.numel():
+                return logits
         prune = (not self.training) if prune is None else prune
         cpp = None
         k = (self._kernel() if prune and _cpp_inference(self, input_ids, self.word.weight)
@@ -406,16 +418,16 @@ class TranskimmerClassifier(_KernelCache):
             # one C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
             # Python below); without a mask it declines (empty logits) if an id is padding (0)
             if attention_mask is None or bool(attention_mask.bool().all()):
-                cpp = k.infer(input_ids[0], self.skim, self.force_keep,
+                cpp = k.infer(input_ids, self.skim, self.force_keep,
                               0 if attention_mask is None else -1)
                 cpp = cpp if cpp[0].numel() else None
             if cpp is not None and not return_trace:
-                return cpp[0][None]
+                return cpp[0]
         if attention_mask is None:
             attention_mask = input_ids != 0
         real = attention_mask.bool()
         if cpp is not None:
-            (logits, prune_layer, kept), loss = (t[None] for t in cpp), None
+            (logits, prune_layer, kept), loss = cpp, None
         else:
             h = self.embed(input_ids) if k is None else k.embed(input_ids)   # (B, T, d)
             h, prune_layer, kept, loss = (self._forward_pruned(h, real, k) if prune
