@@ -8,8 +8,10 @@ one, on a shipped model's first layer, one thread:
 * attention as ``scaled_dot_product_attention`` and as baddbmm → softmax → bmm (the engine's);
 * a layer on one token: the float32 kernel (``transkimmer_layer``) and the engine's
   ``one_token_layer``, which reads int8 codes where the model's weights are exactly such codes;
-* where the CPU has AVX-512: the one-token layer and a skim predictor on 127 tokens with the
-  engine's AVX-512 kernels off and on (``transkimmer_avx512``).
+* where the CPU has AVX-512: the one-token layer, a skim predictor on 127 tokens, and the whole
+  model without predictors (every layer, as the dense twin runs) on n = 128, 54 and 9 tokens,
+  with the engine's AVX-512 kernels off and on (``transkimmer_avx512``; on, layers on more than
+  8 tokens multiply by int8 codes in panels where the weights are such codes).
 Before every timed call a 40 MB buffer is written, so the weights come from the last-level
 cache or memory, not L1/L2, as between the calls of ``bench transkimmer``. Medians in µs.
 """
@@ -108,6 +110,17 @@ def main(argv=None) -> int:
             ops.transkimmer_avx512(int(was))
         print(f"AVX-512 off → on: one_token_layer {t[0][0]:.0f} → {t[1][0]:.0f}, a predictor on "
               f"127 tokens {t[0][1]:.0f} → {t[1][1]:.0f}")
+        for n in (128, 54, 9):
+            ids = torch.randint(5, model.config["vocab_size"], (n,))
+            ids[0] = 1
+            try:
+                for on in (0, 1):
+                    ops.transkimmer_avx512(on)
+                    t[on] = us(lambda: k.infer(ids, False, False, -1))
+            finally:
+                ops.transkimmer_avx512(int(was))
+            print(f"AVX-512 off → on: all {len(model.layers)} layers on {n:3d} tokens, no "
+                  f"predictors: {t[0]:.0f} → {t[1]:.0f} ({100 * (t[1] / t[0] - 1):+.0f} %)")
     return 0
 
 

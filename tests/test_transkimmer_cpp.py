@@ -211,16 +211,18 @@ def test_kernel_sees_training_updates_and_survives_deepcopy(cpp, monkeypatch):
     assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
 
 
-def int8_model(seed=0):
+def int8_model(seed=0, d=32):
     """pruning_model with every encoder Linear's weights exactly int8 codes × per-row scales
-    (as the shipped MiniLM's), so the engine's small layers read the int8 codes."""
+    (as the shipped models'), so the engine's small layers read the int8 codes; with d a
+    multiple of 64 every Linear also has panels for the int8 GEMM of larger layers."""
     from skimviz.checkpoint import int8_roundtrip
-    m = pruning_model(seed)
+    m = pruning_model(seed, d=d)
     with torch.no_grad():
         for layer in m.layers:
             for lin in (layer.query, layer.key, layer.value, layer.attn_out, layer.ffn_in,
                         layer.ffn_out):
                 lin.weight.copy_(int8_roundtrip(lin.weight))
+                lin.bias.normal_(0, 0.1)                   # (zeros would hide a bias left out)
     return m
 
 
@@ -233,10 +235,17 @@ def test_int8_codes_are_found_only_where_exact(cpp):
     assert m._kernel().int8_linears() == 6 * len(m.layers) - 1     # rebuilt: version moved
 
 
-@pytest.mark.parametrize("n", [1, 2, SMALL_TOKENS, 30])
-def test_int8_small_layers_equal_python(cpp, isa, monkeypatch, n):
-    m, x = int8_model(n), ids(n, n)
+@pytest.mark.parametrize("d", [32, 64])
+@pytest.mark.parametrize("n", [1, 2, SMALL_TOKENS, 30, 48])
+def test_int8_layers_equal_python(cpp, isa, monkeypatch, n, d):
+    """Small layers on int8 codes (linear_small) and, with d = 64, layers on many tokens with
+    the int8 panel GEMM (linear_int8_avx512, 6 tokens a block: 30 and 48 leave tails), for the
+    skim model and its dense twin."""
+    m, x = int8_model(n, d), ids(n, n)
     assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+    dense = TranskimmerClassifier(**{**m.config, "skim": False}).eval()
+    dense.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("gate.")})
+    assert_same(run(dense, x, "cpp", monkeypatch), run(dense, x, "python", monkeypatch))
 
 
 def wide_predictor_model(seed):

@@ -331,12 +331,13 @@ AVX512_FN void predictor_tail_avx512(const float* z, int64_t m, int64_t hid, con
 }
 
 // The whole skim predictor on 16 lanes for `rows` rows at h (d floats apart), 4 rows at a time:
-// LN → the d → hid Linear (Wᵀ = pt, d × hid; 4 rows × 64 outputs held in 16 registers while k
-// runs over d) → the tail, with x and z in small buffers that stay in L1 — where
+// LN → the d → hid Linear (Wᵀ in panels of 64 columns, Derived.pp, read front to back; 4 rows ×
+// 64 outputs held in 16 registers while k runs over d) → the tail, with x and z in small buffers
+// that stay in L1 — where
 // predict_rows otherwise writes x, calls addmm (which first copies the bias into every row) and
 // reads z back. d % 16 == 0, hid % 64 == 0, both ≤ 1024 (else predict_rows' general path).
 AVX512_FN void predict_fused_avx512(const float* h, int64_t rows, int64_t d, int64_t hid,
-                                    const float* g1, const float* b1, const float* Wt,
+                                    const float* g1, const float* b1, const float* Wp,
                                     const float* b, const float* g2, const float* b2,
                                     const float* W2, const float* bo, double eps, char* keep) {
   constexpr int R = 4;
@@ -349,8 +350,8 @@ AVX512_FN void predict_fused_avx512(const float* h, int64_t rows, int64_t d, int
       __m512 acc[R][4];
       for (int r = 0; r < R; ++r)
         for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_loadu_ps(b + c + 16 * j);
-      const float* w = Wt + c;
-      for (int64_t k = 0; k < d; ++k, w += hid) {  // z[r, c:c+64] += x[r, k] · Wᵀ[k, c:c+64]
+      const float* w = Wp + c * d;  // panel c / 64: Wᵀ[:, c:c+64], d rows of 64 in a row
+      for (int64_t k = 0; k < d; ++k, w += 64) {  // z[r, c:c+64] += x[r, k] · Wᵀ[k, c:c+64]
         const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
         const __m512 w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
         for (int r = 0; r < R; ++r) {
@@ -365,6 +366,73 @@ AVX512_FN void predict_fused_avx512(const float* h, int64_t rows, int64_t d, int
         for (int j = 0; j < 4; ++j) _mm512_storeu_ps(z + r * hid + c + 16 * j, acc[r][j]);
     }
     predictor_tail_avx512(z, nr, hid, g2, b2, W2, bo, eps, keep + t0);
+  }
+}
+
+// Y (M, N) = X (M, K) Wᵀ + b for a layer on many tokens, where W (N, K) is exactly int8 codes q
+// times a per-row scale s (Derived.q8): y_rn = s_n · Σ_k x_rk q_nk + b_n, the codes read in
+// panels of 64 outputs (Qp: (N / 64, K, 64), each panel front to back). Per panel, 128 k at a
+// time, the codes are widened to floats once into a buffer that stays in L1, then every block
+// of 6 tokens runs over it with 6 × 64 sums in 24 registers. So the weights come from memory
+// as 1 byte each instead of 4: a layer on a few dozen tokens, after other layers evicted it,
+// waited on its float32 weights more than it computed (N % 64 == 0).
+template <int R>
+AVX512_FN inline void int8_panel_block(const float* Wf, int64_t kc, const float* X, int64_t K,
+                                       float* Y, int64_t N, bool first) {
+  __m512 acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j)
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(Y + r * N + 16 * j);
+  for (int64_t k = 0; k < kc; ++k, Wf += 64) {
+    const __m512 w0 = _mm512_load_ps(Wf), w1 = _mm512_load_ps(Wf + 16);
+    const __m512 w2 = _mm512_load_ps(Wf + 32), w3 = _mm512_load_ps(Wf + 48);
+    for (int r = 0; r < R; ++r) {
+      const __m512 xr = _mm512_set1_ps(X[r * K + k]);
+      acc[r][0] = _mm512_fmadd_ps(w0, xr, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(w1, xr, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(w2, xr, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(w3, xr, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(Y + r * N + 16 * j, acc[r][j]);
+}
+
+AVX512_FN void linear_int8_avx512(const int8_t* Qp, const float* sc, const float* b, int64_t K,
+                                  int64_t N, const float* X, int64_t M, float* Y) {
+  constexpr int64_t KC = 128;
+  alignas(64) float Wf[KC * 64];  // 32 KiB: one chunk of one panel, as floats
+  for (int64_t c = 0; c < N; c += 64) {
+    const int8_t* panel = Qp + c * K;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      for (int64_t k = 0; k < kc; ++k) {
+        const __m512i raw = _mm512_loadu_si512(panel + (k0 + k) * 64);
+        _mm512_store_ps(Wf + k * 64, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                         _mm512_castsi512_si128(raw))));
+        for (int j = 1; j < 4; ++j)
+          _mm512_store_ps(Wf + k * 64 + 16 * j, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                                    _mm512_extracti32x4_epi32(raw, j))));
+      }
+      for (int64_t r0 = 0; r0 < M; r0 += 6) {
+        const float* x = X + r0 * K + k0;
+        float* y = Y + r0 * N + c;
+        switch (std::min<int64_t>(6, M - r0)) {
+          case 6: int8_panel_block<6>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 5: int8_panel_block<5>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 4: int8_panel_block<4>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 3: int8_panel_block<3>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 2: int8_panel_block<2>(Wf, kc, x, K, y, N, k0 == 0); break;
+          default: int8_panel_block<1>(Wf, kc, x, K, y, N, k0 == 0);
+        }
+      }
+    }
+    for (int64_t r = 0; r < M; ++r)  // the row scales and the bias: y = s ⊙ Σ + b
+      for (int j = 0; j < 4; ++j) {
+        float* y = Y + r * N + c + 16 * j;
+        _mm512_storeu_ps(y, _mm512_fmadd_ps(_mm512_loadu_ps(y), _mm512_loadu_ps(sc + c + 16 * j),
+                                            _mm512_loadu_ps(b + c + 16 * j)));
+      }
   }
 }
 #else
@@ -490,12 +558,13 @@ at::Tensor transkimmer_layer(const at::Tensor& h_in, at::TensorList w, int64_t h
 }
 
 // What the engine derives from a model's weights (see the header): Wᵀ (K, N) of the six Linears
-// of every layer (wt, 6 per layer) and of every predictor's first Linear (pt), and per-row int8
+// of every layer (wt, 6 per layer) and of every predictor's first Linear (pt; and pp, the same
+// in panels of 64 columns, each d × 64 contiguous, for predict_fused_avx512), and per-row int8
 // codes and scales of the layers' Linears where the weights are exactly such codes (q8/s8, 6 per
-// layer; undefined tensors where not). versions: the source tensors' version counters when this
+// layer; undefined tensors where not; q8p: the codes in panels for linear_int8_avx512). versions: the source tensors' version counters when this
 // was built (an in-place update, e.g. an optimizer step, bumps them: then it is rebuilt).
 struct Derived {
-  std::vector<at::Tensor> wt, pt, q8, s8;
+  std::vector<at::Tensor> wt, pt, pp, q8, s8, q8p;
   std::vector<int64_t> versions;
 };
 
@@ -521,9 +590,18 @@ Derived derive(const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& 
       auto [q, s] = exact_int8(W);
       r.q8.push_back(q);
       r.s8.push_back(s);
+      const int64_t N = W.size(0), K = W.size(1);
+      r.q8p.push_back(!q.defined() || N % 64 ? at::Tensor() :  // (N / 64, K, 64)
+                      q.t().contiguous().view({K, N / 64, 64}).transpose(0, 1).contiguous());
     }
   }
-  for (size_t i = 0; i < p.size(); i += 8) r.pt.push_back(p[i + 2].t().contiguous());
+  for (size_t i = 0; i < p.size(); i += 8) {
+    const at::Tensor Wt = p[i + 2].t().contiguous();  // (d, hid)
+    const int64_t d = Wt.size(0), hid = Wt.size(1);
+    r.pt.push_back(Wt);
+    r.pp.push_back(hid % 64 ? at::Tensor() :  // (hid / 64, d, 64): 64 columns after another
+                   Wt.view({d, hid / 64, 64}).transpose(0, 1).contiguous());
+  }
   for (const auto* v : {&w, &p})
     for (const auto& t : *v) r.versions.push_back(t._version());
   return r;
@@ -558,24 +636,45 @@ LayerPtrs layer_ptrs(at::TensorList w, const Derived& D, int64_t i, int64_t d) {
   return L;
 }
 
+// Y = X Wᵀ + b for Linear j of layer_aten: on int8 codes (linear_int8_avx512) where the layer has
+// them and the CPU AVX-512, else ATen's addmm on the cached Wᵀ.
+struct LayerLinears {
+  at::TensorList w, wt;
+  const Derived* D;
+  int64_t layer;
+  at::Tensor operator()(int j, const at::Tensor& x) const {
+    const at::Tensor& b = w[kLinear[j] + 1];
+#ifdef SKIMVIZ_AVX512
+    const at::Tensor& qp = D->q8p[6 * layer + j];
+    if (g_avx512 && qp.defined()) {
+      const at::Tensor xc = x.contiguous();
+      const int64_t M = xc.size(0), K = xc.size(1), N = qp.size(0) * 64;
+      at::Tensor y = at::empty({M, N}, xc.options());
+      linear_int8_avx512(qp.data_ptr<int8_t>(), D->s8[6 * layer + j].data_ptr<float>(),
+                         b.data_ptr<float>(), K, N, xc.data_ptr<float>(), M, y.data_ptr<float>());
+      return y;
+    }
+#endif
+    return at::addmm(b, x, wt[j]);
+  }
+};
+
 // The same layer with ATen operators, in the order of EncoderLayer.forward (so its results are
-// those of the Python path): for layers on more than `small` tokens. wt: the six Linears' Wᵀ.
-at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, at::TensorList wt, int64_t heads,
-                      double eps) {
+// those of the Python path): for layers on more than `small` tokens. lin: its six Linears.
+at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, const LayerLinears& lin,
+                      int64_t heads, double eps) {
   const int64_t n = h.size(0), d = h.size(1);
   const auto split = [&](const at::Tensor& t) {  // (n, d) → (1, heads, n, d / heads)
     return t.view({1, n, heads, d / heads}).transpose(1, 2);
   };
-  const at::Tensor q = split(at::addmm(w[1], h, wt[0])), k = split(at::addmm(w[3], h, wt[1]));
-  const at::Tensor v = split(at::addmm(w[5], h, wt[2]));
+  const at::Tensor q = split(lin(0, h)), k = split(lin(1, h)), v = split(lin(2, h));
   // softmax(q kᵀ / √d_h) v per head as two batched GEMMs (for the sizes here as fast as ATen's
   // fused scaled_dot_product_attention at 128 tokens, and faster below: 87 vs 124 µs at 54)
   const at::Tensor s = at::baddbmm(at::empty({heads, n, n}, h.options()), q[0], k[0].transpose(1, 2),
                                    0.0, 1.0 / std::sqrt(static_cast<double>(d / heads)));
   const at::Tensor a = at::bmm(s.softmax(-1), v[0]).transpose(0, 1).reshape({n, d});
-  at::Tensor x = at::layer_norm(h + at::addmm(w[7], a, wt[3]), {d}, w[8], w[9], eps);
-  return at::layer_norm(x + at::addmm(w[13], at::gelu(at::addmm(w[11], x, wt[4])), wt[5]),
-                        {d}, w[14], w[15], eps);
+  at::Tensor x = at::layer_norm(h + lin(3, a), {d}, w[8], w[9], eps);
+  return at::layer_norm(x + lin(5, at::gelu(lin(4, x))), {d}, w[14], w[15], eps);
 }
 
 // Skim predictor (Eq. 2) on m rows h (m, d) (or `groups` such blocks, each group_stride floats
@@ -584,8 +683,8 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, at::TensorList wt, 
 // over all the rows when there are more than `small`, else linear_small; the rest is per row.
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
 void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const at::Tensor& pt,
-                  double eps, int64_t small, char* keep, int64_t groups = 1,
-                  int64_t group_stride = 0) {
+                  const at::Tensor& pp, double eps, int64_t small, char* keep,
+                  int64_t groups = 1, int64_t group_stride = 0) {
   const int64_t hid = q[2].size(0);
   const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
   const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
@@ -593,10 +692,10 @@ void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const 
   const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
   const int64_t rows = m;
 #ifdef SKIMVIZ_AVX512
-  if (g_avx512 && d % 16 == 0 && hid % 64 == 0 && d <= 1024 && hid <= 1024) {
-    const float* Wt = pt.data_ptr<float>();
+  if (g_avx512 && pp.defined() && d % 16 == 0 && d <= 1024 && hid <= 1024) {
+    const float* Wp = pp.data_ptr<float>();
     for (int64_t g = 0; g < groups; ++g)
-      predict_fused_avx512(h + g * group_stride, rows, d, hid, g1, b1, Wt, b, g2, b2, W2, bo, eps,
+      predict_fused_avx512(h + g * group_stride, rows, d, hid, g1, b1, Wp, b, g2, b2, W2, bo, eps,
                            keep + g * rows);
     return;
   }
@@ -678,7 +777,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
   for (int64_t i = 0; i < L; ++i) {
     const int64_t n = h.size(0);
     if (!p.empty() && n > 1) {
-      predict_rows(h.data_ptr<float>() + d, n - 1, d, p.slice(8 * i, 8), D.pt[i], pred_eps,
+      predict_rows(h.data_ptr<float>() + d, n - 1, d, p.slice(8 * i, 8), D.pt[i], D.pp[i], pred_eps,
                    small, kb.data() + 1);
       if (force_keep) std::fill(kb.begin(), kb.end(), 1);  // run, but every token kept
       std::vector<int64_t> rows{0};  // [CLS] is always kept
@@ -710,7 +809,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
                   y.data_ptr<float>());
       h = y;
     } else {
-      h = layer_aten(h, w.slice(16 * i, 16), at::TensorList(D.wt).slice(6 * i, 6), heads, eps);
+      const at::TensorList wi = w.slice(16 * i, 16);
+      h = layer_aten(h, wi, LayerLinears{wi, at::TensorList(D.wt).slice(6 * i, 6), &D, i}, heads,
+                     eps);
     }
   }
   const float* src = h.data_ptr<float>();
@@ -850,7 +951,7 @@ struct TranskimmerWeights : torch::CustomClassHolder {
     at::Tensor keep = at::empty({B, n - 1}, h.options().dtype(at::kBool));
     if (n > 1)
       predict_rows(h.data_ptr<float>() + d, n - 1, d, at::TensorList(p).slice(8 * i, 8),
-                   current().pt[i], pred_eps, small,
+                   current().pt[i], current().pp[i], pred_eps, small,
                    reinterpret_cast<char*>(keep.data_ptr<bool>()), B, n * d);
     return keep;
   }
