@@ -4,9 +4,9 @@ numbers measured again on what is shipped.
     python scripts/ship_transkimmer.py runs/minilm/transkimmer-minilm-sst2 --data-dir ../shared/data
 
 The weights are written as ``train transkimmer`` exports them today: float16, with the tensors of
-``tasks.transkimmer.int8_rows`` as per-row int8 (for MiniLM: the word table and every encoder
-Linear; checkpoints exported before that have only the word table in int8, which is kept bit for
-bit), sharded into files under 10 MiB (``checkpoint.SHARD_BYTES``). The shipped model is then
+``tasks.transkimmer.int8_rows`` as per-row int8 (every encoder Linear and every skim predictor's
+first Linear, and for MiniLM the word table; tensors that are int8 already are kept bit for bit),
+sharded into files under 10 MiB (``checkpoint.SHARD_BYTES``). The shipped model is then
 loaded back and evaluated on SST-2 dev; the card's ``metrics`` become those numbers (the
 training-time ones are kept under ``metrics_before_shipping``) and so does the shipped point of
 its ``lambda_sweep``. Nothing is shipped without that evaluation.
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     shipped, _ = checkpoint.load(dst)
     r = tk.evaluate(shipped, tk.text_encoder(card, dst), texts, labels)
     card = json.loads((dst / checkpoint.CARD).read_text())
-    card["metrics_before_shipping"] = before
+    card["metrics_before_shipping"] = card.get("metrics_before_shipping") or before  # training's
     card["metrics"] = tk.card_metrics(r)
     for pt in card.get("lambda_sweep", []):
         if pt.get("shipped"):
@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     t = card.get("target")
     if t and "dense_twin_accuracy" in t:
         t["reached"] = tk.target_reached(r, t["dense_twin_accuracy"])
+    if card.get("shipped_by"):  # re-shipped from a shipped checkpoint: keep how that was made
+        card["first_shipped_by"] = card.get("first_shipped_by") or card["shipped_by"]
     card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
                           + (f" --name {args.name}" if args.name else "")
                           + " --data-dir DATA_DIR")

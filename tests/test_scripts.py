@@ -44,8 +44,9 @@ def test_ship_frequency_table_copies_renames_and_reports_missing(tmp_path, capsy
 
 
 def test_ship_transkimmer_reencodes_shards_and_measures_again(tmp_path, capsys):
-    """The shipped copy: fp16 + int8 rows (all encoder Linears for MiniLM), sharded under the
-    limit, metrics measured again on dev and written to the card (old ones kept)."""
+    """The shipped copy: fp16 + int8 rows (encoder Linears, predictors' first Linear, and for
+    MiniLM the word table), sharded under the limit, metrics measured again on dev and written
+    to the card (old ones kept)."""
     from skimviz.tasks import transkimmer as tk
     ship = _script("ship_transkimmer")
     texts, labels = tk.synthetic_sst(40, 1)
@@ -66,7 +67,8 @@ def test_ship_transkimmer_reencodes_shards_and_measures_again(tmp_path, capsys):
     assert ship.main([str(src), "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
     assert "dev accuracy" in capsys.readouterr().out
     shipped = json.loads((out / "tk-test" / "card.json").read_text())
-    assert len(shipped["weights_encoding"]["int8_rowwise"]) == 1 + 2 * 6   # word + 2 layers × 6
+    # word + 2 layers × 6 Linears + 2 predictors' first Linear
+    assert len(shipped["weights_encoding"]["int8_rowwise"]) == 1 + 2 * 6 + 2
     assert shipped["metrics_before_shipping"]["dev_accuracy"] == 0.123
     model, _ = checkpoint.load(out / "tk-test")
     r = tk.evaluate(model, tk.text_encoder(shipped, out / "tk-test"), texts, labels)

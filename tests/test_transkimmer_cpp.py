@@ -212,9 +212,10 @@ def test_kernel_sees_training_updates_and_survives_deepcopy(cpp, monkeypatch):
 
 
 def int8_model(seed=0, d=32):
-    """pruning_model with every encoder Linear's weights exactly int8 codes × per-row scales
-    (as the shipped models'), so the engine's small layers read the int8 codes; with d a
-    multiple of 64 every Linear also has panels for the int8 GEMM of larger layers."""
+    """pruning_model with every encoder Linear's and every predictor's first Linear's weights
+    exactly int8 codes × per-row scales (as the shipped models'), so the engine's small layers
+    read the int8 codes; with d a multiple of 64 every such Linear also has panels for the int8
+    GEMM of larger layers and of the predictors."""
     from skimviz.checkpoint import int8_roundtrip
     m = pruning_model(seed, d=d)
     with torch.no_grad():
@@ -223,6 +224,9 @@ def int8_model(seed=0, d=32):
                         layer.ffn_out):
                 lin.weight.copy_(int8_roundtrip(lin.weight))
                 lin.bias.normal_(0, 0.1)                   # (zeros would hide a bias left out)
+        for g in m.gate:                                   # the predictors' first Linear too
+            g.net[1].weight.copy_(int8_roundtrip(g.net[1].weight))
+            g.net[1].bias.normal_(0, 0.1)
     return m
 
 

@@ -559,12 +559,13 @@ at::Tensor transkimmer_layer(const at::Tensor& h_in, at::TensorList w, int64_t h
 
 // What the engine derives from a model's weights (see the header): Wᵀ (K, N) of the six Linears
 // of every layer (wt, 6 per layer) and of every predictor's first Linear (pt; and pp, the same
-// in panels of 64 columns, each d × 64 contiguous, for predict_fused_avx512), and per-row int8
+// in panels of 64 columns, each d × 64 contiguous, for predict_fused_avx512; pq8p/ps8: its int8
+// codes in such panels and their scales where its weights are exactly such codes), and per-row int8
 // codes and scales of the layers' Linears where the weights are exactly such codes (q8/s8, 6 per
 // layer; undefined tensors where not; q8p: the codes in panels for linear_int8_avx512). versions: the source tensors' version counters when this
 // was built (an in-place update, e.g. an optimizer step, bumps them: then it is rebuilt).
 struct Derived {
-  std::vector<at::Tensor> wt, pt, pp, q8, s8, q8p;
+  std::vector<at::Tensor> wt, pt, pp, pq8p, ps8, q8, s8, q8p;
   std::vector<int64_t> versions;
 };
 
@@ -601,6 +602,11 @@ Derived derive(const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& 
     r.pt.push_back(Wt);
     r.pp.push_back(hid % 64 ? at::Tensor() :  // (hid / 64, d, 64): 64 columns after another
                    Wt.view({d, hid / 64, 64}).transpose(0, 1).contiguous());
+    auto [q, sc] = exact_int8(p[i + 2]);  // codes (hid, d) → panels (hid / 64, d, 64)
+    const bool int8 = q.defined() && hid % 64 == 0;
+    r.pq8p.push_back(int8 ? q.t().contiguous().view({d, hid / 64, 64}).transpose(0, 1).contiguous()
+                          : at::Tensor());
+    r.ps8.push_back(int8 ? sc : at::Tensor());
   }
   for (const auto* v : {&w, &p})
     for (const auto& t : *v) r.versions.push_back(t._version());
@@ -682,9 +688,10 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, const LayerLinears&
 // logit_keep > logit_skim (argmax at inference). The Linear(d → p) is one GEMM (with pt = Wᵀ)
 // over all the rows when there are more than `small`, else linear_small; the rest is per row.
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
-void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const at::Tensor& pt,
-                  const at::Tensor& pp, double eps, int64_t small, char* keep,
-                  int64_t groups = 1, int64_t group_stride = 0) {
+void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const Derived& D,
+                  int64_t i, double eps, int64_t small, char* keep, int64_t groups = 1,
+                  int64_t group_stride = 0) {
+  const at::Tensor &pt = D.pt[i], &pp = D.pp[i];
   const int64_t hid = q[2].size(0);
   const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
   const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
@@ -692,6 +699,16 @@ void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const 
   const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
   const int64_t rows = m;
 #ifdef SKIMVIZ_AVX512
+  if (g_avx512 && D.pq8p[i].defined() && d % 16 == 0) {  // int8 codes: LN, int8 GEMM, tail
+    at::Tensor x = at::empty({m * groups, d}, q[0].options()), z = at::empty({m * groups, hid},
+                                                                             q[0].options());
+    float *xp = x.data_ptr<float>(), *zp = z.data_ptr<float>();
+    for (int64_t g = 0; g < groups; ++g)
+      layer_norm_rows_avx512(h + g * group_stride, rows, d, g1, b1, eps, xp + g * rows * d);
+    linear_int8_avx512(D.pq8p[i].data_ptr<int8_t>(), D.ps8[i].data_ptr<float>(), b, d, hid, xp,
+                       m * groups, zp);
+    return predictor_tail_avx512(zp, m * groups, hid, g2, b2, W2, bo, eps, keep);
+  }
   if (g_avx512 && pp.defined() && d % 16 == 0 && d <= 1024 && hid <= 1024) {
     const float* Wp = pp.data_ptr<float>();
     for (int64_t g = 0; g < groups; ++g)
@@ -777,7 +794,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
   for (int64_t i = 0; i < L; ++i) {
     const int64_t n = h.size(0);
     if (!p.empty() && n > 1) {
-      predict_rows(h.data_ptr<float>() + d, n - 1, d, p.slice(8 * i, 8), D.pt[i], D.pp[i], pred_eps,
+      predict_rows(h.data_ptr<float>() + d, n - 1, d, p.slice(8 * i, 8), D, i, pred_eps,
                    small, kb.data() + 1);
       if (force_keep) std::fill(kb.begin(), kb.end(), 1);  // run, but every token kept
       std::vector<int64_t> rows{0};  // [CLS] is always kept
@@ -951,7 +968,7 @@ struct TranskimmerWeights : torch::CustomClassHolder {
     at::Tensor keep = at::empty({B, n - 1}, h.options().dtype(at::kBool));
     if (n > 1)
       predict_rows(h.data_ptr<float>() + d, n - 1, d, at::TensorList(p).slice(8 * i, 8),
-                   current().pt[i], current().pp[i], pred_eps, small,
+                   current(), i, pred_eps, small,
                    reinterpret_cast<char*>(keep.data_ptr<bool>()), B, n * d);
     return keep;
   }

@@ -246,15 +246,17 @@ LINEARS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
 
 
 def int8_rows(kind: str, model: TranskimmerClassifier) -> tuple:
-    """Weights stored as per-row int8 in the shipped files: every encoder Linear's matrix, and
-    for MiniLM also the word table (half of its 22.7 M weights), so that checkpoint is 24 MB
-    instead of 35 MB (fp16) inside the 60 MB budget of pretrained/ (measured on the [CLS]-head
-    model shipped first: 88.07 % vs 88.30 % dev accuracy; README). The engine reads the
-    Linears' 1-byte codes where a layer is left with a few tokens (csrc/transkimmer_cpu.cpp);
-    the small model's dense twin is stored the same way, so the two are compared alike.
-    Training evaluates what is shipped."""
+    """Weights stored as per-row int8 in the shipped files: every encoder Linear's matrix and
+    every skim predictor's first Linear (d → d), and for MiniLM also the word table (half of its
+    22.7 M weights), so that checkpoint is 24 MB instead of 35 MB (fp16) inside the 60 MB budget
+    of pretrained/ (measured on the [CLS]-head model shipped first: 88.07 % vs 88.30 % dev
+    accuracy; README). The CPU engine multiplies by the 1-byte codes where it can
+    (csrc/transkimmer_cpu.cpp), so weights come from memory at a quarter of the bytes; the small
+    model's dense twin is stored the same way, so the two are compared alike. Training
+    evaluates what is shipped."""
     linears = tuple(f"layers.{i}.{n}.weight" for i in range(len(model.layers)) for n in LINEARS)
-    return (("word.weight",) if kind == "minilm" else ()) + linears
+    gates = tuple(f"gate.{i}.net.1.weight" for i in range(len(model.gate or ())))
+    return (("word.weight",) if kind == "minilm" else ()) + linears + gates
 
 
 def init_from_checkpoint(model: TranskimmerClassifier, name: str, out: str,
