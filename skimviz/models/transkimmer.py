@@ -65,7 +65,8 @@ class _KernelCache(nn.Module):
     collecting ~100 parameters costs more than the kernel's arithmetic on one token. ``_apply``
     (``.to``, ``.half``, …) and ``load_state_dict`` drop it; pickling and deep copies leave it
     out (each copy builds its own). In-place updates (an optimizer step) need no rebuild: the
-    cache holds the parameters' tensors, not copies."""
+    cache holds the parameters' tensors, not copies. ``_kw_cache`` is the engine; other
+    ``_kw_*`` entries are derived from it and go with it."""
 
     def _cached(self, build):
         v = self.__dict__.get("_kw_cache")
@@ -73,15 +74,19 @@ class _KernelCache(nn.Module):
             v = self.__dict__["_kw_cache"] = build()
         return v
 
+    def _drop_cache(self):
+        for k in [k for k in self.__dict__ if k.startswith("_kw_")]:
+            del self.__dict__[k]
+
     def __getstate__(self):
-        return {k: v for k, v in super().__getstate__().items() if k != "_kw_cache"}
+        return {k: v for k, v in super().__getstate__().items() if not k.startswith("_kw_")}
 
     def _apply(self, fn, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
+        self._drop_cache()
         return super()._apply(fn, *args, **kwargs)
 
     def _load_from_state_dict(self, *args, **kwargs):
-        self.__dict__.pop("_kw_cache", None)
+        self._drop_cache()
         return super()._load_from_state_dict(*args, **kwargs)
 
 
@@ -329,10 +334,12 @@ class TranskimmerClassifier(_KernelCache):
             head = [self.pooler.weight, self.pooler.bias, self.classifier.weight,
                     self.classifier.bias]
             eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
-            return torch.classes.skimviz_sru.TranskimmerWeights(
+            k = torch.classes.skimviz_sru.TranskimmerWeights(
                 [t.detach() for t in emb], [t.detach() for t in layers],
                 [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")
+            self.__dict__["_kw_infer"] = k.infer             # forward's short path
+            return k
         return self._cached(build)
 
     def _forward_pruned(self, h: Tensor, real: Tensor, k=None):
@@ -397,16 +404,17 @@ class TranskimmerClassifier(_KernelCache):
 
     def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                 return_trace: bool = False, prune: Optional[bool] = None):
-        k = self.__dict__.get("_kw_cache")                   # the C++ engine, once built
-        if (k is not None and attention_mask is None and not return_trace and prune is None
+        infer = self.__dict__.get("_kw_infer")              # the C++ engine's, once built
+        if (infer is not None and attention_mask is None and not return_trace and prune is None
                 and not self.training and not torch.is_grad_enabled()
                 and input_ids.shape[0] == 1 and input_ids.device.type == "cpu"
                 and backend() == "cpp"):
             # the common call (one text, inference): as short as it can be, since on cold caches
-            # each Python step costs more than a layer on one token. The engine exists only for
+            # each Python step costs more than a layer on one token (the bound method is kept:
+            # looking it up on the engine cost ~14 µs a call there). The engine exists only for
             # float32 CPU weights (_KernelCache drops it when they move); it declines (empty
             # logits) if an id is padding (0)
-            logits = k.infer(input_ids, self.skim, self.force_keep, 0)[0]
+            logits = infer(input_ids, self.skim, self.force_keep, 0)[0]
             if logits.numel():
                 return logits
         prune = (not self.training) if prune is None else prune
