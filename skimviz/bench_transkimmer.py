@@ -14,9 +14,11 @@ timed warm (each variant ``WARM_BLOCK`` calls in a row): the gap between the two
 model loses to reloading its weights, which its FLOP count does not see.
 
 All three run on the same engine (models/transkimmer.py, csrc/transkimmer_cpu.cpp): whatever it
-does for speed — the GEMMs on Wᵀ, the small-layer kernel, int8 codes where the weights are
-int8 (the shipped MiniLM's, hence its dense side too), the C++ predictors of the batched path —
-it does for the dense side as well wherever the same work occurs. By default the process keeps
+does for speed — multiplying by int8 codes where the weights are such codes (the shipped
+models', the small model's dense twin's too), the AVX-512 kernels where the CPU has them
+(``--no-avx512``: the AVX2 ones, as on a CPU without), the small-layer kernel, the C++
+predictors of the batched path — it does for the dense side as well wherever the same work
+occurs. By default the process keeps
 freed memory for reuse (:func:`cost.retain_freed_memory`, ``--system-malloc`` to turn off),
 which makes batched timings repeatable; it applies to all three variants.
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, cost
+from . import _ext, checkpoint, cost
 from .data.text import load_sst2
 from .models.transkimmer import (TranskimmerClassifier, backend, layer_flops,
                                  predictor_flops)
@@ -52,6 +54,9 @@ def add_arguments(bsub) -> None:
     t.add_argument("--system-malloc", action="store_true",
                    help="leave glibc's malloc as configured (by default freed memory is kept for "
                         "reuse: cost.retain_freed_memory)")
+    t.add_argument("--no-avx512", action="store_true",
+                   help="run the engine's AVX2 kernels even where the CPU has AVX-512 (as on a "
+                        "CPU without it)")
     t.add_argument("--json", action="store_true")
 
 
@@ -84,6 +89,18 @@ def _inputs(enc, texts, T: int, n: int) -> torch.Tensor:
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     retained = False if getattr(args, "system_malloc", False) else cost.retain_freed_memory()
+    ops = _ext.load() if backend() == "cpp" else None
+    avx512_was = ops.transkimmer_avx512(-1) if ops is not None else False
+    if ops is not None and getattr(args, "no_avx512", False):
+        ops.transkimmer_avx512(0)
+    try:
+        return _run(args, retained, ops)
+    finally:
+        if ops is not None:
+            ops.transkimmer_avx512(int(avx512_was))
+
+
+def _run(args, retained: bool, ops) -> dict:
     skim, card = checkpoint.load(args.name)
     dense, dense_note = _dense_twin(skim, card, args.dense_name or (
         card.get("dense_twin") if card.get("dense_twin") in checkpoint.list_pretrained() else None))
@@ -158,14 +175,16 @@ def run(args) -> dict:
             "machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
             "malloc": "freed memory retained" if retained else "system default",
             "int8_small_layers": skim._kernel().int8_linears() if backend() == "cpp" else 0,
+            "avx512": bool(ops is not None and ops.transkimmer_avx512(-1)),
             "batch": args.batch, "inputs_batch1": args.inputs, "target_ratio": TARGET,
             "rows": rows}
 
 
 def table(r: dict) -> str:
     out = [f"{r['model']} vs {r['dense_model']} on {r['device']} (torch {r['torch']}; malloc: "
-           f"{r.get('malloc', 'system default')}; Linears read as int8 in small layers: "
-           f"{r.get('int8_small_layers', 0)})",
+           f"{r.get('malloc', 'system default')}; encoder Linears as int8 codes: "
+           f"{r.get('int8_small_layers', 0)}; engine's AVX-512 kernels: "
+           f"{'on' if r.get('avx512') else 'off'})",
            f"target: speed-up >= {r['target_ratio']} x FLOP reduction (no padding)"]
     for row in r["rows"]:
         out.append(f"T = {row['seq_len']}: kept per layer "

@@ -255,15 +255,17 @@ def test_cli_dry_run_predict_bench(tmp_path, capsys):
     assert b["malloc"] in ("freed memory retained", "system default")
     # exported with every encoder Linear as int8 codes (tasks.transkimmer.int8_rows)
     assert b["int8_small_layers"] == 6 * model.config["layers"]
+    assert b["avx512"] in (True, False)
     assert b["rows"][0]["batch1_warm_ms"]["skim"] > 0
     row, cfg = b["rows"][0], model.config                  # one token: L one-token layers
     assert row["one_token_input_ms"] > 0
     assert row["one_token_input_flops_share"] > cfg["layers"] * row["one_token_layer_flops_share"]
     assert row["one_token_input_flops_share"] < 1
     assert cli.main(["bench", "transkimmer", "--name", str(ck), "--lengths", "64", "--inputs", "1",
-                     "--batch", "2", "--repeats", "1", "--system-malloc"]) == 0
+                     "--batch", "2", "--repeats", "1", "--system-malloc", "--no-avx512"]) == 0
     text = capsys.readouterr().out
     assert "a one-token input" in text and "malloc: system default" in text
+    assert "engine's AVX-512 kernels: off" in text
 
 
 @pytest.mark.skipif(not HAS_SST2, reason="needs ../shared/data/sst2")
