@@ -582,31 +582,38 @@ std::pair<at::Tensor, at::Tensor> exact_int8(const at::Tensor& W) {
   return {q.to(at::kChar).contiguous(), s.contiguous()};
 }
 
+// On an AVX-512 CPU the float32 copies (Wᵀ, predictor panels) are not built for weights that
+// have int8 panels: those run on the codes (for MiniLM 50 MB of copies fewer per model
+// instance — 10.6 M layer weights and 0.9 M predictor weights, 4 bytes each — and the app holds
+// one per session); if the AVX-512 kernels are then turned off, ATen multiplies by the
+// transposed view of W instead (slower, the same products).
 Derived derive(const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& p) {
   Derived r;
+  const bool codes_only = cpu_has_avx512();
   for (size_t i = 0; i < w.size(); i += 16) {
     for (int j : kLinear) {
       const at::Tensor& W = w[i + j];
-      r.wt.push_back(W.t().contiguous());
       auto [q, s] = exact_int8(W);
       r.q8.push_back(q);
       r.s8.push_back(s);
       const int64_t N = W.size(0), K = W.size(1);
       r.q8p.push_back(!q.defined() || N % 64 ? at::Tensor() :  // (N / 64, K, 64)
                       q.t().contiguous().view({K, N / 64, 64}).transpose(0, 1).contiguous());
+      r.wt.push_back(codes_only && r.q8p.back().defined() ? at::Tensor() : W.t().contiguous());
     }
   }
   for (size_t i = 0; i < p.size(); i += 8) {
-    const at::Tensor Wt = p[i + 2].t().contiguous();  // (d, hid)
-    const int64_t d = Wt.size(0), hid = Wt.size(1);
-    r.pt.push_back(Wt);
-    r.pp.push_back(hid % 64 ? at::Tensor() :  // (hid / 64, d, 64): 64 columns after another
-                   Wt.view({d, hid / 64, 64}).transpose(0, 1).contiguous());
     auto [q, sc] = exact_int8(p[i + 2]);  // codes (hid, d) → panels (hid / 64, d, 64)
+    const int64_t hid = p[i + 2].size(0), d = p[i + 2].size(1);
     const bool int8 = q.defined() && hid % 64 == 0;
     r.pq8p.push_back(int8 ? q.t().contiguous().view({d, hid / 64, 64}).transpose(0, 1).contiguous()
                           : at::Tensor());
     r.ps8.push_back(int8 ? sc : at::Tensor());
+    const bool skip = codes_only && int8;
+    const at::Tensor Wt = skip ? at::Tensor() : p[i + 2].t().contiguous();  // (d, hid)
+    r.pt.push_back(Wt);
+    r.pp.push_back(skip || hid % 64 ? at::Tensor() :  // (hid / 64, d, 64): 64 columns in a row
+                   Wt.view({d, hid / 64, 64}).transpose(0, 1).contiguous());
   }
   for (const auto* v : {&w, &p})
     for (const auto& t : *v) r.versions.push_back(t._version());
@@ -661,7 +668,7 @@ struct LayerLinears {
       return y;
     }
 #endif
-    return at::addmm(b, x, wt[j]);
+    return at::addmm(b, x, wt[j].defined() ? wt[j] : w[kLinear[j]].t());
   }
 };
 
@@ -735,7 +742,8 @@ void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const 
     for (int64_t t = 0; t < rows; ++t)
       layer_norm(h + g * group_stride + t * d, xp + (g * rows + t) * d, g1, b1, d, eps);
   }
-  at::Tensor z = m > small ? at::addmm(q[3], x, pt) : at::empty({m, hid}, x.options());
+  at::Tensor z = m > small ? at::addmm(q[3], x, pt.defined() ? pt : q[2].t())
+                           : at::empty({m, hid}, x.options());
   float* zp = z.data_ptr<float>();
   if (m <= small) linear_small(W, nullptr, b, hid, d, xp, m, zp);
 #ifdef SKIMVIZ_AVX512
