@@ -291,3 +291,20 @@ def test_batched_path_with_cpp_pieces_equals_python(cpp, isa, monkeypatch, seed)
     assert_same(a, run(m, x, "python", monkeypatch))
     m.force_keep = True
     assert_same(run(m, x, "cpp", monkeypatch), run(m, x, "python", monkeypatch))
+
+
+def test_switching_the_avx512_kernels_rebuilds_the_engine(cpp, monkeypatch):
+    """The engine's copies depend on the kernels in use (none of float32 weights that run on int8
+    codes under AVX-512): switching them between calls on the same model rebuilds it, and both
+    give the Python path's result."""
+    was = cpp.transkimmer_avx512(-1)
+    if not cpp.transkimmer_avx512(1):
+        pytest.skip("this CPU has no AVX-512")
+    try:
+        m, x = int8_model(3, d=64), ids(40, 3)
+        ref = run(m, x, "python", monkeypatch)
+        for on in (1, 0, 1):
+            cpp.transkimmer_avx512(on)
+            assert_same(run(m, x, "cpp", monkeypatch), ref)
+    finally:
+        cpp.transkimmer_avx512(int(was))

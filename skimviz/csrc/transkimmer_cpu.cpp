@@ -567,6 +567,7 @@ at::Tensor transkimmer_layer(const at::Tensor& h_in, at::TensorList w, int64_t h
 struct Derived {
   std::vector<at::Tensor> wt, pt, pp, pq8p, ps8, q8, s8, q8p;
   std::vector<int64_t> versions;
+  bool codes_only = false;  // built for the AVX-512 kernels (see derive)
 };
 
 constexpr int kLinear[6] = {0, 2, 4, 6, 10, 12};  // the Linear weights among a layer's 16
@@ -582,14 +583,13 @@ std::pair<at::Tensor, at::Tensor> exact_int8(const at::Tensor& W) {
   return {q.to(at::kChar).contiguous(), s.contiguous()};
 }
 
-// On an AVX-512 CPU the float32 copies (Wᵀ, predictor panels) are not built for weights that
-// have int8 panels: those run on the codes (for MiniLM 50 MB of copies fewer per model
+// With the AVX-512 kernels on, the float32 copies (Wᵀ, predictor panels) are not built for
+// weights that have int8 panels: those run on the codes (for MiniLM 50 MB of copies fewer per model
 // instance — 10.6 M layer weights and 0.9 M predictor weights, 4 bytes each — and the app holds
-// one per session); if the AVX-512 kernels are then turned off, ATen multiplies by the
-// transposed view of W instead (slower, the same products).
+// one per session). Turning the kernels off or on rebuilds it (TranskimmerWeights::current).
 Derived derive(const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& p) {
   Derived r;
-  const bool codes_only = cpu_has_avx512();
+  const bool codes_only = r.codes_only = g_avx512;
   for (size_t i = 0; i < w.size(); i += 16) {
     for (int j : kLinear) {
       const at::Tensor& W = w[i + j];
@@ -668,7 +668,7 @@ struct LayerLinears {
       return y;
     }
 #endif
-    return at::addmm(b, x, wt[j].defined() ? wt[j] : w[kLinear[j]].t());
+    return at::addmm(b, x, wt[j]);
   }
 };
 
@@ -742,8 +742,7 @@ void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const 
     for (int64_t t = 0; t < rows; ++t)
       layer_norm(h + g * group_stride + t * d, xp + (g * rows + t) * d, g1, b1, d, eps);
   }
-  at::Tensor z = m > small ? at::addmm(q[3], x, pt.defined() ? pt : q[2].t())
-                           : at::empty({m, hid}, x.options());
+  at::Tensor z = m > small ? at::addmm(q[3], x, pt) : at::empty({m, hid}, x.options());
   float* zp = z.data_ptr<float>();
   if (m <= small) linear_small(W, nullptr, b, hid, d, xp, m, zp);
 #ifdef SKIMVIZ_AVX512
@@ -934,7 +933,7 @@ struct TranskimmerWeights : torch::CustomClassHolder {
                 "tensors per layer, or none");
   }
   const Derived& current() {
-    if (stale(derived, w, p)) derived = derive(w, p);
+    if (stale(derived, w, p) || derived.codes_only != g_avx512) derived = derive(w, p);
     return derived;
   }
   // use_predictors = false: no predictors (the dense twin has none); force_keep: they run but
