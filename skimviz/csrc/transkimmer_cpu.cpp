@@ -40,6 +40,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 #include <cstdint>
 #include <tuple>
@@ -962,6 +964,21 @@ struct TranskimmerWeights : torch::CustomClassHolder {
       return {std::get<0>(r).unsqueeze(0), std::get<1>(r).unsqueeze(0), std::get<2>(r).unsqueeze(0)};
     return r;
   }
+  // TranskimmerClassifier.forward's short path, `model(ids)` for one text at inference: the
+  // logits (1, C) of ids (1, T), or an empty tensor where the Python code must run instead —
+  // ids not (1, T) int64 on the CPU, padding (id 0) in them, gradients on, or
+  // SKIMVIZ_TRANSKIMMER_BACKEND=python. These checks cost next to nothing here; in Python, on
+  // the cold caches of a call after another model's, they had cost about as much as a layer on
+  // one token.
+  at::Tensor run(const at::Tensor& ids, bool force_keep) {
+    const char* be = std::getenv("SKIMVIZ_TRANSKIMMER_BACKEND");
+    if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) < 1 || ids.size(1) > emb[1].size(0) ||
+        ids.scalar_type() != at::kLong || !ids.device().is_cpu() || at::GradMode::is_enabled() ||
+        (be && std::string(be) == "python"))
+      return at::empty({0}, emb[0].options());
+    const at::Tensor logits = std::get<0>(infer(ids, !p.empty(), force_keep, 0));
+    return logits.numel() ? logits : at::empty({0}, emb[0].options());
+  }
   // The batched path's pieces (TranskimmerClassifier._forward_pruned): predictor i's keep
   // decisions on every token but the first ([CLS]) of each row of h (B, n, d) → (B, n − 1) bool
   // (padding positions too: the caller masks them); layer i on R one-token sequences h (R, d).
@@ -1010,6 +1027,7 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
       .def(torch::init<std::vector<at::Tensor>, std::vector<at::Tensor>, std::vector<at::Tensor>,
                        std::vector<at::Tensor>, int64_t, double, double, int64_t, bool>())
       .def("infer", &TranskimmerWeights::infer)
+      .def("run", &TranskimmerWeights::run)
       .def("predict", &TranskimmerWeights::predict)
       .def("one_token_layer", &TranskimmerWeights::one_token_layer)
       .def("embed", &TranskimmerWeights::embed_ids)

@@ -338,7 +338,7 @@ class TranskimmerClassifier(_KernelCache):
                 [t.detach() for t in emb], [t.detach() for t in layers],
                 [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")
-            self.__dict__["_kw_infer"] = k.infer             # forward's short path
+            self.__dict__["_kw_run"] = k.run                 # forward's short path
             return k
         return self._cached(build)
 
@@ -404,17 +404,16 @@ class TranskimmerClassifier(_KernelCache):
 
     def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                 return_trace: bool = False, prune: Optional[bool] = None):
-        infer = self.__dict__.get("_kw_infer")              # the C++ engine's, once built
-        if (infer is not None and attention_mask is None and not return_trace and prune is None
-                and not self.training and not torch.is_grad_enabled()
-                and input_ids.shape[0] == 1 and input_ids.device.type == "cpu"
-                and backend() == "cpp"):
+        run = self.__dict__.get("_kw_run")                  # the C++ engine's, once built
+        if (run is not None and attention_mask is None and not return_trace and prune is None
+                and not self.training):
             # the common call (one text, inference): as short as it can be, since on cold caches
             # each Python step costs more than a layer on one token (the bound method is kept:
             # looking it up on the engine cost ~14 µs a call there). The engine exists only for
-            # float32 CPU weights (_KernelCache drops it when they move); it declines (empty
-            # logits) if an id is padding (0)
-            logits = infer(input_ids, self.skim, self.force_keep, 0)[0]
+            # float32 CPU weights (_KernelCache drops it when they move); it checks the rest —
+            # ids (1, T) on the CPU without padding, gradients off, the backend switch — and
+            # declines (empty logits) where the code below must run
+            logits = run(input_ids, self.force_keep)
             if logits.numel():
                 return logits
         prune = (not self.training) if prune is None else prune
