@@ -564,11 +564,16 @@ at::Tensor transkimmer_layer(const at::Tensor& h_in, at::TensorList w, int64_t h
 // in panels of 64 columns, each d × 64 contiguous, for predict_fused_avx512; pq8p/ps8: its int8
 // codes in such panels and their scales where its weights are exactly such codes), and per-row int8
 // codes and scales of the layers' Linears where the weights are exactly such codes (q8/s8, 6 per
-// layer; undefined tensors where not; q8p: the codes in panels for linear_int8_avx512). versions: the source tensors' version counters when this
-// was built (an in-place update, e.g. an optimizer step, bumps them: then it is rebuilt).
+// layer; undefined tensors where not; q8p: the codes in panels for linear_int8_avx512).
+// counters/versions: the version counters of the tensors these are derived from (the layers'
+// and the predictors' Linear weights; the other tensors are used as they are, not copied) and
+// their values when this was built: an in-place update, e.g. an optimizer step, bumps them, and
+// then it is rebuilt.
 struct Derived {
   std::vector<at::Tensor> wt, pt, pp, pq8p, ps8, q8, s8, q8p;
-  std::vector<int64_t> versions;
+  std::vector<c10::VariableVersion> counters;
+  std::vector<uint32_t> versions;
+  bool built = false;
   bool codes_only = false;  // built for the AVX-512 kernels (see derive)
 };
 
@@ -617,24 +622,24 @@ Derived derive(const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& 
     r.pp.push_back(skip || hid % 64 ? at::Tensor() :  // (hid / 64, d, 64): 64 columns in a row
                    Wt.view({d, hid / 64, 64}).transpose(0, 1).contiguous());
   }
-  for (const auto* v : {&w, &p})
-    for (const auto& t : *v) r.versions.push_back(t._version());
+  for (size_t i = 0; i < w.size(); i += 16)
+    for (int j : kLinear) r.counters.push_back(w[i + j].unsafeGetTensorImpl()->version_counter());
+  for (size_t i = 0; i < p.size(); i += 8)
+    r.counters.push_back(p[i + 2].unsafeGetTensorImpl()->version_counter());
+  for (const auto& c : r.counters) r.versions.push_back(c.current_version());
+  r.built = true;
   return r;
 }
 
 
-// Tensor._version() read from the tensor itself: through the dispatcher (t._version()) the check
-// of a model's ~100 tensors took 14 µs of every call.
-inline int64_t version(const at::Tensor& t) {
-  return t.unsafeGetTensorImpl()->version_counter().current_version();
-}
-
-bool stale(const Derived& r, const std::vector<at::Tensor>& w, const std::vector<at::Tensor>& p) {
-  size_t k = 0;
-  for (const auto* v : {&w, &p})
-    for (const auto& t : *v)
-      if (k >= r.versions.size() || r.versions[k++] != version(t)) return true;
-  return k != r.versions.size();
+// Whether r must be rebuilt: it never was, or a tensor it was derived from changed in place.
+// Run on every call, so it reads only the counters it kept (through Tensor._version() and the
+// dispatcher, for all of a model's ~100 tensors, it had cost 14 µs a call on cold caches).
+bool stale(const Derived& r) {
+  if (!r.built) return true;
+  for (size_t k = 0; k < r.counters.size(); ++k)
+    if (r.counters[k].current_version() != r.versions[k]) return true;
+  return false;
 }
 
 // Layer i's pointers for small_layer, with its int8 codes where it has them.
@@ -935,7 +940,7 @@ struct TranskimmerWeights : torch::CustomClassHolder {
                 "tensors per layer, or none");
   }
   const Derived& current() {
-    if (stale(derived, w, p) || derived.codes_only != g_avx512) derived = derive(w, p);
+    if (stale(derived) || derived.codes_only != g_avx512) derived = derive(w, p);
     return derived;
   }
   // use_predictors = false: no predictors (the dense twin has none); force_keep: they run but
