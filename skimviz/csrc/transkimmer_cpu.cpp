@@ -21,15 +21,21 @@
 // At n = 1 the softmax over one key is 1, so a = v and q, k are not computed (as in Python).
 //
 // Weight layouts (Derived, built once per model and rebuilt when a weight changes in place):
-// * the GEMMs (layer_aten, the predictor's first Linear) multiply by Wᵀ stored K × N: MKL then
-//   reads the weights without first copying them into its own layout on every call, a cost per
-//   call that does not shrink with the tokens (measured: a MiniLM layer on 54 tokens 20 % faster,
-//   on 128 tokens 9 %; the same products);
-// * the small layers (≤ `small` tokens, e.g. only [CLS] left) are bound by reading the weights,
-//   so each weight row is read once for all the tokens (linear_small), and when a Linear's
-//   weights are exactly int8 codes times a per-row scale (the shipped MiniLM's encoding,
-//   checkpoint weights_encoding) the 1-byte codes are read instead of the 4-byte floats: the same
-//   products, summed as s·Σ q_k x_k instead of Σ (q_k s) x_k (float rounding apart).
+// * where a Linear's weights are exactly int8 codes times a per-row scale (the shipped
+//   checkpoints' encoding, checkpoint weights_encoding: every encoder Linear and each
+//   predictor's first Linear), the engine multiplies by the 1-byte codes — the same products,
+//   summed as s·Σ q_k x_k instead of Σ (q_k s) x_k (float rounding apart): layers on more than
+//   `small` tokens and the predictors through an AVX-512 GEMM on code panels
+//   (linear_int8_avx512), layers on ≤ `small` tokens (e.g. only [CLS] left) through
+//   linear_small, which reads each weight row once for all the tokens. Weights then come from
+//   memory at a quarter of the bytes, which is what layers on a few dozen tokens and one-token
+//   layers wait on;
+// * otherwise the GEMMs (layer_aten, the predictor's first Linear) multiply by Wᵀ stored K × N:
+//   MKL then reads the weights without first copying them into its own layout on every call, a
+//   cost per call that does not shrink with the tokens (measured: a MiniLM layer on 54 tokens
+//   20 % faster, on 128 tokens 9 %; the same products).
+// The AVX-512 kernels are chosen at run time (the library is built for AVX2); see that section.
+// TranskimmerWeights.run is the model's `forward(ids)` for one text, with the input checks.
 // The dense twin runs through the same engine (no predictors), so both are timed alike.
 // transkimmer_layer is also an op (torch.ops.skimviz_sru.transkimmer_layer) for the Python
 // pruning path's small layers (batches with padding). Same extension module as sru_cpu.cpp.
