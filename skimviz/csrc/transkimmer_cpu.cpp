@@ -705,8 +705,11 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, const LayerLinears&
 
 // Skim predictor (Eq. 2) on m rows h (m, d) (or `groups` such blocks, each group_stride floats
 // after the last): LayerNorm → Linear(d → p) → LayerNorm → GELU → Linear(p → 2); keep[t] =
-// logit_keep > logit_skim (argmax at inference). The Linear(d → p) is one GEMM (with pt = Wᵀ)
-// over all the rows when there are more than `small`, else linear_small; the rest is per row.
+// logit_keep > logit_skim (argmax at inference). With the AVX-512 kernels: on int8 codes
+// (D.pq8p[i]) LayerNorm → linear_int8_avx512 → predictor_tail_avx512; else, with p % 64 == 0,
+// predict_fused_avx512. Otherwise the Linear(d → p) is one GEMM (with pt = Wᵀ) over all the
+// rows when there are more than `small`, else linear_small; the rest is per row. D, i: the
+// engine's derived weights and this predictor's index.
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
 void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const Derived& D,
                   int64_t i, double eps, int64_t small, char* keep, int64_t groups = 1,
