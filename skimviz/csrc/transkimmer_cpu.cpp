@@ -255,20 +255,16 @@ AVX512_FN void linear_small_avx512(const T* W, const float* scale, const float* 
   }
 }
 
-// e^x on 16 lanes: fast_exp_ps of kernels_common.h (Cephes' expf) on AVX-512.
+// e^x on 16 lanes: fast_exp_ps of kernels_common.h (Cephes' expf, its constants) on AVX-512.
 AVX512_FN inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-kExpMax)), _mm512_set1_ps(kExpMax));
   const __m512 fx = _mm512_roundscale_ps(
-      _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+      _mm512_fmadd_ps(x, _mm512_set1_ps(kLog2e), _mm512_set1_ps(0.5f)),
       _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(kLn2Hi), x);
+  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(kLn2Lo), r);
+  __m512 y = _mm512_set1_ps(kExpP[0]);
+  for (int i = 1; i < 6; ++i) y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(kExpP[i]));
   y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i e = _mm512_slli_epi32(
       _mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
@@ -338,6 +334,32 @@ AVX512_FN void predictor_tail_avx512(const float* z, int64_t m, int64_t hid, con
   }
 }
 
+// The register block of the panel GEMMs: Y[r, 0:64] = (first ? 0 : Y[r, 0:64]) +
+// Σ_k X[r, k] · P[k, 0:64] for R rows r (X rows K apart, Y rows N apart), P a panel of kc rows
+// of 64 floats in a row (Derived.pp, or int8 codes widened by linear_int8_avx512): R × 64
+// sums in 4R registers while k runs.
+template <int R>
+AVX512_FN inline void panel_block(const float* P, int64_t kc, const float* X, int64_t K,
+                                  float* Y, int64_t N, bool first) {
+  __m512 acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j)
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(Y + r * N + 16 * j);
+  for (int64_t k = 0; k < kc; ++k, P += 64) {
+    const __m512 w0 = _mm512_loadu_ps(P), w1 = _mm512_loadu_ps(P + 16);
+    const __m512 w2 = _mm512_loadu_ps(P + 32), w3 = _mm512_loadu_ps(P + 48);
+    for (int r = 0; r < R; ++r) {
+      const __m512 xr = _mm512_set1_ps(X[r * K + k]);
+      acc[r][0] = _mm512_fmadd_ps(w0, xr, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(w1, xr, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(w2, xr, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(w3, xr, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(Y + r * N + 16 * j, acc[r][j]);
+}
+
 // The whole skim predictor on 16 lanes for `rows` rows at h (d floats apart), 4 rows at a time:
 // LN → the d → hid Linear (Wᵀ in panels of 64 columns, Derived.pp, read front to back; 4 rows ×
 // 64 outputs held in 16 registers while k runs over d) → the tail, with x and z in small buffers
@@ -354,25 +376,9 @@ AVX512_FN void predict_fused_avx512(const float* h, int64_t rows, int64_t d, int
     const int64_t nr = std::min<int64_t>(R, rows - t0);
     layer_norm_rows_avx512(h + t0 * d, nr, d, g1, b1, eps, x);
     std::fill(x + nr * d, x + R * d, 0.0f);  // rows past the end: computed, not used
-    for (int64_t c = 0; c < hid; c += 64) {
-      __m512 acc[R][4];
-      for (int r = 0; r < R; ++r)
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_loadu_ps(b + c + 16 * j);
-      const float* w = Wp + c * d;  // panel c / 64: Wᵀ[:, c:c+64], d rows of 64 in a row
-      for (int64_t k = 0; k < d; ++k, w += 64) {  // z[r, c:c+64] += x[r, k] · Wᵀ[k, c:c+64]
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
-        const __m512 w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
-        for (int r = 0; r < R; ++r) {
-          const __m512 xr = _mm512_set1_ps(x[r * d + k]);
-          acc[r][0] = _mm512_fmadd_ps(w0, xr, acc[r][0]);
-          acc[r][1] = _mm512_fmadd_ps(w1, xr, acc[r][1]);
-          acc[r][2] = _mm512_fmadd_ps(w2, xr, acc[r][2]);
-          acc[r][3] = _mm512_fmadd_ps(w3, xr, acc[r][3]);
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int j = 0; j < 4; ++j) _mm512_storeu_ps(z + r * hid + c + 16 * j, acc[r][j]);
-    }
+    for (int r = 0; r < R; ++r) std::copy(b, b + hid, z + r * hid);  // z = b + x Wᵀ
+    for (int64_t c = 0; c < hid; c += 64)  // panel c / 64: Wᵀ[:, c:c+64], d rows of 64
+      panel_block<R>(Wp + c * d, d, x, d, z + c, hid, false);
     predictor_tail_avx512(z, nr, hid, g2, b2, W2, bo, eps, keep + t0);
   }
 }
@@ -384,28 +390,6 @@ AVX512_FN void predict_fused_avx512(const float* h, int64_t rows, int64_t d, int
 // of 6 tokens runs over it with 6 × 64 sums in 24 registers. So the weights come from memory
 // as 1 byte each instead of 4: a layer on a few dozen tokens, after other layers evicted it,
 // waited on its float32 weights more than it computed (N % 64 == 0).
-template <int R>
-AVX512_FN inline void int8_panel_block(const float* Wf, int64_t kc, const float* X, int64_t K,
-                                       float* Y, int64_t N, bool first) {
-  __m512 acc[R][4];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < 4; ++j)
-      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(Y + r * N + 16 * j);
-  for (int64_t k = 0; k < kc; ++k, Wf += 64) {
-    const __m512 w0 = _mm512_load_ps(Wf), w1 = _mm512_load_ps(Wf + 16);
-    const __m512 w2 = _mm512_load_ps(Wf + 32), w3 = _mm512_load_ps(Wf + 48);
-    for (int r = 0; r < R; ++r) {
-      const __m512 xr = _mm512_set1_ps(X[r * K + k]);
-      acc[r][0] = _mm512_fmadd_ps(w0, xr, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(w1, xr, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(w2, xr, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(w3, xr, acc[r][3]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(Y + r * N + 16 * j, acc[r][j]);
-}
-
 AVX512_FN void linear_int8_avx512(const int8_t* Qp, const float* sc, const float* b, int64_t K,
                                   int64_t N, const float* X, int64_t M, float* Y) {
   constexpr int64_t KC = 128;
@@ -426,12 +410,12 @@ AVX512_FN void linear_int8_avx512(const int8_t* Qp, const float* sc, const float
         const float* x = X + r0 * K + k0;
         float* y = Y + r0 * N + c;
         switch (std::min<int64_t>(6, M - r0)) {
-          case 6: int8_panel_block<6>(Wf, kc, x, K, y, N, k0 == 0); break;
-          case 5: int8_panel_block<5>(Wf, kc, x, K, y, N, k0 == 0); break;
-          case 4: int8_panel_block<4>(Wf, kc, x, K, y, N, k0 == 0); break;
-          case 3: int8_panel_block<3>(Wf, kc, x, K, y, N, k0 == 0); break;
-          case 2: int8_panel_block<2>(Wf, kc, x, K, y, N, k0 == 0); break;
-          default: int8_panel_block<1>(Wf, kc, x, K, y, N, k0 == 0);
+          case 6: panel_block<6>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 5: panel_block<5>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 4: panel_block<4>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 3: panel_block<3>(Wf, kc, x, K, y, N, k0 == 0); break;
+          case 2: panel_block<2>(Wf, kc, x, K, y, N, k0 == 0); break;
+          default: panel_block<1>(Wf, kc, x, K, y, N, k0 == 0);
         }
       }
     }
