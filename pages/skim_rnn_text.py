@@ -42,14 +42,15 @@ DEFAULT_LABELS = {0: "negative", 1: "positive"}
 TRAIN_HELP = ("python -m skimviz train text --dataset sst2 --name skim-lstm-sst2 "
               "--dense-twin lstm-sst2 (and --dense --name lstm-sst2 for the dense twin)")
 
-# Written for this page (not from any dataset): mixed sentiment, one long.
+# Written for this page (not from any dataset): mixed sentiment, one long. The first is the
+# default: at the shipped θ it shows read and skimmed words side by side.
 EXAMPLES = {
-    "A warm surprise (positive)":
-        "What a warm, funny little film. The two leads have real chemistry, and I laughed more "
-        "than I expected to.",
     "Pretty but hollow (negative)":
         "The costumes are gorgeous, but the story drags and the ending feels like nobody knew "
         "how to finish it.",
+    "A warm surprise (positive)":
+        "What a warm, funny little film. The two leads have real chemistry, and I laughed more "
+        "than I expected to.",
     "Not bad at all (positive, with a negation)":
         "I went in with low hopes and it was not bad at all; in fact the last act is genuinely "
         "moving.",

@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
+import os
 import platform
+from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -141,6 +144,107 @@ def threshold_sweep(model, ids, labels, thresholds=THRESHOLDS) -> List[Dict[str,
     return [{"threshold": t, **evaluate(model, ids, labels, threshold=t)} for t in thresholds]
 
 
+# Closed-class English words (determiners, pronouns, prepositions, conjunctions, auxiliaries;
+# negations such as "no" and "not" carry polarity and are left out):
+# the words a reader skims first. Fixed, so the measure does not depend on a model.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those some any each every my your his her its our their
+i you he she it we they me him us them who whom which what
+of in on at by for with from to into onto about over under between through during
+and or but nor so yet if than as because while although
+is are was were be been being am 's do does did have has had will would shall should can could
+may might must
+""".split())
+
+
+def polarity_lexicon(texts: Sequence[str], labels: Sequence[int], size: int = 200,
+                     min_count: int = 50, max_tokens: int = textdata.MAX_TOKENS
+                     ) -> Dict[str, float]:
+    """The ``size`` words whose presence most separates the two classes of a training set:
+    word → smoothed log-odds log P(word | positive) − log P(word | negative) over texts containing
+    it, among alphabetic words in at least ``min_count`` texts, function words excluded. Derived
+    from the data, so "sentiment word" needs no hand-made list."""
+    pos, neg = Counter(), Counter()
+    for t, y in zip(texts, labels):
+        (pos if int(y) == 1 else neg).update(set(textdata.tokenize(t, max_tokens)))
+    n_pos = sum(1 for y in labels if int(y) == 1)
+    n_neg = len(labels) - n_pos
+    odds = {w: math.log((pos[w] + 1) / (n_pos + 2)) - math.log((neg[w] + 1) / (n_neg + 2))
+            for w in set(pos) | set(neg)
+            if pos[w] + neg[w] >= min_count and w.isalpha() and w not in FUNCTION_WORDS}
+    return dict(sorted(odds.items(), key=lambda kv: -abs(kv[1]))[:size])
+
+
+@torch.no_grad()
+def word_class_read_rates(model: TextClassifier, vocab: textdata.Vocab, ids: List[List[int]],
+                          lexicon: Dict[str, float]) -> Dict[str, object]:
+    """Share of tokens the big LSTM read (not skimmed) at the model's θ, by word class: function
+    words, positive and negative words of ``lexicon`` (:func:`polarity_lexicon`), and all tokens.
+    The Skim-RNN paper's Fig. 4 claim in numbers: a model that skims well reads the words that
+    carry the label and skims the rest."""
+    model.eval()
+    classes = {"function_words": FUNCTION_WORDS,
+               "positive_words": {w for w, v in lexicon.items() if v > 0},
+               "negative_words": {w for w, v in lexicon.items() if v < 0}}
+    read, total = Counter(), Counter()
+    for seq in ids:
+        _, trace = model(torch.tensor([seq]), torch.tensor([len(seq)]), return_trace=True)
+        for tok, skim in zip(seq, trace.skim[0].flatten().tolist()):
+            word = vocab.itos[tok]
+            hit = ["all"] + [c for c, words in classes.items() if word in words]
+            for c in hit:
+                total[c] += 1
+                read[c] += skim < 0.5
+    return {c: {"read_rate": read[c] / total[c] if total[c] else None, "tokens": total[c]}
+            for c in ("all", *classes)}
+
+
+def set_default_threshold(name: str, theta: float, data_dir: str, out: str) -> dict:
+    """Re-select a shipped Skim-LSTM's default θ (``--set-threshold``): evaluate it on its
+    validation split at ``theta``, and rewrite its card's ``skim_threshold``, ``metrics``,
+    ``target`` and ``read_rates`` (weights untouched). Returns the new card."""
+    if not 0.0 < theta < 1.0:
+        raise ValueError("--set-threshold must be in (0, 1)")
+    model, card = checkpoint.load(name, out)
+    if not card["config"].get("skim"):
+        raise ValueError(f"{name} is a dense LSTM: it has no θ")
+    dataset = card.get("dataset", "sst2")
+    tr_split, va_split = SPLITS[dataset]
+    vocab = load_vocab(Path(out) / name)
+    max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
+    x_va, y_va = load_split(dataset, data_dir, va_split)
+    ids_va = encode(x_va, vocab, max_tokens)
+    v = evaluate(model, ids_va, list(y_va), threshold=theta)
+    x_tr, y_tr = load_split(dataset, data_dir, tr_split)
+    model.set_threshold(theta)
+    rates = word_class_read_rates(model, vocab, ids_va, polarity_lexicon(x_tr, list(y_tr)))
+    card["skim_threshold"] = theta
+    card["metrics"].update({"valid_accuracy": v["accuracy"], "valid_skim_rate": v["skim_rate"],
+                            "valid_flop_r": v["flop_r"], "flops_per_sequence_mean": v["flops_per_text"],
+                            "dense_flops_per_sequence": v["dense_flops_per_text"],
+                            "tokens_per_text_mean": v["tokens_per_text"], "n_valid": v["n"]})
+    card["read_rates"] = {
+        **rates, "threshold": theta, "split": va_split,
+        "definition": "share of tokens read by the big LSTM at θ; positive/negative words: the "
+                      "200 words of the training split with the largest |log-odds| between the "
+                      "classes (in ≥ 50 texts), function words: a fixed closed-class list"}
+    twin = card.get("dense_twin")
+    if twin:
+        args = argparse.Namespace(dense=False, dense_twin=twin, out=out)
+        card["target"] = target_status(v, args)
+    card["threshold_set_by"] = (f"python -m skimviz train text --dataset {dataset} --name {name} "
+                                f"--set-threshold {theta} --data-dir DATA_DIR")
+    path = Path(out) / name / checkpoint.CARD
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    print(f"{name}: θ = {theta}: valid accuracy {v['accuracy']:.4f}, skim {v['skim_rate']:.3f}, "
+          f"Flop-R {v['flop_r']:.2f}; read rates " + ", ".join(
+              f"{c} {r['read_rate']:.2f}" for c, r in rates.items() if r["read_rate"] is not None),
+          flush=True)
+    return card
+
+
 def load_vocab(name_or_path) -> textdata.Vocab:
     return textdata.Vocab.from_text(checkpoint.read_extra(name_or_path, "vocab.txt"))
 
@@ -209,6 +313,9 @@ def init_from_dense(model: TextClassifier, name: str, vocab: textdata.Vocab, out
 def train_command(args) -> int:
     """``python -m skimviz train text ...``: resumable, exports the best validation accuracy."""
     torch.set_num_threads(args.threads)
+    if args.set_threshold is not None:
+        set_default_threshold(args.name, args.set_threshold, args.data_dir, args.out)
+        return 0
     seed_everything(args.seed)
     vocab, ids_tr, y_tr, ids_va, y_va = _data(args)
     model = make_model(args, len(vocab))
@@ -372,6 +479,9 @@ def add_arguments(tsub) -> None:
                    help="ship float16 weights, validated as read back (default: on)")
     t.add_argument("--int8-embed", action=argparse.BooleanOptionalAction, default=True,
                    help="ship the word embeddings as per-row int8 (default: on)")
+    t.add_argument("--set-threshold", type=float, default=None, metavar="THETA",
+                   help="no training: make THETA the exported checkpoint's default θ, with its "
+                        "validation metrics and read rates by word class re-measured at THETA")
     t.add_argument("--reexport", action="store_true",
                    help="rewrite the exported card from its weights (fresh validation numbers and "
                         "threshold sweep), keeping the training command")
