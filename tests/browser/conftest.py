@@ -7,7 +7,15 @@ Fixtures
     Starts ``python -m streamlit run app.py`` on a free 127.0.0.1 port (its own process group),
     waits for ``/_stcore/health``, yields a :class:`StreamlitServer` (``.url``, ``.log_path``,
     ``.log_tail()``) and kills the process group at the end. Server output goes to
-    ``artifacts/streamlit-server.log``.
+    ``artifacts/streamlit-server.log``. The same start is :func:`launch_app` / :func:`stop_app`
+    (``scripts/gallery.py`` serves the app through them).
+``fresh_streamlit_server`` (function)
+    The same, started for one test (log ``artifacts/streamlit-server-<test>.log``): for what only
+    happens on a server's first request. Override ``streamlit_server`` with it in a test module
+    and ``app`` uses it.
+``pretrained_unchanged`` (session, autouse)
+    Hashes every file under ``pretrained/`` before the browser tests and fails the session if
+    any was added, removed or changed after them (shipped checkpoints are read-only).
 ``app_page`` (function)
     A fresh browser context + page, whose console errors, page errors and requests to any host
     other than 127.0.0.1/localhost are recorded (outside requests are also aborted, so nothing
@@ -40,6 +48,7 @@ Environment: ``SKIMVIZ_APP`` (the app script, default ``app.py``), ``SKIMVIZ_CHR
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import re
 import signal
@@ -49,6 +58,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -205,22 +215,30 @@ def _health_ok(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def streamlit_server() -> Iterator[StreamlitServer]:
-    script = Path(APP_SCRIPT)
-    if not script.is_absolute():
-        script = REPO_ROOT / script
-    if not script.is_file():
-        pytest.fail(f"app script {script} does not exist", pytrace=False)
+class ServerStartError(RuntimeError):
+    """`streamlit run` exited or did not answer in time (the message ends with its log)."""
+
+
+def launch_app(log_path: Path, script: str = APP_SCRIPT,
+               timeout_s: float = SERVER_START_TIMEOUT_S) -> StreamlitServer:
+    """Start ``python -m streamlit run <script>`` on a free 127.0.0.1 port, headless, without
+    usage statistics, file watcher or run-on-save, in its own process group (stop it with
+    :func:`stop_app`), and wait for ``/_stcore/health``. Output goes to ``log_path``.
+    Also used by ``scripts/gallery.py``, so the gallery serves the app exactly as the tests do.
+    """
+    path = Path(script)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise ServerStartError(f"app script {path} does not exist")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "streamlit-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
                STREAMLIT_SERVER_HEADLESS="true")
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script),
+        sys.executable, "-m", "streamlit", "run", str(path),
         "--server.address", "127.0.0.1",
         "--server.port", str(port),
         "--server.headless", "true",
@@ -236,21 +254,85 @@ def streamlit_server() -> Iterator[StreamlitServer]:
             stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     server = StreamlitServer(url=url, port=port, process=proc, log_path=log_path)
+    deadline = time.monotonic() + timeout_s
+    while not _health_ok(url):
+        problem = None
+        if proc.poll() is not None:
+            problem = (f"`streamlit run` exited with code {proc.returncode} before answering "
+                       "/_stcore/health")
+        elif time.monotonic() > deadline:
+            problem = f"{url}/_stcore/health did not answer within {timeout_s:.0f}s"
+        if problem:
+            stop_app(server)
+            raise ServerStartError(f"{problem}; log:\n{server.log_tail()}")
+        time.sleep(0.5)
+    return server
+
+
+def stop_app(server: StreamlitServer) -> None:
+    _kill_group(server.process)
+
+
+@contextmanager
+def _served(log_name: str) -> Iterator[StreamlitServer]:
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _health_ok(url):
-            if proc.poll() is not None:
-                pytest.fail(f"`streamlit run` exited with code {proc.returncode} before "
-                            f"answering /_stcore/health; log:\n{server.log_tail()}",
-                            pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{url}/_stcore/health did not answer within "
-                            f"{SERVER_START_TIMEOUT_S}s; log:\n{server.log_tail()}",
-                            pytrace=False)
-            time.sleep(0.5)
+        server = launch_app(ARTIFACTS / log_name)
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
         yield server
     finally:
-        _kill_group(proc)
+        stop_app(server)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server() -> Iterator[StreamlitServer]:
+    """The app, served once for the whole browser session."""
+    with _served("streamlit-server.log") as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_streamlit_server(request: pytest.FixtureRequest) -> Iterator[StreamlitServer]:
+    """A server started for this test alone (for what only happens on a server's first
+    request). A test module uses it for ``app`` by overriding ``streamlit_server`` with it."""
+    with _served(f"streamlit-server-{_slug(request.node.name)}.log") as server:
+        yield server
+
+
+# --------------------------------------------------------------------------------------------
+# pretrained/ is read-only: the browser suite must leave it exactly as it found it
+# --------------------------------------------------------------------------------------------
+
+PRETRAINED = REPO_ROOT / "pretrained"
+
+
+def _tree_hashes(root: Path) -> Dict[str, str]:
+    """sha256 of every file under ``root``, by path relative to it."""
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        out[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pretrained_unchanged() -> Iterator[None]:
+    """Shipped checkpoints are never written by the app: fail the session if any file under
+    ``pretrained/`` was added, removed or changed while the browser tests ran."""
+    before = _tree_hashes(PRETRAINED) if PRETRAINED.is_dir() else {}
+    yield
+    after = _tree_hashes(PRETRAINED) if PRETRAINED.is_dir() else {}
+    changed = sorted(
+        [f"changed: {k}" for k in before.keys() & after.keys() if before[k] != after[k]]
+        + [f"removed: {k}" for k in before.keys() - after.keys()]
+        + [f"added: {k}" for k in after.keys() - before.keys()])
+    if changed:
+        pytest.fail("the browser tests modified pretrained/:\n  " + "\n  ".join(changed),
+                    pytrace=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,15 +428,16 @@ def wait_for_script(page: Page, timeout_ms: int = TIMEOUT_MS, started_within_ms:
     expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=timeout_ms)
 
 
-def save_screenshot(page: Page, name: str, quiet: bool = False) -> Optional[Path]:
-    """Full-page PNG in ``artifacts/<name>.png``.
+def save_screenshot(page: Page, name: str, quiet: bool = False, path: Optional[Path] = None
+                    ) -> Optional[Path]:
+    """Full-page PNG in ``artifacts/<name>.png`` (or ``path``).
 
     Streamlit scrolls inside its own container, not the document, so ``full_page=True`` alone
     would stop at the viewport: grow the viewport to the content's height first.
     """
-    path = ARTIFACTS / f"{_slug(name)}.png"
+    path = path or ARTIFACTS / f"{_slug(name)}.png"
     try:
-        ARTIFACTS.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         size = page.viewport_size or {"width": 1280, "height": 900}
         height = page.evaluate(
             """() => Math.max(document.documentElement.scrollHeight,
