@@ -24,7 +24,10 @@ from safetensors.torch import load as st_load_bytes
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import card_schema
+from .card_schema import CheckpointError  # noqa: F401  (the module's error; defined there)
 from .models import build
+from .safety import human_bytes
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 WEIGHTS, CARD = "model.safetensors", "card.json"
@@ -33,14 +36,10 @@ _SHARD = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
 MAX_INDEX_BYTES = 1 << 20
 SHARD_BYTES = 9 * 2**20   # default shard size: every file stays under 10 MiB (the repository's limit)
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # refuse larger files outright
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = card_schema.NAME
 REQUIRED_CARD_KEYS = ("name", "architecture", "config")
-_EXTRA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}\.(txt|json)$")
-MAX_EXTRA_BYTES = 16 * 1024 * 1024
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is meant for the user."""
+_EXTRA = card_schema.EXTRA_FILE
+MAX_EXTRA_BYTES = card_schema.MAX_VOCAB_BYTES
 
 
 def _check_name(name: str) -> str:
@@ -98,15 +97,8 @@ def _decode(card: dict, tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
     enc = card.get("weights_encoding")
     if enc is None:
         return tensors
-    if not isinstance(enc, dict) or not set(enc) <= {"int8_rowwise", "row_blocks"}:
-        raise CheckpointError("card 'weights_encoding' must be {\"int8_rowwise\": [tensor names], "
-                              "\"row_blocks\": {tensor name: count}}")
+    card_schema.check_weights_encoding(enc)
     names, blocks = enc.get("int8_rowwise", []), enc.get("row_blocks", {})
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or \
-            not isinstance(blocks, dict) or \
-            not all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 1024
-                    for k in blocks.values()):
-        raise CheckpointError("card 'weights_encoding' is malformed")
     out = dict(tensors)
     for n, k in blocks.items():
         parts = [out.pop(f"{n}.rows{i}", None) for i in range(k)]
@@ -228,25 +220,30 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike,
 
 
 def parse_card(text: str | bytes) -> dict:
+    """The card in ``text``, checked against the one card schema (:mod:`skimviz.card_schema`:
+    size, nesting, types and ranges of every field a model is built from) before anything is
+    built from it."""
+    return card_schema.parse(text)
+
+
+def _read_card(path: Path) -> dict:
+    """``parse_card`` of a ``card.json`` file, its size checked before it is read."""
     try:
-        card = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"card.json is not valid JSON: {e}") from None
-    if not isinstance(card, dict):
-        raise CheckpointError("card.json must hold a JSON object")
-    for key in REQUIRED_CARD_KEYS:
-        if key not in card:
-            raise CheckpointError(f"card.json is missing {key!r}")
-    if not isinstance(card["config"], dict):
-        raise CheckpointError("card 'config' must be an object")
-    return card
+        size = path.stat().st_size
+        if size > card_schema.MAX_CARD_BYTES:
+            raise CheckpointError(f"{path.name} is {human_bytes(size)}; the limit is "
+                                  f"{human_bytes(card_schema.MAX_CARD_BYTES)}")
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path.name}: {e.strerror or e}") from None
+    return parse_card(data)
 
 
 def read_weights_bytes(data: bytes) -> Dict[str, torch.Tensor]:
     """Parse safetensors bytes (e.g. an upload); anything else is refused with a clear message."""
     if len(data) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"weights file is {len(data) / 2**20:.1f} MiB; the limit is "
-                              f"{MAX_CHECKPOINT_BYTES // 2**20} MiB")
+        raise CheckpointError(f"weights file is {human_bytes(len(data))}; the limit is "
+                              f"{human_bytes(MAX_CHECKPOINT_BYTES)}")
     if len(data) < 8:
         raise CheckpointError("not a safetensors file (too short)")
     header_len = int.from_bytes(data[:8], "little")
@@ -260,17 +257,25 @@ def read_weights_bytes(data: bytes) -> Dict[str, torch.Tensor]:
 
 
 def build_from(card: dict, tensors: Dict[str, torch.Tensor]) -> nn.Module:
-    """Rebuild the model a card describes and load ``tensors`` into it (strict)."""
+    """Rebuild the model a card describes and load ``tensors`` into it (strict). The card is
+    checked against the schema first (a dict from anywhere may arrive here)."""
+    card_schema.validate(card)
     try:
         model = build(card["architecture"], card["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"card does not describe a known model: {e}") from None
     tensors = _decode(card, tensors)
+    bad = sorted(n for n, t in tensors.items()
+                 if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise CheckpointError(f"the weights hold NaN or infinite values ({bad[0]}"
+                              f"{' and others' if len(bad) > 1 else ''}): the training that wrote "
+                              "them diverged")
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"weights do not match the card's model: {str(e)[:500]}") from None
-    theta = card.get("update_threshold")
+    theta = card.get("update_threshold", card.get("skim_threshold"))
     if theta is not None and hasattr(model, "set_threshold"):
         model.set_threshold(float(theta))
     return model.eval()
@@ -280,11 +285,12 @@ def _read_index(d: Path) -> Dict[str, list]:
     """The sharded layout's index, checked: → {shard file name: [tensor names]}."""
     f = d / INDEX
     if f.stat().st_size > MAX_INDEX_BYTES:
-        raise CheckpointError(f"{f} is larger than {MAX_INDEX_BYTES // 1024} KiB")
+        raise CheckpointError(f"{f.name} is {human_bytes(f.stat().st_size)}; the limit is "
+                              f"{human_bytes(MAX_INDEX_BYTES)}")
     try:
         wm = json.loads(f.read_text(encoding="utf-8"))["weight_map"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{f} is not a valid weights index: {e}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # JSON, UTF-8, shape
+        raise CheckpointError(f"{f} is not a valid weights index: {str(e)[:200]}") from None
     if not isinstance(wm, dict):
         raise CheckpointError(f"{f}: 'weight_map' must be an object")
     files: Dict[str, list] = {}
@@ -312,7 +318,8 @@ def read_tensors(directory: str | os.PathLike) -> Dict[str, torch.Tensor]:
             raise CheckpointError(f"{d}: shard {f} is missing")
         total += (d / f).stat().st_size
     if total > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"{d}: weights are larger than {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+        raise CheckpointError(f"{d}: the weights are {human_bytes(total)}; the limit is "
+                              f"{human_bytes(MAX_CHECKPOINT_BYTES)}")
     tensors: Dict[str, torch.Tensor] = {}
     for f, expected in files.items():
         try:
@@ -329,14 +336,16 @@ def read_tensors(directory: str | os.PathLike) -> Dict[str, torch.Tensor]:
 
 def load(path_or_name: str | os.PathLike, pretrained_dir: str | os.PathLike | None = None
          ) -> Tuple[nn.Module, dict]:
-    """Load ``(model, card)`` from a checkpoint folder, or by name from ``pretrained/``."""
+    """Load ``(model, card)`` from a checkpoint folder, or by name from ``pretrained/``. The
+    card is read and checked against the schema before the weights are read or anything is
+    built."""
     p = Path(path_or_name)
     if not p.is_dir():
         p = Path(pretrained_dir or PRETRAINED_DIR) / _check_name(str(path_or_name))
     if not weight_files(p) or not (p / CARD).is_file():
         known = ", ".join(list_pretrained(pretrained_dir)) or "none"
         raise CheckpointError(f"no checkpoint at {p} (shipped checkpoints: {known})")
-    card = parse_card((p / CARD).read_text())
+    card = _read_card(p / CARD)
     return build_from(card, read_tensors(p)), card
 
 
@@ -351,7 +360,7 @@ def load_card(name: str, pretrained_dir: str | os.PathLike | None = None) -> dic
     p = Path(pretrained_dir or PRETRAINED_DIR) / _check_name(name) / CARD
     if not p.is_file():
         raise CheckpointError(f"no card for {name!r}")
-    return parse_card(p.read_text())
+    return _read_card(p)
 
 
 def read_extra(path_or_name: str | os.PathLike, filename: str,
@@ -368,7 +377,8 @@ def read_extra(path_or_name: str | os.PathLike, filename: str,
     if not f.is_file():
         raise CheckpointError(f"checkpoint {p.name!r} has no {filename}")
     if f.stat().st_size > max_bytes:
-        raise CheckpointError(f"{filename} is larger than {max_bytes // 2**20} MiB")
+        raise CheckpointError(f"{filename} is {human_bytes(f.stat().st_size)}; the limit is "
+                              f"{human_bytes(max_bytes)}")
     try:
         return f.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -6,35 +6,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
+
+from . import argtypes as at
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a shipped model (resumable)")
     tsub = p.add_subparsers(dest="task", required=True)
     m = tsub.add_parser("mnist", help="Skip RNN / RNN on MNIST pixel sequences (paper Sec. 4.3)")
-    m.add_argument("--name", default="skip-gru-mnist")
+    m.add_argument("--name", default="skip-gru-mnist", type=at.name,
+                   help="checkpoint name: one folder name (letters, digits, '.', '_', '-')")
     m.add_argument("--cell", choices=["gru", "lstm", "sru"], default="gru")
-    m.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
+    m.add_argument("--hidden", type=at.HIDDEN, default=110, help="units (paper: 110)")
     m.add_argument("--dense", action="store_true", help="train the plain RNN baseline")
-    m.add_argument("--lam", type=float, default=1e-4, help="λ, cost per sample (Eq. 8)")
-    m.add_argument("--lr", type=float, default=1e-3)
-    m.add_argument("--gate-lr-scale", type=float, default=0.1,
+    m.add_argument("--lam", type=at.NONNEG, default=1e-4, help="λ, cost per sample (Eq. 8)")
+    m.add_argument("--lr", type=at.LR, default=1e-3)
+    m.add_argument("--gate-lr-scale", type=at.SCALE, default=0.1,
                    help="the gate's learning rate is lr × this (0.1 → the paper's 1e-4)")
-    m.add_argument("--lam-warmup-epochs", type=float, default=1.0,
+    m.add_argument("--lam-warmup-epochs", type=at.NONNEG, default=1.0,
                    help="ramp λ from 0 over this many epochs")
-    m.add_argument("--batch-size", type=int, default=128)
-    m.add_argument("--epochs", type=int, default=20)
+    m.add_argument("--batch-size", type=at.BATCH, default=128)
+    m.add_argument("--epochs", type=at.EPOCHS, default=20)
     m.add_argument("--side", type=int, default=28, choices=[7, 14, 28],
                    help="image side: 28 → 784 steps (paper), 14 → 196")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--threads", type=int, default=1)
-    m.add_argument("--data-dir", help="folder laid out like ../shared/data")
-    m.add_argument("--out", default="pretrained", help="where the best checkpoint is exported")
-    m.add_argument("--work", default="runs", help="where the resumable state is kept")
+    m.add_argument("--seed", type=at.SEED, default=0)
+    m.add_argument("--threads", type=at.THREADS, default=1)
+    m.add_argument("--data-dir", type=at.existing_dir,
+                   help="folder laid out like ../shared/data")
+    m.add_argument("--out", default="pretrained", type=at.output_dir,
+                   help="where the best checkpoint is exported")
+    m.add_argument("--work", default="runs", type=at.output_dir,
+                   help="where the resumable state is kept")
     m.add_argument("--resume", action="store_true")
-    m.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this")
+    m.add_argument("--max-minutes", type=at.MINUTES, default=0,
+                   help="stop (resumably) after this many minutes (0: no limit)")
     m.add_argument("--reexport", action="store_true",
                    help="rewrite the exported checkpoint's card from its weights and the saved "
                         "state (fresh validation numbers), keeping the training command")
@@ -57,46 +65,53 @@ def _add_train(sub) -> None:
 def _add_signal_task(tsub, task: str, help_: str, name: str, extra) -> None:
     """``train adding|frequency|frames``: step-based, fresh generated batches, resumable."""
     t = tsub.add_parser(task, help=help_)
-    t.add_argument("--name", default=name)
+    t.add_argument("--name", default=name, type=at.name,
+                   help="checkpoint name: one folder name (letters, digits, '.', '_', '-')")
     t.add_argument("--cell", choices=["gru", "lstm"], default="gru")
-    t.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
+    t.add_argument("--hidden", type=at.HIDDEN, default=110, help="units (paper: 110)")
     t.add_argument("--dense", action="store_true", help="train the plain RNN baseline")
-    t.add_argument("--lam", type=float, default=1e-5 if task == "adding" else 1e-4,
+    t.add_argument("--lam", type=at.NONNEG, default=1e-5 if task == "adding" else 1e-4,
                    help="λ, cost per sample (Eq. 8)")
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-4)")
-    t.add_argument("--gate-lr-scale", type=float, default=1.0,
+    t.add_argument("--lr", type=at.LR, default=1e-3, help="Adam learning rate (paper: 1e-4)")
+    t.add_argument("--gate-lr-scale", type=at.SCALE, default=1.0,
                    help="the gate's learning rate is lr × this")
-    t.add_argument("--lam-warmup-steps", type=int, default=0, help="ramp λ from 0 over these steps")
-    t.add_argument("--batch-size", type=int, default=256 if task != "frames" else 32,
+    t.add_argument("--lam-warmup-steps", type=at.integer(0, 100_000_000), default=0,
+                   help="ramp λ from 0 over these steps")
+    t.add_argument("--batch-size", type=at.BATCH, default=256 if task != "frames" else 32,
                    help="paper: 256")
-    t.add_argument("--steps", type=int, default={"adding": 20000, "frequency": 10000,
-                                                 "frames": 3000}[task])
-    t.add_argument("--eval-every", type=int, default=500,
+    t.add_argument("--steps", type=at.STEPS, default={"adding": 20000, "frequency": 10000,
+                                                      "frames": 3000}[task])
+    t.add_argument("--eval-every", type=at.STEPS, default=500,
                    help="validate (and export if best) every this many steps")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--out", default="pretrained", help="where the best checkpoint is exported")
-    t.add_argument("--work", default="runs", help="where the resumable state is kept")
+    t.add_argument("--seed", type=at.SEED, default=0)
+    t.add_argument("--threads", type=at.THREADS, default=1)
+    t.add_argument("--out", default="pretrained", type=at.output_dir,
+                   help="where the best checkpoint is exported")
+    t.add_argument("--work", default="runs", type=at.output_dir,
+                   help="where the resumable state is kept")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this")
+    t.add_argument("--max-minutes", type=at.MINUTES, default=0,
+                   help="stop (resumably) after this many minutes (0: no limit)")
     t.add_argument("--dry-run", action="store_true", help="two steps, to check the pipeline")
     if task == "adding":
-        t.add_argument("--length", type=int, default=50, help="sequence length (paper: 50)")
+        t.add_argument("--length", type=at.integer(2, 1000), default=50,
+                       help="sequence length (paper: 50)")
     if extra == "frequency":
         t.add_argument("--sampling-ms", type=float, default=1.0, choices=[1.0, 0.5],
                        help="sampling period: 1 ms → 100 steps, 0.5 ms → 200 steps")
     if extra == "frames":
-        t.add_argument("--length", type=int, default=48, help="frames per clip")
-        t.add_argument("--feature-size", type=int, default=64, help="frame encoder output size")
+        t.add_argument("--length", type=at.integer(1, 512), default=48, help="frames per clip")
+        t.add_argument("--feature-size", type=at.integer(1, 4096), default=64,
+                       help="frame encoder output size")
 
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on a data split")
     p.add_argument("name", help="shipped checkpoint name or a checkpoint folder")
-    p.add_argument("--data-dir", help="folder laid out like ../shared/data")
+    p.add_argument("--data-dir", type=at.existing_dir, help="folder laid out like ../shared/data")
     p.add_argument("--split", choices=["valid", "test", "dev"], default=None,
                    help="MNIST: valid|test; SST-2: dev; IMDB: valid (default: the validation split)")
-    p.add_argument("--threshold", type=float,
+    p.add_argument("--threshold", type=at.UNIT,
                    help="inference threshold θ (Skip RNN: on ũ; Skim-RNN: skim when p_skim > θ; "
                         "default: the card's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -106,10 +121,15 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="run a checkpoint on your own input")
     p.add_argument("name")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="an image file of a digit (PNG, JPEG, ...); for text models a "
-                                     "UTF-8 text file, one input per line")
-    src.add_argument("--index", type=int, help="index of a bundled validation digit (0-4999)")
-    p.add_argument("--threshold", type=float)
+    src.add_argument("--input", type=at.input_file,
+                     help="an image file of a digit (PNG, JPEG, ...); for text models a UTF-8 "
+                          "text file, one input per line (at most 10,000 lines of 5,000 "
+                          "characters)")
+    src.add_argument("--index", type=at.integer(0, 4999),
+                     help="index of a bundled validation digit (0-4999)")
+    p.add_argument("--threshold", type=at.UNIT,
+                   help="inference threshold θ in [0, 1] (Skip RNN: update when ũ > θ; "
+                        "Skim-RNN and Transkimmer: skim when p_skim > θ; default: the card's)")
     p.add_argument("--json", action="store_true")
 
 
@@ -119,14 +139,16 @@ def _add_bench(sub) -> None:
     s = bsub.add_parser("skip-rnn", help="Skip RNN vs its dense twin on MNIST digits")
     s.add_argument("--name", default="skip-gru-mnist")
     s.add_argument("--dense-name", default="gru-mnist")
-    s.add_argument("--digits", type=int, default=20, help="validation digits timed at batch 1")
-    s.add_argument("--batch", type=int, default=256, help="batch size of the batched run")
+    s.add_argument("--digits", type=at.integer(1, 5000), default=20,
+                   help="validation digits timed at batch 1")
+    s.add_argument("--batch", type=at.integer(1, 5000), default=256,
+                   help="batch size of the batched run")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--threads", type=at.THREADS, default=1)
     s.add_argument("--json", action="store_true")
     k = bsub.add_parser("kernels", help="SRU vs nn.LSTM and Skip GRU at fixed update rates "
                                         "(784 steps, hidden 128, CPU), each target PASS/FAIL")
-    k.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    k.add_argument("--threads", type=at.THREADS, default=1, help="torch threads while timing")
     k.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
     from .bench_transkimmer import add_arguments as _add_bench_transkimmer
@@ -141,16 +163,17 @@ def _add_bench(sub) -> None:
                    help="only load: configurations without a checkpoint are listed as missing")
     q.add_argument("--baselines", action="store_true",
                    help="add the paper's dense rows (and Table 1's λ = 0 rows)")
-    q.add_argument("--steps", type=int, default=0,
+    q.add_argument("--steps", type=at.integer(0, 100_000_000), default=0,
                    help="training steps per configuration (default: the train commands')")
-    q.add_argument("--hidden", type=int, default=110)
+    q.add_argument("--hidden", type=at.HIDDEN, default=110)
     q.add_argument("--tables", default="1,2", help="which tables: 1, 2 or 1,2")
     q.add_argument("--cells", default="lstm,gru", help="cells for Table 1")
     q.add_argument("--freq-cells", default="gru", help="cells for Table 2")
-    q.add_argument("--work", default="runs/paper-skip-rnn",
+    q.add_argument("--work", default="runs/paper-skip-rnn", type=at.output_dir,
                    help="checkpoints and resumable states of the bench's own trainings")
-    q.add_argument("--max-minutes", type=float, default=0, help="per configuration (resumable)")
-    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--max-minutes", type=at.MINUTES, default=0,
+                   help="per configuration (resumable)")
+    q.add_argument("--threads", type=at.THREADS, default=1)
     q.add_argument("--json", action="store_true")
 
 
@@ -175,11 +198,35 @@ def _print(obj: dict, as_json: bool) -> None:
             print(f"{k:>28}: {v}")
 
 
+def _check(args, parser: argparse.ArgumentParser) -> None:
+    """Rules between arguments, checked before any work (``parser.error``: exit code 2)."""
+    if args.command == "train" and args.task == "mnist" and not (
+            args.dry_run or args.reexport or args.data_dir):
+        parser.error("train mnist: --data-dir is required (a folder laid out like "
+                     "../shared/data), unless --dry-run or --reexport")
+    if args.command == "train" and args.task == "text" and not args.dense and \
+            not 0 < args.small < args.hidden:
+        parser.error(f"train text: --small ({args.small}) must be below --hidden ({args.hidden})")
+    if args.command == "train" and args.task == "transkimmer" and args.model == "small":
+        heads = args.heads or 4
+        if args.hidden % heads:
+            parser.error(f"train transkimmer: --hidden ({args.hidden}) must be a multiple of "
+                         f"--heads ({heads})")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; returns the process exit code (2: a usage error or an input the
+    command refuses, with a one-line message; 1: a training that diverged)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _check(args, parser)
+    except SystemExit as e:             # argparse printed the usage error (or --help)
+        return e.code if isinstance(e.code, int) else 2
     args.argv = argv  # recorded in model cards as the reproducing command
     from .checkpoint import CheckpointError
+    from .train import TrainingDiverged
 
     try:
         if args.command == "train":
@@ -198,8 +245,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "bench":
             from . import bench
             return bench.main(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+    except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (CheckpointError, ValueError, EOFError) as e:   # InputError, ImageError: ValueErrors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:                # a file or folder that cannot be read or written
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     return 0
 
@@ -216,13 +270,19 @@ def _evaluate(args) -> int:
     if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
     if task.TASK == "mnist-pixels":
+        if args.split not in (None, "valid", "test"):
+            raise ValueError("MNIST checkpoints are evaluated on --split valid or test")
         r = task.evaluate(model, card, args.split or "valid", args.data_dir, args.threshold)
     elif task.TASK == "text-classification":
         r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
                                   args.threshold)
     elif task.TASK == "sst2-transkimmer":
-        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir)
-    else:  # generated test sets (fixed seeds); --split/--data-dir do not apply
+        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
+                                  threshold=args.threshold)
+    else:  # generated test sets (fixed seeds); --data-dir does not apply
+        if args.split is not None:
+            raise ValueError(f"{card['task']} is evaluated on its generated test set (fixed "
+                             "seed): --split does not apply")
         r = task.evaluate(model, card, threshold=args.threshold)
     _print(r, args.json)
     return 0
@@ -236,6 +296,9 @@ def _predict(args) -> int:
     if card.get("task") == "sst2-transkimmer":
         from .tasks import transkimmer
         return transkimmer.predict_command(model, card, args)
+    if card.get("task") not in (None, "mnist-pixels"):
+        raise ValueError(f"predict runs MNIST digit and text checkpoints; {args.name} is a "
+                         f"{card['task']!r} model: use evaluate")
     from .data import images, mnist
     from .tasks import mnist as task
     if args.threshold is not None:
@@ -246,11 +309,26 @@ def _predict(args) -> int:
             raise ValueError(f"--index must be in 0..{len(x) - 1}")
         img, truth = x[args.index], int(y[args.index])
     else:
-        with open(args.input, "rb") as f:
-            img, truth = images.image_to_digit(f.read(1 << 24)), None
+        img, truth = images.image_to_digit(_read_image(args.input)), None
     r = task.predict_digit(model, img, card.get("input", {}).get("side", 28))
     out = {k: r[k] for k in ("label", "probabilities", "updates", "steps", "update_rate", "flops",
                              "dense_flops")}
     out["true_label"] = truth
     _print(out, args.json)
     return 0
+
+
+def _read_image(path: str) -> bytes:
+    """The bytes of an image file, its true size checked against the upload limit first (a
+    50 MB file is reported as 50 MB, not as the part that was read)."""
+    from .data.images import MAX_UPLOAD_BYTES
+    from .safety import InputError, human_bytes, shorten, strip_controls
+    name = shorten(strip_controls(os.path.basename(path)), 80)
+    size = os.stat(path).st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise InputError(f"{name} is {human_bytes(size)}; the limit for an image is "
+                         f"{human_bytes(MAX_UPLOAD_BYTES)}")
+    if size == 0:
+        raise InputError(f"{name} is empty")
+    with open(path, "rb") as f:
+        return f.read(MAX_UPLOAD_BYTES + 1)

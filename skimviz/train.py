@@ -24,7 +24,8 @@ LossFn = Callable[[nn.Module, Tuple[Tensor, ...]], Tuple[Tensor, Dict[str, float
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message says what to change."""
+    """The loss or its gradient became NaN or infinite; the message says what to change. It is
+    raised before the optimiser step, so the model keeps the last finite weights."""
 
 
 class StopTraining(Exception):
@@ -122,7 +123,10 @@ class Trainer:
         """Run ``steps`` optimisation steps (counted from the current ``self.step``).
 
         Appends one row per ``log_every`` steps to ``self.history``. Raises
-        :class:`TrainingDiverged` on a non-finite loss, before the weights are touched.
+        :class:`TrainingDiverged` on a non-finite loss or gradient, before the optimiser step:
+        the weights stay those of the last good step (finite), so what is saved or exported
+        afterwards is usable. (A NaN gradient under a finite loss — an overflow in backward —
+        would otherwise turn every weight into NaN one step before the loss shows it.)
         """
         t0 = time.perf_counter()
         end = self.step + steps
@@ -137,8 +141,14 @@ class Trainer:
                         "rate or λ and start again")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if self.clip:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                norm = (float(nn.utils.clip_grad_norm_(self.model.parameters(), self.clip))
+                        if self.clip else self._grad_norm())     # the norm before clipping
+                if not math.isfinite(norm):
+                    self.opt.zero_grad(set_to_none=True)
+                    raise TrainingDiverged(
+                        f"the gradient became {norm} at step {self.step + 1} (the loss was "
+                        f"{loss.item():.4g}); the weights from before that step are kept; lower "
+                        "the learning rate or λ and start again")
                 if self.lr_decay_steps:
                     f = max(0.0, 1.0 - self.step / self.lr_decay_steps)
                     for g, lr0 in zip(self.opt.param_groups, self.base_lrs):
@@ -160,6 +170,63 @@ class Trainer:
         finally:
             self.model.eval()
         return self.history
+
+
+    @torch.no_grad()
+    def _grad_norm(self) -> float:
+        """The 2-norm of all gradients (inf or nan when any element is)."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return 0.0
+        return float(torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])))
+
+
+#: a run whose validation accuracy is within this of chance, or whose model uses less than
+#: :data:`COLLAPSE_MIN_USE` of its input, "collapsed" (see :func:`detect_collapse`)
+COLLAPSE_CHANCE_MARGIN = 0.02
+COLLAPSE_MIN_USE = 0.02
+COLLAPSE_MSE_FRACTION = 0.9
+
+
+def detect_collapse(*, accuracy: Optional[float] = None, num_classes: Optional[int] = None,
+                    mse: Optional[float] = None, baseline_mse: Optional[float] = None,
+                    use: Optional[float] = None, used: str = "steps updated"
+                    ) -> Optional[Dict[str, object]]:
+    """Whether a finished training collapsed, from its validation numbers: accuracy at chance
+    (within :data:`COLLAPSE_CHANCE_MARGIN` of 1/``num_classes``), an MSE no better than
+    predicting the mean (at least 90 % of ``baseline_mse``, the target's variance), or a
+    model that uses (``use``: the fraction of steps it updated, tokens it read) less than
+    :data:`COLLAPSE_MIN_USE` of its input. Reading everything (a Skip RNN at 100 % updates) is
+    not a collapse. → None, or {"reason": one sentence, and the numbers behind it}."""
+    reasons, out = [], {}
+    if accuracy is not None and num_classes and num_classes > 1:
+        chance = 1.0 / num_classes
+        if not accuracy > chance + COLLAPSE_CHANCE_MARGIN:
+            reasons.append(f"validation accuracy {accuracy:.1%} is chance level "
+                           f"(1/{num_classes} = {chance:.1%})")
+            out.update(accuracy=accuracy, chance=chance)
+    if mse is not None and baseline_mse:
+        if not mse < COLLAPSE_MSE_FRACTION * baseline_mse:
+            reasons.append(f"validation MSE {mse:.4g} is no better than predicting the mean "
+                           f"({baseline_mse:.4g})")
+            out.update(mse=mse, baseline_mse=baseline_mse)
+    if use is not None and use < COLLAPSE_MIN_USE:
+        reasons.append(f"only {use:.1%} of its input is used ({used}); it has learnt to ignore "
+                       "it")
+        out.update(use=use)
+    if not reasons:
+        return None
+    return {"reason": "; ".join(reasons), **out}
+
+
+def collapse_warning(collapsed: Optional[dict], name: str) -> Optional[str]:
+    """The one CLI line that says a run collapsed (None when it did not)."""
+    if not collapsed:
+        return None
+    return (f"warning: {name} collapsed: {collapsed['reason']}. The training finished but the "
+            "model is not useful; see 'collapsed' in its card (try a smaller λ, a lower "
+            "learning rate or more steps)")
 
 
 @contextlib.contextmanager

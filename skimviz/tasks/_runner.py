@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 import torch
 
 from .. import checkpoint
-from ..train import Progress, Trainer, TrainingDiverged, seed_everything, summarize_history
+from ..train import (Progress, Trainer, TrainingDiverged, collapse_warning, detect_collapse,
+                     seed_everything, summarize_history)
 
 TRAIN_SEED_BASE = 10_000_000
 
@@ -57,6 +58,9 @@ class Spec:
     #: which evaluation is exported: (metrics dict) -> comparable, higher is better; None: the
     #: metric itself (lower MSE / higher accuracy is better)
     score: Optional[Callable] = None
+    #: the MSE of predicting the mean (the target's variance), for metric "mse": a run no
+    #: better than that collapsed (:func:`~skimviz.train.detect_collapse`)
+    baseline_mse: Optional[float] = None
 
 
 def valid_n(args, dry: int, full: int) -> int:
@@ -81,7 +85,9 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
                   eval_line: Callable[[Dict[str, Any]], str], step_line: Callable[[Progress], str],
                   step_every: int = 100, log_every: int = 10, max_minutes: float = 0.0,
                   higher_is_better: bool = True, quiet: bool = False,
-                  reexport: Optional[Callable[[dict], int]] = None) -> int:
+                  reexport: Optional[Callable[[dict], int]] = None,
+                  collapse: Optional[Callable[[Dict[str, Any]], Optional[dict]]] = None,
+                  name: str = "the model") -> int:
     """Run (or resume) one training of ``steps`` optimisation steps; returns a process exit code.
 
     ``work/state.pt`` holds ``{"trainer": trainer.state_dict(), "meta": JSON}`` with meta
@@ -94,7 +100,11 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
     logged with ``eval_line(v)``, and exported with ``export(v, meta)`` when ``score(v)`` beats
     ``meta["best"]`` (higher, or lower if not ``higher_is_better``; the best score is stored).
     The state is saved after every chunk. Past ``max_minutes`` (0: no limit) the run stops at the
-    next step, saves and says to rerun with ``--resume``. A diverged loss is exit code 1.
+    next step, saves and says to rerun with ``--resume``. A diverged loss is exit code 1 (the
+    state and export keep the last finite weights: :class:`TrainingDiverged` comes before the
+    bad step). ``collapse(v)`` (:func:`~skimviz.train.detect_collapse` on an evaluation) is
+    stored in ``v["collapsed"]`` before ``export`` sees it, and when the run ends with an
+    exported model that collapsed, one warning line says so (``name`` names the model).
     ``step_line`` is printed every ``step_every`` steps; ``quiet`` silences all but errors.
     """
     work.mkdir(parents=True, exist_ok=True)
@@ -129,6 +139,8 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
         if trainer.step % eval_every == 0 or trainer.step == steps:
             v = evaluate()
             v["step"] = trainer.step
+            if collapse is not None:
+                v["collapsed"] = collapse(v)
             meta["valid"].append(v)
             quiet or print(eval_line(v), flush=True)
             s, best = score(v), meta["best"]
@@ -137,13 +149,31 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
             if best is None or (_key(s) > _key(best) if higher_is_better
                                 else _key(s) < _key(best)):
                 meta["best"] = list(s) if isinstance(s, tuple) else s
+                meta["collapsed"] = v.get("collapsed")
                 export(v, meta)
         torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
         if deadline is not None and time.time() > deadline:
             quiet or print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
                            flush=True)
             return 0
+    warning = collapse_warning(meta.get("collapsed"), name)
+    if warning and not quiet:
+        print(warning, file=sys.stderr, flush=True)
     return 0
+
+
+def signal_collapse(spec: Spec, args, model) -> Callable[[dict], Optional[dict]]:
+    """:func:`~skimviz.train.detect_collapse` for an evaluation of a signal task: chance
+    accuracy or an MSE no better than the mean; for a Skip RNN, almost no updates."""
+    skip = not getattr(args, "dense", False)
+
+    def fn(v: dict) -> Optional[dict]:
+        use = v["update_rate"] if skip else None
+        if spec.metric == "mse":
+            return detect_collapse(mse=v["mse"], baseline_mse=spec.baseline_mse, use=use)
+        return detect_collapse(accuracy=v["accuracy"], num_classes=model.config["num_classes"],
+                               use=use)
+    return fn
 
 
 def train(args, spec: Spec, quiet: bool = False) -> int:
@@ -174,7 +204,7 @@ def train(args, spec: Spec, quiet: bool = False) -> int:
                              f"{v['updates']:.1f}/{x_va.shape[1]}"),
         step_line=step_line, step_every=100, log_every=1 if steps <= 200 else 10,
         max_minutes=args.max_minutes, higher_is_better=spec.score is not None or m != "mse",
-        quiet=quiet)
+        quiet=quiet, collapse=signal_collapse(spec, args, model), name=args.name)
 
 
 def export(model, args, spec: Spec, meta: dict, v: dict, history, command: str,
@@ -188,6 +218,8 @@ def export(model, args, spec: Spec, meta: dict, v: dict, history, command: str,
     if T:
         card["metrics"]["dense_flops_per_sequence"] = model.dense_flops(T)
     card["target"] = spec.target(v, args)
+    if v.get("collapsed"):
+        card["collapsed"] = v["collapsed"]
     card["training"] = {
         "command": command,
         "lambda": 0.0 if getattr(args, "dense", False) else args.lam, "lr": args.lr,

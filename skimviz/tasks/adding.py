@@ -68,7 +68,7 @@ def spec() -> _runner.Spec:
                      "valid": f"{N_VALID} sequences, seed {VALID_SEED}",
                      "test": f"{N_TEST} sequences, seed {TEST_SEED}"},
             "target_variance": ADDING_TARGET_VARIANCE, "paper": PAPER},
-        target=target_status, score=score)
+        target=target_status, score=score, baseline_mse=ADDING_TARGET_VARIANCE)
 
 
 def score(v: dict) -> tuple:

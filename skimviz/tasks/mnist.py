@@ -20,8 +20,9 @@ import torch
 from .. import checkpoint, cost
 from ..data import mnist
 from ..models import SequenceClassifier
-from ..train import (Trainer, TrainingDiverged, batches, classification_loss, evaluate_classifier,
-                     infer_one, seed_everything, summarize_history, threshold_sweep)
+from ..train import (Trainer, TrainingDiverged, batches, classification_loss, collapse_warning,
+                     detect_collapse, evaluate_classifier, infer_one, seed_everything,
+                     summarize_history, threshold_sweep)
 
 TASK = "mnist-pixels"
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -130,17 +131,29 @@ def train_command(args) -> int:
         meta["epochs_done"] += 1
         v = evaluate_classifier(model, x_va, y_va)
         v["epoch"] = meta["epochs_done"]
+        v["collapsed"] = collapsed(v, model)
         meta["valid"].append(v)
         print(f"epoch {meta['epochs_done']}: valid acc {v['accuracy']:.4f} updates "
               f"{v['updates']:.1f}/{side * side}", flush=True)
         if v["accuracy"] > meta["best_acc"]:
             meta["best_acc"] = v["accuracy"]
+            meta["collapsed"] = v["collapsed"]
             export(model, args, meta, v, trainer.history, command, x_va, y_va)
         torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, _state_path(work))
         if deadline is not None and time.time() > deadline:
             print("stopped at the time limit; rerun with --resume", flush=True)
             return 0
+    warning = collapse_warning(meta.get("collapsed"), args.name)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     return 0
+
+
+def collapsed(v: dict, model: SequenceClassifier) -> Optional[dict]:
+    """:func:`~skimviz.train.detect_collapse` on a validation result: chance accuracy, or a
+    Skip RNN that reads (almost) no pixels."""
+    return detect_collapse(accuracy=v["accuracy"], num_classes=model.config["num_classes"],
+                           use=v["update_rate"] if model.skip else None, used="pixels read")
 
 
 def export(model, args, meta, v, history, command, x_va, y_va) -> Path:
@@ -159,6 +172,9 @@ def export(model, args, meta, v, history, command, x_va, y_va) -> Path:
     card["threshold_sweep"] = [{k: s[k] for k in ("threshold", "accuracy", "updates", "flops")}
                                for s in sweep]
     card["target"] = target_status(v["accuracy"], v["updates"], T, model.skip)
+    c = v.get("collapsed", collapsed(v, model))
+    if c:
+        card["collapsed"] = c
     card["training"] = {
         "command": command,
         "lambda": 0.0 if args.dense else args.lam, "lr": args.lr, "batch_size": args.batch_size,

