@@ -28,8 +28,7 @@ from torch import nn
 from . import cost
 
 KEYS = ("dense", "masked", "skipped")
-LABELS = {"dense": "Dense (no gate)", "masked": "Masked (compute all, zero the skipped)",
-          "skipped": "Skipped for real"}
+LABELS = {"dense": "Dense", "masked": "Masked", "skipped": "Skipped for real"}
 # Within this ratio two times are "about the same" (timing noise on a busy machine).
 SAME = 1.10
 

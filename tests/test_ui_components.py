@@ -1,0 +1,68 @@
+"""AppTests of the shared app components (ui/): each in a tiny script of its own."""
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui import glossary, lede
+
+
+def _lede_script():
+    from ui.lede import lede
+    lede("Skip RNN", "The {update gate} decides; {FLOPs|work} falls.", "Move {θ}.",
+         ["Campos et al. 2018, Eq. 2–5"])
+
+
+def test_lede_renders_terms_with_tooltips():
+    at = AppTest.from_function(_lede_script).run()
+    assert not at.exception
+    assert at.title[0].value == "Skip RNN"
+    html = " ".join(m.value for m in at.markdown)
+    assert 'title="' in html and ">update gate</abbr>" in html and ">work</abbr>" in html
+    assert "<b>Try:</b>" in html
+    assert at.caption[0].value == "Campos et al. 2018, Eq. 2–5"
+
+
+def test_with_terms_escapes_text_and_rejects_unknown_terms():
+    assert "&lt;b&gt;" in lede.with_terms("<b>{dense}")
+    with pytest.raises(KeyError):
+        lede.with_terms("{no such term}")
+
+
+def test_every_glossary_entry_is_plain_and_short():
+    for word, text in glossary.GLOSSARY.items():
+        assert 20 <= len(text) <= 220, word
+        assert "`" not in text and "--" not in text, word   # no code or command lines
+
+
+def _panel_script():
+    import torch
+    from skimviz.models.classifier import SequenceClassifier
+    from ui.latency_panel import panel
+    torch.manual_seed(0)
+    model = SequenceClassifier(1, 16, 10)
+    with torch.no_grad():
+        model.rnn.gate.bias.fill_(-0.5)
+    dense = SequenceClassifier(1, 16, 10, skip=False)
+    panel("tiny", model, dense, (torch.rand(1, 60, 1),), "pixels")
+
+
+def test_latency_panel_numbers_and_sentence_agree():
+    at = AppTest.from_function(_panel_script).run(timeout=60)
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert labels == ["Dense", "Masked", "Skipped for real"]
+    ms = {m.label: float(m.value.split()[0]) for m in at.metric}
+    sentence = next(m.value for m in at.markdown if "Skipping for real" in m.value)
+    # the sentence quotes the same two times the metrics show, and its verdict follows them
+    s, d = re.search(r"\((\d+\.\d+) ms vs (\d+\.\d+) ms\)", sentence).groups()
+    assert float(s) == pytest.approx(ms["Skipped for real"], abs=0.006)
+    assert float(d) == pytest.approx(ms["Dense"], abs=0.006)
+    if ms["Skipped for real"] * 1.1 < ms["Dense"]:
+        assert "faster" in sentence
+    elif ms["Skipped for real"] > ms["Dense"] * 1.1:
+        assert "slower" in sentence
+    assert f"{ms['Masked']:.2f} ms" in sentence
+    # a rerun does not time again: the same numbers
+    at.run()
+    assert [m.value for m in at.metric] == [f"{v:.2f} ms" for v in ms.values()]

@@ -1,0 +1,53 @@
+"""Every term a page uses, in plain words, for a tooltip (``<abbr title=…>``) or a metric's help.
+
+Keys are the words as they appear on the pages; :func:`term` renders one with its tooltip.
+"""
+from __future__ import annotations
+
+from skimviz.safety import escape_html
+
+GLOSSARY = {
+    "FLOPs": "Floating-point operations: the multiplications and additions a model does. "
+             "A count of work, not of time.",
+    "FLOP reduction": "How many times fewer FLOPs the skipping model needs than the same model "
+                      "without skipping, on the same input (2× = half the work).",
+    "Flop-R": "FLOP reduction: dense FLOPs divided by the skimming model's FLOPs (the Skim-RNN "
+              "paper's name for it).",
+    "dense": "The same network without any skipping: it computes every step, word or layer.",
+    "dense twin": "A network of the same size trained without skipping, to compare against.",
+    "masked": "Computing everything and then zeroing the skipped part. It gives the same "
+              "answer as skipping, but saves no time.",
+    "skipped for real": "The skipped work is not executed at all, so it can save time.",
+    "latency": "Wall-clock time for one input (batch size 1), measured here, now.",
+    "state update": "A step where the recurrent network changes its memory using the input.",
+    "update gate": "The Skip RNN's switch u_t: 1 = read this step and update the memory, "
+                   "0 = skip it and keep the memory as it was.",
+    "ũ": "ũ_t, the update probability: it grows at every skipped step and the gate opens "
+         "(u_t = 1) once it reaches θ.",
+    "θ": "The threshold the gate compares with. A higher θ skips more.",
+    "λ": "The weight of the cost of computing in training. A larger λ teaches the model to "
+         "skip more, usually at some cost in accuracy.",
+    "skim": "Read a word with the small, cheap LSTM only (the big one is not run).",
+    "read": "Read a word with the big LSTM (full cost).",
+    "p_skim": "The model's probability of skimming this word; it skims when p_skim is above θ.",
+    "prune": "Drop a token from all later layers: they no longer compute anything for it.",
+    "layer": "One of the Transformer's stacked blocks; every token kept goes through each.",
+    "accuracy": "Share of validation examples the model classifies correctly.",
+    "validation": "Examples held out from training, used to measure the model honestly.",
+    "SST-2": "Stanford Sentiment Treebank: short movie-review sentences labelled positive or "
+             "negative.",
+    "MNIST": "Handwritten digits, 28 × 28 pixels; here read one pixel at a time.",
+    "attribution": "How much each input (pixel or word) changed the prediction, measured by "
+                   "perturbing or differentiating the model.",
+}
+
+
+def definition(word: str) -> str:
+    """The plain-words definition of ``word`` (KeyError when it has none: add it here)."""
+    return GLOSSARY[word]
+
+
+def term(word: str, shown: str | None = None) -> str:
+    """``word`` (or ``shown``) as HTML with its definition as a tooltip."""
+    return (f'<abbr class="skv-term" title="{escape_html(definition(word))}">'
+            f'{escape_html(shown or word)}</abbr>')

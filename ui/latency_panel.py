@@ -1,0 +1,62 @@
+"""One honest latency panel, shared by every page: dense, masked and skipped for real.
+
+The three are timed in the same run, interleaved (:mod:`skimviz.latency`), at batch 1 on this
+server's CPU, with the FLOPs of each beside its time, and one sentence generated from the numbers
+says which is faster and why. Results are cached per session and input, so a rerun of the page
+does not time again.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from skimviz import figures, latency
+from skimviz.speedlab import threads as torch_threads
+
+from .glossary import definition
+from .style import THREADS
+
+_CACHE = "_latency_panel"
+
+
+def _key(name: str, model_key, inputs, extra) -> str:
+    h = hashlib.sha256()
+    for t in inputs:
+        h.update(t.detach().cpu().numpy().tobytes())
+    return f"{name}|{model_key}|{extra}|{h.hexdigest()[:16]}"
+
+
+def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
+    """(result, impl) for ``inputs``, timed once per session and input (``extra``: anything
+    else the result depends on, e.g. θ). Raises :class:`skimviz.latency.LatencyError`."""
+    cache = st.session_state.setdefault(_CACHE, {})
+    key = _key(name, model_key, inputs, extra)
+    if key not in cache:
+        with st.spinner("Timing dense, masked and skipped runs…"), torch_threads(THREADS):
+            fns, flops, impl = latency.runners(model, dense, inputs)
+            result = latency.measure(fns, flops)
+        if len(cache) > 32:
+            cache.clear()
+        cache[key] = (result, impl)
+    return cache[key]
+
+
+def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, extra=None,
+          key: str = "latency") -> None:
+    """Three metrics (time, with FLOPs below) and the sentence, for one input at batch 1."""
+    try:
+        result, impl = measure(name, model, dense, inputs, model_key, extra)
+    except latency.LatencyError as e:
+        st.info(f"Latency is not shown for this model: {e}.")
+        return
+    cols = st.columns(3)
+    for col, k in zip(cols, latency.KEYS):
+        r = result[k]
+        col.metric(latency.LABELS[k], f"{r['ms']:.2f} ms",
+                   help=definition({"dense": "dense", "masked": "masked",
+                                    "skipped": "skipped for real"}[k]))
+        col.caption(f"{figures.format_flops(r['flops'])} · {impl[k]}")
+    st.markdown(latency.sentence(result, unit, impl))
+    st.caption(f"Batch 1 on this server's CPU ({THREADS} "
+               f"thread{'s' if THREADS != 1 else ''}), the three timed in turn in one run (median of up to 15 rounds).")
