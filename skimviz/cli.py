@@ -229,22 +229,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .train import TrainingDiverged
 
     try:
-        if args.command == "train":
-            from . import tasks
-            return tasks.module(args.task).train_command(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "predict":
-            return _predict(args)
-        if args.command == "bench" and args.what == "transkimmer":
-            from . import bench_transkimmer
-            return bench_transkimmer.main(args)
-        if args.command == "bench" and args.what == "paper":
-            from . import bench_paper
-            return bench_paper.main(args)
-        if args.command == "bench":
-            from . import bench
-            return bench.main(args)
+        return _run(args)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -255,7 +240,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    return 0
+
+
+def _run(args) -> int:
+    """The work of a parsed, checked command line."""
+    if args.command == "train":
+        from . import tasks
+        return tasks.module(args.task).train_command(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "bench" and args.what == "transkimmer":
+        from . import bench_transkimmer
+        return bench_transkimmer.main(args)
+    if args.command == "bench" and args.what == "paper":
+        from . import bench_paper
+        return bench_paper.main(args)
+    from . import bench
+    return bench.main(args)
 
 
 def _load(name: str):

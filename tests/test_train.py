@@ -149,3 +149,50 @@ def test_summarize_history():
     h = [{"step": i + 1, "epoch": 0, "loss": float(i)} for i in range(10)]
     s = summarize_history(h, 5)
     assert [r["loss"] for r in s] == [2.0, 7.0] and [r["step"] for r in s] == [5, 10]
+
+
+def _nan_gradient_at(step: int):
+    """A loss that is finite at every step but whose gradient is NaN at call ``step``
+    (0 · ∂√x at x = 0: an overflow in backward that the loss does not show)."""
+    base = classification_loss(0.0)
+
+    def fn(model, batch):
+        loss, stats = base(model, batch)
+        if base.calls == step:
+            p = next(model.parameters())
+            loss = loss + 0.0 * torch.sqrt(p - p.detach()).sum()
+        return loss, stats
+    return fn
+
+
+@pytest.mark.parametrize("clip", [1.0, 0.0])
+def test_a_nan_gradient_stops_training_with_the_last_finite_weights(clip):
+    x, y = _data(64)
+    torch.manual_seed(0)
+    m = task.make_model("gru", hidden=8)
+    tr = Trainer(m, _nan_gradient_at(3), clip=clip)
+    tr.fit(batches(x, y, 32), 2)
+    good = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match="gradient.*weights from before that step are kept"):
+        tr.fit(batches(x, y, 32), 3)
+    assert tr.step == 2
+    for k, v in m.state_dict().items():
+        assert bool(torch.isfinite(v).all()), k
+        assert torch.equal(v, good[k]), k
+
+
+def test_detect_collapse():
+    from skimviz.train import collapse_warning, detect_collapse
+    assert detect_collapse(accuracy=0.97, num_classes=10, use=0.4) is None
+    assert detect_collapse(accuracy=0.97, num_classes=10, use=1.0) is None   # reads all: fine
+    c = detect_collapse(accuracy=0.11, num_classes=10, use=0.5)
+    assert "chance" in c["reason"] and c["chance"] == 0.1
+    assert "chance" in detect_collapse(accuracy=0.515, num_classes=2)["reason"]
+    assert detect_collapse(accuracy=0.55, num_classes=2) is None
+    c = detect_collapse(accuracy=0.9, num_classes=10, use=1 / 196, used="pixels read")
+    assert "0.5% of its input is used (pixels read)" in c["reason"] and c["use"] == 1 / 196
+    assert detect_collapse(mse=0.16, baseline_mse=1 / 6)["baseline_mse"] == 1 / 6
+    assert detect_collapse(mse=1e-4, baseline_mse=1 / 6, use=0.5) is None
+    assert detect_collapse(accuracy=math.nan, num_classes=2) is not None      # NaN: collapsed
+    assert collapse_warning(None, "m") is None
+    assert collapse_warning(c, "m").startswith("warning: m collapsed: ")
