@@ -438,7 +438,8 @@ def main() -> None:
         return
     names = list(cards)
     if st.session_state.get("tk_model") not in names:
-        preferred = [n for n in names if n == "transkimmer-small-sst2"]
+        # MiniLM by default: its words leave at several layers, which is the mechanism
+        preferred = [n for n in names if n == MINILM_NAME]
         st.session_state["tk_model"] = (preferred or names)[0]
     has_minilm = any(_kind(c).startswith("MiniLM") for c in cards.values())
     with st.container(key="controls_model"):

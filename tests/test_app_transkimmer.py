@@ -302,7 +302,8 @@ def tk_wordpiece(tmp_path_factory) -> Path:
 def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tk_wordpiece))
     at = _page()
-    assert at.radio(key="tk_model").value == NAME
+    assert at.radio(key="tk_model").value == "transkimmer-minilm-sst2"   # MiniLM opens first
+    at.radio(key="tk_model").set_value(NAME).run()
     assert not any("not shipped" in c.value for c in at.caption)
     assert any("the classifier reads h_[CLS]" in c.value for c in at.caption)
     assert not any("Trained in two stages" in c.value for c in at.caption)
