@@ -66,3 +66,30 @@ def test_latency_panel_numbers_and_sentence_agree():
     # a rerun does not time again: the same numbers
     at.run()
     assert [m.value for m in at.metric] == [f"{v:.2f} ms" for v in ms.values()]
+
+
+def _present_script():
+    import streamlit as st
+    from ui import presentation
+    on = presentation.toggle("skim-rnn-text")
+    st.slider("θ", 0.0, 1.0, 0.5, key="skim_theta")
+    with presentation.beside("skim-rnn-text"):
+        st.markdown("THE FIGURE")
+
+
+def test_presentation_puts_the_slide_beside_the_figure_and_keeps_controls():
+    at = AppTest.from_function(_present_script).run()
+    assert not at.exception and not at.columns            # off: the figure alone
+    at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()
+    assert at.query_params.get("present") in ("1", ["1"])
+    assert len(at.columns) == 2 + 2                        # slide | figure, and Previous | Next
+    assert any("THE FIGURE" in [m.value for m in c.markdown] for c in at.columns)
+    assert at.slider(key="skim_theta")                     # the control a slide mentions stays
+    assert "display: none" not in " ".join(m.value for m in at.markdown)
+    # a slide's state is applied when it is shown
+    from skimviz import lessons
+    slides = lessons.slides("skim-rnn-text")
+    at.button(key="present_next_skim-rnn-text").click().run()
+    want = (slides[1].get("state") or {}).get("skim_theta")
+    if want is not None:
+        assert at.slider(key="skim_theta").value == want
