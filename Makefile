@@ -5,7 +5,12 @@
 #   make test   the same install plus requirements-test.txt, then the whole suite: pytest tests
 #               (unit, AppTest and real-browser tests; browser tests skip without /usr/bin/chromium
 #               unless SKIMVIZ_REQUIRE_BROWSER=1, see .ci/run)
-#   Both also compile the SRU's C++ extension into build/ext once (`python -m skimviz._ext build`).
+#   make gallery  full-page screenshots of every page (1280 and 768 px wide, default view and
+#               presentation mode) in artifacts/gallery/, with an index.html to see them all;
+#               fails when a page shows an exception, an error or "Page not found" (needs
+#               /usr/bin/chromium; options through GALLERY_ARGS, e.g. GALLERY_ARGS="--widths 1280")
+#   All three also compile the SRU's C++ extension into build/ext once
+#   (`python -m skimviz._ext build`).
 #
 # Install. torch goes in first, alone, as `pip install torch==2.13.0`: pip on the project's
 # machines is configured with `find-links = /opt/wheels`, which holds the CPU wheel
@@ -18,7 +23,7 @@
 # edit a requirements file and the next `make run`/`make test` installs again.
 #
 # Variables: PYTHON (interpreter that creates the venv, 3.11), HOST, PORT, PYTEST_ARGS
-# (e.g. make test PYTEST_ARGS="-x -k mnist"), TORCH_PIP_ARGS.
+# (e.g. make test PYTEST_ARGS="-x -k mnist"), TORCH_PIP_ARGS, GALLERY_ARGS.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,6 +37,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 PYTEST_ARGS ?=
 TORCH_PIP_ARGS ?=
+GALLERY_ARGS ?=
 
 VENV_PY := $(VENV)/bin/python
 PIP_INSTALL := $(VENV_PY) -m pip --disable-pip-version-check install --progress-bar off
@@ -41,7 +47,7 @@ hash = $(shell cat $(1) | sha256sum | cut -c1-16)
 RUN_STAMP := $(VENV)/.installed-$(call hash,requirements.txt .ci/check_env.py)
 TEST_STAMP := $(VENV)/.installed-test-$(call hash,requirements.txt requirements-test.txt .ci/check_env.py)
 
-.PHONY: run test ext
+.PHONY: run test gallery ext
 
 run: $(RUN_STAMP) ext
 	@$(CHECK_ENV)
@@ -50,6 +56,10 @@ run: $(RUN_STAMP) ext
 test: $(TEST_STAMP) ext
 	@$(CHECK_ENV)
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+gallery: $(TEST_STAMP) ext
+	@$(CHECK_ENV)
+	$(VENV_PY) scripts/gallery.py $(GALLERY_ARGS)
 
 # The SRU's C++ recurrence (skimviz/csrc), compiled ahead of time into build/ext (a no-op when
 # already built for this source, torch and compiler). Without a C++ compiler the library falls

@@ -11,7 +11,10 @@ and saves ``<out>/<page>-<width>.png`` and, in presentation mode (``?present=1``
 
 Exits 1, naming the screenshots, when a page shows a Streamlit exception, an error alert or
 "Page not found" (the screenshot is saved anyway, to see it). Each view gets a fresh browser
-session; requests to other hosts are blocked.
+session; requests to other hosts are blocked. The app's root is opened once before the first
+view: a fresh server's first request goes through Streamlit's legacy ``pages/`` shim (see
+``app.py``), which ``tests/browser/test_deeplinks.py`` covers; the gallery shows the app as every
+later visitor sees it.
 """
 from __future__ import annotations
 
@@ -57,11 +60,9 @@ class Shot(NamedTuple):
 
 def settle(page: Page, timeout_ms: int) -> None:
     """Wait until the page's script has finished (no "Running…" widget, no spinner), its title
-    is drawn and its figures are rendered. The title also outlasts the one reload a page's own
-    URL causes as a fresh server's first request (see ``app.py``)."""
+    is drawn and its figures are rendered."""
     wait_for_script(page, timeout_ms, started_within_ms=0)
     expect(page.locator('[data-testid="stMain"] h1').first).to_be_visible(timeout=timeout_ms)
-    wait_for_script(page, timeout_ms, started_within_ms=0)
     expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=timeout_ms)
     page.wait_for_function(FIGURES_DRAWN, timeout=timeout_ms)
     page.wait_for_timeout(500)  # a rerun the first run asked for, and chart transitions
@@ -70,6 +71,16 @@ def settle(page: Page, timeout_ms: int) -> None:
 
 def problems_on(page: Page) -> List[str]:
     return [what for what, sel in PROBLEMS if page.locator(sel).count()]
+
+
+def warm_up(browser, url: str, timeout_ms: int) -> None:
+    """Open the app's root once: a fresh server's first request (see the module docstring)."""
+    context = browser.new_context()
+    context.route(OUTSIDE_URL, lambda route: route.abort("blockedbyclient"))
+    page = context.new_page()
+    page.goto(url + "/", wait_until="domcontentloaded", timeout=timeout_ms)
+    wait_for_script(page, timeout_ms, started_within_ms=0)
+    context.close()
 
 
 def shoot(browser, url: str, ap: app_pages.AppPage, width: int, present: bool, out: Path,
@@ -175,6 +186,7 @@ def main(argv=None) -> int:
             browser = pw.chromium.launch(
                 executable_path=chromium, args=CHROMIUM_ARGS, chromium_sandbox=False,
                 env={k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")})
+            warm_up(browser, server.url, args.timeout * 1000)
             for ap in args.pages:
                 for width in args.widths:
                     for present in (False, True) if args.present else (False,):
