@@ -72,6 +72,21 @@ def output_dir(text: str) -> str:
     return text
 
 
+def device(text: str) -> str:
+    """A torch device this machine has: "cpu", or "cuda"/"cuda:N" where CUDA is available."""
+    import torch
+    try:
+        d = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise Err(f"{_show(text)} is not a device (cpu, cuda, cuda:0, ...)") from None
+    if d.type == "cpu":
+        return text
+    if d.type == "cuda" and torch.cuda.is_available() and (d.index or 0) < \
+            torch.cuda.device_count():
+        return text
+    raise Err(f"device {_show(text)} is not available on this machine")
+
+
 def integer(lo: int, hi: int) -> Callable[[str], int]:
     """An integer in ``lo..hi``."""
     def parse(text: str) -> int:
@@ -107,8 +122,15 @@ def number(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False,
 
 def number_list(lo: float, hi: float) -> Callable[[str], str]:
     """Comma-separated numbers, each in [lo, hi] (kept as the text; the code splits it)."""
-    one = number(lo, hi)
+    return _listed(number(lo, hi))
 
+
+def integer_list(lo: int, hi: int) -> Callable[[str], str]:
+    """Comma-separated integers, each in lo..hi (kept as the text; the code splits it)."""
+    return _listed(integer(lo, hi))
+
+
+def _listed(one: Callable[[str], object]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         parts = text.split(",")
         if not 1 <= len(parts) <= 100:

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from . import _ext, checkpoint, cost
+from . import argtypes as at
 from .data.text import load_sst2
 from .models.transkimmer import (TranskimmerClassifier, backend, layer_flops,
                                  predictor_flops)
@@ -45,12 +46,15 @@ def add_arguments(bsub) -> None:
                                             "measured speed-up, batch 1 and batched")
     t.add_argument("--name", default="transkimmer-small-sst2")
     t.add_argument("--dense-name", help="dense twin checkpoint (default: the card's dense_twin)")
-    t.add_argument("--data-dir", help="folder with sst2/dev.tsv (default: synthetic text)")
-    t.add_argument("--lengths", default="128,256", help="sequence lengths (≤ max positions)")
-    t.add_argument("--inputs", type=int, default=16, help="inputs timed at batch 1")
-    t.add_argument("--batch", type=int, default=32)
-    t.add_argument("--repeats", type=int, default=5)
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--data-dir", type=at.existing_dir,
+                   help="folder with sst2/dev.tsv (default: synthetic text)")
+    t.add_argument("--lengths", default="128,256", type=at.integer_list(1, 8192),
+                   help="sequence lengths (≤ max positions)")
+    t.add_argument("--inputs", type=at.integer(1, 10_000), default=16,
+                   help="inputs timed at batch 1")
+    t.add_argument("--batch", type=at.integer(1, 10_000), default=32)
+    t.add_argument("--repeats", type=at.integer(1, 1000), default=5)
+    t.add_argument("--threads", type=at.THREADS, default=1)
     t.add_argument("--system-malloc", action="store_true",
                    help="leave glibc's malloc as configured (by default freed memory is kept for "
                         "reuse: cost.retain_freed_memory)")

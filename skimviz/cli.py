@@ -143,7 +143,7 @@ def _add_bench(sub) -> None:
                    help="validation digits timed at batch 1")
     s.add_argument("--batch", type=at.integer(1, 5000), default=256,
                    help="batch size of the batched run")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default="cpu", type=at.device)
     s.add_argument("--threads", type=at.THREADS, default=1)
     s.add_argument("--json", action="store_true")
     k = bsub.add_parser("kernels", help="SRU vs nn.LSTM and Skip GRU at fixed update rates "
@@ -177,9 +177,20 @@ def _add_bench(sub) -> None:
     q.add_argument("--json", action="store_true")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its error line kept to one line: a user's value is shown with control
+    characters escaped (``a\\nb``) and bidi controls removed, so it can neither split the
+    message nor reorder the terminal's text. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        from .safety import strip_bidi
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in strip_bidi(message))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m skimviz",
-                                 description="skimviz: see and measure conditional computation.")
+    ap = Parser(prog="python -m skimviz",
+                description="skimviz: see and measure conditional computation.")
     from . import __version__
     ap.add_argument("--version", action="version", version=f"skimviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -324,14 +335,12 @@ def _predict(args) -> int:
 def _read_image(path: str) -> bytes:
     """The bytes of an image file, its true size checked against the upload limit first (a
     50 MB file is reported as 50 MB, not as the part that was read)."""
-    from .data.images import MAX_UPLOAD_BYTES
-    from .safety import InputError, human_bytes, shorten, strip_controls
-    name = shorten(strip_controls(os.path.basename(path)), 80)
+    from .data import images
+    from .safety import InputError, shorten, strip_controls
     size = os.stat(path).st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise InputError(f"{name} is {human_bytes(size)}; the limit for an image is "
-                         f"{human_bytes(MAX_UPLOAD_BYTES)}")
-    if size == 0:
-        raise InputError(f"{name} is empty")
+    try:
+        images.check_size(size)
+    except images.ImageError as e:
+        raise InputError(f"{shorten(strip_controls(os.path.basename(path)), 80)}: {e}") from None
     with open(path, "rb") as f:
-        return f.read(MAX_UPLOAD_BYTES + 1)
+        return f.read(images.MAX_UPLOAD_BYTES + 1)
