@@ -151,12 +151,12 @@ TASKS: Dict[str, dict] = {
                      "input": {"side": Choice((7, 14, 28)), "seq_len": Int(1, 784)}},
     "adding": {"architecture": "SequenceClassifier",
                "config": {"input_size": 2, "num_classes": 1},
-               "input": {"seq_len": Int(2, 1000)}},
+               "input": {"seq_len": Int(10, 1000)}},        # data.synthetic.adding_task
     "frequency": {"architecture": "SequenceClassifier",
                   "config": {"input_size": 1, "num_classes": 2},
                   "input": {"sampling_ms": Float(0.1, 10.0), "seq_len": Int(1, 1000)}},
     "frames": {"architecture": "ClipClassifier", "config": {"side": 28, "num_classes": 10},
-               "input": {"seq_len": Int(1, 512)}},
+               "input": {"seq_len": Int(24, 128)}},         # data.clips: 250 clips a chunk
     "text-classification": {"architecture": "TextClassifier", "config": {"num_classes": 2},
                             "input": {"max_tokens": Int(1, 10_000),
                                       "vocab_size": Int(2, 2_000_000),
@@ -331,7 +331,7 @@ def _check_size(arch: str, config: dict) -> None:
         raise CheckpointError(f"card does not describe a known model: {str(e)[:300]}") from None
     n = sum(t.numel() for t in model.state_dict().values())
     if n > MAX_PARAMETERS:
-        raise CheckpointError(f"card describes a model of {n:,} weights; the limit is "
+        raise CheckpointError(f"the model would have {n:,} weights; the limit is "
                               f"{MAX_PARAMETERS:,}")
 
 

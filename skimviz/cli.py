@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import sys
+import tarfile
+import zlib
 from typing import List, Optional
 
 from . import argtypes as at
@@ -94,13 +96,13 @@ def _add_signal_task(tsub, task: str, help_: str, name: str, extra) -> None:
                    help="stop (resumably) after this many minutes (0: no limit)")
     t.add_argument("--dry-run", action="store_true", help="two steps, to check the pipeline")
     if task == "adding":
-        t.add_argument("--length", type=at.integer(2, 1000), default=50,
+        t.add_argument("--length", type=at.integer(10, 1000), default=50,
                        help="sequence length (paper: 50)")
     if extra == "frequency":
         t.add_argument("--sampling-ms", type=float, default=1.0, choices=[1.0, 0.5],
                        help="sampling period: 1 ms → 100 steps, 0.5 ms → 200 steps")
     if extra == "frames":
-        t.add_argument("--length", type=at.integer(1, 512), default=48, help="frames per clip")
+        t.add_argument("--length", type=at.integer(24, 128), default=48, help="frames per clip")
         t.add_argument("--feature-size", type=at.integer(1, 4096), default=64,
                        help="frame encoder output size")
 
@@ -244,9 +246,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (CheckpointError, ValueError, EOFError) as e:   # InputError, ImageError: ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (CheckpointError, ValueError, EOFError, tarfile.TarError, zlib.error) as e:
+        print(f"error: {e}", file=sys.stderr)   # InputError, ImageError: ValueErrors; broken
+        return 2                                # data files: gzip, tar, zlib errors
     except OSError as e:                # a file or folder that cannot be read or written
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)

@@ -388,3 +388,19 @@ def test_text_models_that_read_nothing_are_collapsed():
     assert "beyond [CLS]" in transkimmer.collapsed(v, 2, True)["reason"]
     v["tokens_kept_per_layer"] = [9.0, 5.0, 2.0]
     assert transkimmer.collapsed(v, 2, True) is None
+
+
+@pytest.mark.parametrize("kind", ["text", "tk"])
+def test_an_empty_evaluation_split_is_an_error(tiny, tmp_path, capsys, kind):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "dev.tsv").write_text("sentence\tlabel\n")
+    rc, _, err = _run(["evaluate", tiny[kind], "--data-dir", tmp_path, "--split", "dev"], capsys)
+    assert rc == 2 and ("no texts" in err or "no sentences" in err)
+
+
+def test_a_model_over_the_weight_limit_is_refused_before_training(tmp_path, capsys):
+    rc, out, err = _run(["train", "transkimmer", "--dry-run", "--hidden", "4096", "--layers",
+                         "48", "--heads", "64", "--out", tmp_path / "o", "--work",
+                         tmp_path / "w"], capsys)
+    assert rc == 2 and "the limit is 67,108,864" in err and "step" not in out
+    assert not any(tmp_path.iterdir())

@@ -23,11 +23,21 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
-from .. import checkpoint
+from .. import card_schema, checkpoint
 from ..train import (Progress, Trainer, TrainingDiverged, collapse_warning, detect_collapse,
                      seed_everything, summarize_history)
 
 TRAIN_SEED_BASE = 10_000_000
+
+
+def check_model(make: Callable[[], torch.nn.Module], name: str, task: str) -> None:
+    """Refuse, before any data is loaded or weights allocated, a model whose checkpoint the
+    loader would refuse (:mod:`skimviz.card_schema`: e.g. over its weight limit): ``make`` runs
+    on PyTorch's meta device, which allocates nothing."""
+    with torch.device("meta"):
+        m = make()
+    card_schema.validate({"name": name, "task": task,
+                                     "architecture": type(m).__name__, "config": m.config})
 
 
 def batch_seed(seed: int, step: int) -> int:
@@ -179,6 +189,7 @@ def signal_collapse(spec: Spec, args, model) -> Callable[[dict], Optional[dict]]
 def train(args, spec: Spec, quiet: bool = False) -> int:
     """Run (or resume) one training; returns a process exit code."""
     torch.set_num_threads(args.threads)
+    check_model(lambda: spec.make_model(args), args.name, spec.task)
     seed_everything(args.seed)
     model = spec.make_model(args)
     steps = 2 if args.dry_run else args.steps

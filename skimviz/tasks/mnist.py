@@ -23,6 +23,7 @@ from ..models import SequenceClassifier
 from ..train import (Trainer, TrainingDiverged, batches, classification_loss, collapse_warning,
                      detect_collapse, evaluate_classifier, infer_one, seed_everything,
                      summarize_history, threshold_sweep)
+from . import _runner
 
 TASK = "mnist-pixels"
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -71,6 +72,7 @@ def train_command(args) -> int:
     seed_everything(args.seed)
     side = args.side
     skip = not args.dense
+    _runner.check_model(lambda: make_model(args.cell, args.hidden, skip=skip), args.name, TASK)
     model = make_model(args.cell, args.hidden, skip=skip)
     if args.dry_run:
         xs, ys = mnist.load_bundled()
@@ -248,6 +250,8 @@ def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: 
         if not data_dir:
             raise FileNotFoundError("--split test needs --data-dir with mnist/t10k-*-ubyte.gz")
         xs, ys = mnist.load_idx(data_dir, "test")
+        if len(xs) == 0:
+            raise ValueError(f"the MNIST test files in {data_dir} hold no digits")
         x, y = mnist.to_sequence(xs, side), torch.tensor(ys)
     r = evaluate_classifier(model, x, y, threshold=threshold)
     return {"model": card["name"], "split": split, "accuracy": r["accuracy"],

@@ -33,7 +33,7 @@ from ..models.skim_rnn import skim_loss
 from ..models.text_classifier import TextClassifier
 from ..train import Trainer, detect_collapse, seed_everything, summarize_history
 from . import _input
-from ._runner import command_line, run_resumable
+from ._runner import check_model, command_line, run_resumable
 
 TASK = "text-classification"
 THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
@@ -330,6 +330,7 @@ def train_command(args) -> int:
         return 0
     seed_everything(args.seed)
     vocab, ids_tr, y_tr, ids_va, y_va = _data(args)
+    check_model(lambda: make_model(args, len(vocab)), args.name, TASK)
     model = make_model(args, len(vocab))
     if args.init_from and not args.resume:
         init_from_dense(model, args.init_from, vocab, args.out)
@@ -529,6 +530,8 @@ def evaluate_command(model, card: dict, name: str, split: Optional[str], data_di
         raise ValueError(f"{name} ({dataset}) is evaluated on --split {valid_split}")
     vocab = load_vocab(name, card)
     texts, labels = load_split(dataset, data_dir or "../shared/data", split)
+    if not texts:
+        raise ValueError(f"the {dataset} {split} split in {data_dir} holds no texts")
     max_tokens = card.get("input", {}).get("max_tokens", textdata.MAX_TOKENS)
     ids = encode(texts, vocab, max_tokens)
     if threshold is not None and not 0.0 <= threshold <= 1.0:

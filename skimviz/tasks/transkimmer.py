@@ -31,7 +31,7 @@ from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
 from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
 from ..train import Trainer, detect_collapse, seed_everything, summarize_history
 from . import _input
-from ._runner import command_line, run_resumable
+from ._runner import check_model, command_line, run_resumable
 from .skim_text import length_batches
 
 TASK = "sst2-transkimmer"
@@ -270,6 +270,9 @@ def _make(args, train_texts):
     """(model, encoder, tokenizer file name, its text)."""
     if args.model == "small":
         vocab = build_vocab(train_texts, max_size=args.max_vocab)
+        check_model(lambda: TranskimmerClassifier(
+            len(vocab), args.hidden, args.layers, args.heads, 4 * args.hidden, MAX_LEN,
+            skim=not args.dense, pool=args.pool), args.name, TASK)
         model = TranskimmerClassifier(len(vocab), args.hidden, args.layers, args.heads, 4 * args.hidden,
                                       MAX_LEN, skim=not args.dense, pool=args.pool)
         return model, TextEncoder("words", vocab.to_text()), "vocab.txt", vocab.to_text()
@@ -625,6 +628,8 @@ def evaluate_command(model, card, name, split, data_dir, threshold: Optional[flo
         raise FileNotFoundError("--data-dir is required (a folder with sst2/dev.tsv)")
     enc = text_encoder(card, name)
     texts, labels = load_sst2(data_dir, "dev")
+    if not texts:
+        raise ValueError(f"sst2/dev.tsv in {data_dir} holds no sentences")
     if threshold is not None:
         set_skim_threshold(model, threshold)
     r = evaluate(model, enc, texts, labels)
