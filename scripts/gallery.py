@@ -60,9 +60,13 @@ class Shot(NamedTuple):
 
 def settle(page: Page, timeout_ms: int) -> None:
     """Wait until the page's script has finished (no "Running…" widget, no spinner), its title
-    is drawn and its figures are rendered."""
+    is drawn and its figures are rendered; or until it has shown an exception."""
     wait_for_script(page, timeout_ms, started_within_ms=0)
-    expect(page.locator('[data-testid="stMain"] h1').first).to_be_visible(timeout=timeout_ms)
+    title = page.locator('[data-testid="stMain"] h1')
+    crashed = page.get_by_test_id("stException")
+    expect(title.or_(crashed).first).to_be_visible(timeout=timeout_ms)
+    if crashed.count():
+        return  # nothing more will be drawn
     expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=timeout_ms)
     page.wait_for_function(FIGURES_DRAWN, timeout=timeout_ms)
     page.wait_for_timeout(500)  # a rerun the first run asked for, and chart transitions
