@@ -185,9 +185,14 @@ class Parser(argparse.ArgumentParser):
     message nor reorder the terminal's text. Subcommand parsers inherit the class."""
 
     def error(self, message: str):
-        from .safety import strip_bidi
-        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in strip_bidi(message))
-        super().error(message)
+        super().error(one_line(message))
+
+
+def one_line(message: object) -> str:
+    """A message as one terminal line: bidi controls removed, other unprintable characters
+    (newlines, escape sequences) shown escaped, as Python writes them."""
+    from .safety import strip_bidi
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in strip_bidi(str(message)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,14 +249,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return _run(args)
     except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     except (CheckpointError, ValueError, EOFError, tarfile.TarError, zlib.error) as e:
-        print(f"error: {e}", file=sys.stderr)   # InputError, ImageError: ValueErrors; broken
-        return 2                                # data files: gzip, tar, zlib errors
+        print(f"error: {one_line(e)}", file=sys.stderr)   # InputError, ImageError: ValueErrors;
+        return 2                                         # broken data: gzip, tar, zlib errors
     except OSError as e:                # a file or folder that cannot be read or written
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return 2
 
 
