@@ -33,27 +33,25 @@ SLIDES: Dict[str, List[dict]] = {
     ],
     "skim-rnn-text": [
         {"title": "Two readers, one memory",
-         "text": "A big LSTM (100 units) and a tiny one (10 units) share one state. Before each "
-                 "word a small layer looks at the word and the state so far and decides: "
-                 "**read** it with the big cell, or **skim** it with the tiny one, which only "
-                 "rewrites the first 10 numbers of the state.",
-         "state": {"skim_theta": 0.5}},
+         "text": "A big LSTM and a tiny one share one memory. Before each word a small layer "
+                 "looks at the word and the memory so far and decides: **read** it with the big "
+                 "LSTM, or **skim** it with the tiny one, which costs about a tenth as much.",
+         "state": {"skim_theta": 0.8}},
         {"title": "Dark words were read",
-         "text": "Dark, bold words went through the big cell; light blue ones were skimmed. "
-                 "Sentiment words (*great*, *dull*, *not*) tend to be read; articles, "
-                 "punctuation and names tend to be skimmed. Hover a word to see its p_skim.",
-         "state": {"skim_theta": 0.5}},
+         "text": "Dark, bold words went through the big LSTM; light blue ones were only "
+                 "skimmed. The sentence under the metrics says which kinds of words this model "
+                 "reads most on the validation set. Hover a word to see its p_skim.",
+         "state": {"skim_theta": 0.8}},
         {"title": "Lower θ: skim more",
          "text": "θ is the skim threshold: a word is skimmed when p_skim > θ. Lower it and more "
-                 "words turn blue, Flop-R grows, and the accuracy curve beside it (measured on "
-                 "the validation set when the model was trained) shows the price.",
-         "state": {"skim_theta": 0.3}},
-        {"title": "Saved FLOPs, saved time?",
-         "text": "Flop-R counts arithmetic. The latency numbers measure the clock: at batch 1 a "
-                 "C++ loop runs only the chosen cell, so time falls with the skim rate — but "
-                 "never quite as fast as FLOPs, because every word still pays the decision and "
-                 "the loop's overhead.",
+                 "words turn blue and the FLOP reduction grows; the “Accuracy vs θ” tab shows "
+                 "what that costs on the validation set.",
          "state": {"skim_theta": 0.5}},
+        {"title": "Saved FLOPs, saved time?",
+         "text": "FLOPs count arithmetic; the Time metric is the clock. The “Time” tab compares "
+                 "the dense LSTM, a masked run that computes every word and throws the skimmed "
+                 "part away, and skimming for real, and says which is faster.",
+         "state": {"skim_theta": 0.8}},
     ],
     "transkimmer-text": [
         {"title": "Every layer may drop tokens",
@@ -75,19 +73,26 @@ SLIDES: Dict[str, List[dict]] = {
                  "pay a fixed cost per operation, so time falls less than FLOPs."},
     ],
     "dashboard": [
-        {"title": "Every checkpoint is a point",
-         "text": "Each shipped model card becomes one point: its task metric against the FLOPs "
-                 "it spends per sequence. Up and to the left is better."},
-        {"title": "Squares are dense baselines",
-         "text": "Squares are dense baselines (every step computed); circles are our "
-                 "conditional models. The horizontal gap between them is the saving."},
+        {"title": "Every model is a point",
+         "text": "Each model shipped with the app is one point: its accuracy on held-out digits "
+                 "(up is better) against the FLOPs it spends per digit (left is cheaper). Red "
+                 "circles skip pixels; the black square reads every pixel.",
+         "state": {"dash_task": "mnist", "dash_axis": "flops"}},
         {"title": "The paper beside ours",
-         "text": "Purple crosses are the paper's reported numbers (with their table number). "
-                 "The vertical gap to ours shows how far a CPU-budget training is from the "
-                 "paper's."},
+         "text": "Purple crosses and the open square are the paper's own numbers, counted with "
+                 "the same FLOP rules. The vertical gap shows how far a short CPU training is "
+                 "from the paper's 600 epochs.",
+         "state": {"dash_task": "mnist", "dash_axis": "flops"}},
         {"title": "θ is a free knob",
-         "text": "The dotted line is one model at several inference thresholds θ: the same "
-                 "weights trade accuracy for FLOPs without retraining."},
+         "text": "The dotted grey line is one skipping model at other thresholds θ: the same "
+                 "weights trade accuracy for FLOPs without any retraining. The orange ring marks "
+                 "the best trade-off, named in the sentence under the chart.",
+         "state": {"dash_task": "mnist", "dash_axis": "flops"}},
+        {"title": "FLOPs or time?",
+         "text": "Now the cost is **measured time**: every model timed at batch 1 on this server, "
+                 "just now. Fewer FLOPs do not always mean less time; read the sentence under "
+                 "the chart to see whether the saving survived.",
+         "state": {"dash_task": "mnist", "dash_axis": "latency_ms"}},
     ],
     "home": [
         {"title": "Not every step deserves the same work",

@@ -193,7 +193,7 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
     if T < 1:
         raise ValueError("nothing to play: the text has no tokens")
     rows = -(-T // per_row)
-    height = height or 230 + 34 * rows
+    height = height or 300 + 50 * rows
     col, row = np.arange(T) % per_row, np.arange(T) // per_row
     colour = np.where(skim > 0.5, SKIM_COLOR, READ_COLOR)
     label = np.where(skim > 0.5, "skimmed", "read")
@@ -224,7 +224,7 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                  marker=dict(symbol="square", size=11, color=c)), row=2, col=1)
     fig.update_xaxes(visible=False, range=[-0.7, per_row - 0.3], row=1, col=1)
-    fig.update_yaxes(visible=False, range=[rows - 0.5, -0.5], row=1, col=1)
+    fig.update_yaxes(visible=False, range=[rows - 0.4, -0.9], row=1, col=1)
     fig.update_xaxes(title_text="word", range=[0.4, T + 0.6], row=2, col=1)
     fig.update_yaxes(title_text="p_skim", range=[0, 1.02], row=2, col=1)
     _base_layout(fig, height)

@@ -86,7 +86,7 @@ def _spans(html: str):
 
 
 def _skimmed(at: AppTest) -> int:
-    return int(_metric(at, "Skimmed tokens").split(" / ")[0])
+    return int(_metric(at, "Words skimmed").split(" of ")[0])
 
 
 def test_page_loads_and_colours_the_example(skim_env):
@@ -97,13 +97,18 @@ def test_page_loads_and_colours_the_example(skim_env):
     tokens = textdata.tokenize(at.text_area(key="skim_text").value)
     assert [s[1] for s in spans] == tokens
     n_skim = sum("skimviz-skim" in s[0] for s in spans)
-    assert _metric(at, "Skimmed tokens") == f"{n_skim} / {len(tokens)}"
+    assert _metric(at, "Words skimmed") == f"{n_skim} of {len(tokens)}"
     assert 0 < n_skim < len(tokens)  # a mix at θ = 0.5 (the decision layer is spread)
-    # "chemistry" is not in the fixture's vocabulary: marked unknown
-    assert any("skimviz-unknown" in c and t == "chemistry" for c, t in spans)
+    # "gorgeous" is not in the fixture's vocabulary: marked unknown
+    assert any("skimviz-unknown" in c and t == "gorgeous" for c, t in spans)
     assert _metric(at, "Prediction") in {"positive", "negative"}
-    assert _metric(at, "Flop-R (this text)").endswith("×")
-    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    assert _metric(at, "FLOP reduction").endswith("×")
+    assert _metric(at, "Time (batch 1)").endswith("ms")
+    # the sentence under the metrics is built from the numbers beside it
+    said = next(m.value for m in at.markdown if m.value.startswith("The big LSTM read"))
+    assert f"read {len(tokens) - n_skim} of the {len(tokens)} words" in said
+    assert f"{_metric(at, 'FLOP reduction')} fewer FLOPs" in said
+    assert [m.label for m in at.metric][4:7] == ["Dense", "Masked", "Skipped for real"]
     assert any("skimviz-legend" in m.value for m in at.markdown)
     chart = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-flop_r_chart")]
     spec = json.loads(chart[0].proto.spec)
@@ -159,9 +164,9 @@ def test_long_text_notices(skim_env):
     _no_exception(at)
     w = _warnings(at)
     assert f"only the first {textdata.MAX_CHARS:,} are read" in w
-    assert f"at most {textdata.MAX_TOKENS} tokens" in w
+    assert f"at most {textdata.MAX_TOKENS} words" in w
     assert len(_spans(_tokens_html(at))) == textdata.MAX_TOKENS
-    assert _metric(at, "Skimmed tokens").endswith(f"/ {textdata.MAX_TOKENS}")
+    assert _metric(at, "Words skimmed").endswith(f"of {textdata.MAX_TOKENS}")
     assert "text" not in at.query_params  # too long for a link
 
 
@@ -170,7 +175,7 @@ def test_exports(skim_env):
     at.text_area(key="skim_text").set_value("A funny film , not bad at all !").run()
     _no_exception(at)
     buttons = {b.proto.label: b for b in at.get("download_button")}
-    assert {"Tokens as CSV", "Trace as JSON"} <= set(buttons)
+    assert {"Words as CSV", "Trace as JSON"} <= set(buttons)
     # AppTest exposes the download's data through its media URL only; rebuild it the page's
     # way and check it against what the page shows instead.
     from skimviz import figures, figures_text
@@ -227,7 +232,7 @@ def test_shared_link_through_the_home_page(skim_env):
 def test_no_checkpoint_is_an_error_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
     at = _page()
-    assert any("No Skim-RNN checkpoint" in e.value for e in at.error)
+    assert any("No Skim-RNN model is installed" in e.value for e in at.error)
 
 
 def test_speedup_button(skim_env, monkeypatch):
@@ -245,17 +250,19 @@ def test_speedup_button(skim_env, monkeypatch):
     assert _array(spec["data"][0]["customdata"]).tolist() == [0.99, 0.01]
     assert len(xs) == 2 and xs[0] < xs[1]
     assert len(_array(spec["data"][1]["y"])) == 2  # measured vs the dense twin
-    assert any("Best speed-up over the dense twin" in c.value for c in at.caption)
+    assert any("Best speed-up over the dense LSTM" in c.value for c in at.caption)
 
 
 def test_presentation_mode(skim_env):
     at = _page()
     normal = json.loads([c for c in at.get("plotly_chart")
                          if c.proto.id.endswith("-flop_r_chart")][0].proto.spec)
-    assert "font-size: 1.15rem" in _tokens_html(at)
+    assert "font-size: 1.3rem" in _tokens_html(at)
     at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()
     _no_exception(at)
-    assert any("<style>" in m.value and "stSidebar" in m.value for m in at.markdown)
+    # the slide sits beside the text; nothing is hidden (sidebar and controls stay)
+    assert any("Slide 1 of 4" in c.value for c in at.caption)
+    assert not any("display: none" in m.value for m in at.markdown)
     assert at.query_params.get("present") in ("1", ["1"])
     big = json.loads([c for c in at.get("plotly_chart")
                       if c.proto.id.endswith("-flop_r_chart")][0].proto.spec)
@@ -275,14 +282,14 @@ def test_presentation_slides_move_theta(skim_env):
     at = _page()
     at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()
     assert any("Slide 1 of 4" in c.value for c in at.caption)
-    assert at.slider(key="skim_theta").value == 0.5
-    skimmed_at_half = _skimmed(at)
+    assert at.slider(key="skim_theta").value == 0.8
+    skimmed_at_default = _skimmed(at)
     for _ in range(2):
         at.button(key="present_next_skim-rnn-text").click().run()
     _no_exception(at)
     assert any("Slide 3 of 4" in c.value for c in at.caption)
-    assert at.slider(key="skim_theta").value == 0.3
-    assert _skimmed(at) >= skimmed_at_half
+    assert at.slider(key="skim_theta").value == 0.5
+    assert _skimmed(at) >= skimmed_at_default
 
 
 def _block(at: AppTest, cls: str) -> str:
@@ -301,8 +308,8 @@ def test_attributions_vs_decisions(skim_env):
                                                  attr)] == tokens
     decisions = _spans(_block(at, "skimviz-tokens-decisions"))
     assert [c for c, _ in decisions] == [c for c, _ in _spans(_tokens_html(at))]
-    assert _metric(at, "Attribution on read tokens").endswith("%") or \
-        _metric(at, "Attribution on read tokens") == "—"
+    assert _metric(at, "Attribution on read words").endswith("%") or \
+        _metric(at, "Attribution on read words") == "—"
     assert [m for m in at.metric if m.label.startswith("Read-AUC (top ")]
     assert any(m.value.startswith("**In one line:**") for m in at.markdown)
     assert "Attributions as CSV" in {b.proto.label for b in at.get("download_button")}
@@ -334,5 +341,7 @@ def test_compare_two_thresholds(skim_env):
     skim_b = sum("skimviz-skim" in c for c, _ in _spans(b))
     assert [t for _, t in _spans(a)] == [t for _, t in _spans(b)]
     assert skim_b > skim_a and skim_a == _skimmed(at)
-    assert _metric(at, "Skim rate (B)").endswith("%") and _metric(at, "Flop-R (A)").endswith("×")
+    heads = [m.value for m in at.markdown if m.value.startswith(("**A: θ", "**B: θ"))]
+    assert heads[0].startswith(f"**A: θ = 0.99** — {skim_a} of ")
+    assert heads[1].startswith(f"**B: θ = 0.01** — {skim_b} of ")
     assert at.slider(key="skim_theta").value == pytest.approx(0.99)  # θ of A untouched

@@ -35,7 +35,7 @@ def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
     if key not in cache:
         with st.spinner("Timing dense, masked and skipped runs…"), torch_threads(THREADS):
             fns, flops, impl = latency.runners(model, dense, inputs)
-            result = latency.measure(fns, flops)
+            result = latency.measure(fns, flops, rounds=9, max_seconds=1.5)
         if len(cache) > 32:
             cache.clear()
         cache[key] = (result, impl)
@@ -59,4 +59,23 @@ def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, ext
         col.caption(f"{figures.format_flops(r['flops'])} · {impl[k]}")
     st.markdown(latency.sentence(result, unit, impl))
     st.caption(f"Batch 1 on this server's CPU ({THREADS} "
-               f"thread{'s' if THREADS != 1 else ''}), the three timed in turn in one run (median of up to 15 rounds).")
+               f"thread{'s' if THREADS != 1 else ''}), the three timed in turn in one run (median of up to 9 rounds).")
+
+
+def quick(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
+    """(result, impl) or None when it cannot be measured: for a page's first-screen metric."""
+    try:
+        return measure(name, model, dense, inputs, model_key, extra)
+    except latency.LatencyError:
+        return None
+
+
+def time_metric(col, timing) -> None:
+    """One metric: the skipped-for-real time of this input, with the dense time below."""
+    if timing is None:
+        col.metric("Time (batch 1)", "—")
+        return
+    result, _ = timing
+    s, d = result["skipped"]["ms"], result["dense"]["ms"]
+    col.metric("Time (batch 1)", f"{s:.2f} ms", f"dense: {d:.2f} ms", delta_color="off",
+               delta_arrow="off", help=definition("latency") + " Details in the Time tab.")

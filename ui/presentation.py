@@ -52,14 +52,15 @@ def _toggled(page: str) -> None:
         _apply(page, st.session_state.get(f"_present_step_{page}", 0))
 
 
-def toggle(page: str, container=None, sync_url: bool = True) -> bool:
+def toggle(page: str, container=None, sync_url: bool = True,
+           label: str = "Presentation mode") -> bool:
     """The "Presentation mode" toggle (in ``container``, default the page); returns whether the
     mode is on. It starts from the URL (``present=1``); with ``sync_url`` the URL follows it."""
     if STATE not in st.session_state:
         params = {k: st.query_params.get_all(k) for k in st.query_params}
         st.session_state[STATE] = urlstate.presenting(params)
     (container or st).toggle(
-        "Presentation mode", value=is_on(), key=f"present_toggle_{page}", on_change=_toggled,
+        label, value=is_on(), key=f"present_toggle_{page}", on_change=_toggled,
         args=(page,), help="Larger text and figures, and a short guided sequence of slides "
                            "beside the main figure. Navigation and controls stay.")
     on = is_on()
