@@ -1,24 +1,27 @@
-"""Trade-off dashboard: every shipped checkpoint as a point, task metric against FLOPs (or
-measured latency), one panel per task, the dense baselines and the papers' reported points
-beside ours.
+"""Trade-off dashboard: every shipped checkpoint as a point, task metric against FLOPs or
+measured time per input, one task family at a time (a picker), the papers' reported points beside
+ours, and one sentence per task, generated from the numbers, naming the best trade-off.
 
-A thin page: the points come from the model cards through ``skimviz.dashboard`` and the chart
-from ``skimviz.figures.tradeoff_figure``, so a new checkpoint in ``pretrained/`` appears here
-without a code change.
+A thin page: the points, the latency inputs and the sentences come from ``skimviz.dashboard``,
+the chart from ``skimviz.figures.tradeoff_figure``, so a new checkpoint in ``pretrained/``
+appears here without a code change.
 """
 from __future__ import annotations
-
 
 import pandas as pd
 import streamlit as st
 
-from app_support import big, presentation
 from app_support import checkpoint_stamp as _stamp
+from app_support import load_shared
 from app_support import pretrained_dir as _pretrained_dir
 from skimviz import checkpoint, dashboard, figures
 from skimviz.checkpoint import CheckpointError
+from ui import presentation
+from ui.lede import lede
+from ui.style import PLOT_CONFIG, THREADS
 
-PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+PAGE = "dashboard"
+AXES = {"flops": "FLOPs", "latency_ms": "Measured time"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -26,105 +29,111 @@ def _card(name: str, directory: str | None, stamp) -> dict:
     return checkpoint.load_card(name, directory)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _latency(name: str, directory: str | None, stamp) -> dict:
-    """Batch-1 latency of one checkpoint on validation digit #0, 1 CPU thread (cached per
-    checkpoint version)."""
-    model, card = checkpoint.load(name, directory)
-    return dashboard.checkpoint_latency(model, card)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _latency(names: tuple, directory: str | None, stamps: tuple) -> dict:
+    """Batch-1 time of every checkpoint in ``names``, timed in turn in one run; once per
+    process and checkpoint versions (``stamps``): {"ms": name → ms, "inputs": task → what,
+    "errors": name → message}."""
+    calls, inputs, errors = {}, {}, {}
+    base = checkpoint.PRETRAINED_DIR if directory is None else directory
+    for name, stamp in zip(names, stamps):
+        try:
+            model, card = load_shared(name, directory, stamp)
+            args, what = dashboard.latency_inputs(card, f"{base}/{name}")
+        except (CheckpointError, ValueError, OSError) as e:
+            errors[name] = str(e)
+            continue
+        calls[name] = lambda m=model.eval(), a=args: m(*a)
+        inputs[dashboard.card_point(card)["task"]] = what
+    return {"ms": dashboard.time_models(calls) if calls else {}, "inputs": inputs,
+            "errors": errors}
 
 
-st.title("Trade-off dashboard")
-presenting = presentation("dashboard")
-st.markdown(
-    "Every checkpoint shipped with the app is one point: its task metric against what it "
-    "costs per sequence. Dense baselines are marked as squares, the papers' reported points as "
-    "purple crosses labelled with their table, and a model's θ sweep as a dotted line. The "
-    "points are read from the model cards, so a newly trained checkpoint appears here by itself.")
-
+# --- the checkpoints ---------------------------------------------------------------------------
 directory = _pretrained_dir()
 names = checkpoint.list_pretrained(directory)
-cards, problems = [], []
+cards, unreadable = [], []
 for name in names:
     try:
         cards.append(_card(name, directory, _stamp(name, directory)))
-    except CheckpointError as e:
-        problems.append(f"`{name}`: {e}")
-for p in problems:
-    st.warning(f"A checkpoint card could not be read and is left out: {p}")
-if not cards:
-    st.info("No checkpoint is shipped yet (see the README for the training commands); the "
-            "papers' reported points are shown alone.")
-
+    except CheckpointError:
+        unreadable.append(name)
 points = dashboard.points_from_cards(cards) if cards else dashboard.paper_points()
 curves = dashboard.sweep_curves(cards)
 
+# --- opening -------------------------------------------------------------------------------------
+presenting = presentation.toggle(PAGE, st.columns([2.5, 1])[1])  # top right
+lede("Trade-off dashboard",
+     "Every model shipped with this app is one point: how well it does its task (up is better) "
+     "against what one input costs (left is cheaper), counted in {FLOPs} or measured as "
+     "{latency|time} on this server. Circles skip work, squares are {dense}; purple marks are "
+     "the papers' own numbers.",
+     "switch the cost to “Measured time”: do the circles still sit left of the squares?",
+     ["Campos et al., ICLR 2018, Table 3 · Seo et al., ICLR 2018, Table 2 · Guan et al., "
+      "ACL 2022, Table 3"])
+if not cards:
+    st.info("No model is installed in this app yet; the papers' reported points are shown "
+            "alone.")
+
+groups = dashboard.groups(points)
+if st.session_state.get("dash_task") not in groups:  # first visit, or a slide's task is absent
+    st.session_state["dash_task"] = groups[0]
+st.session_state.setdefault("dash_axis", "flops")
 with st.container(key="controls_dashboard"):
-    c1, c2 = st.columns([2, 3])
-    axis = c1.radio("Cost axis", ["flops", "latency_ms"], key="dash_axis", horizontal=True,
-                    format_func=lambda v: {"flops": "FLOPs per sequence",
-                                           "latency_ms": "Measured latency"}[v])
-    with c2:
-        measure = st.button("Measure latency of every checkpoint", key="dash_measure",
-                            disabled=not cards,
-                            help="Times each checkpoint on one validation digit, batch 1, 1 CPU "
-                                 "thread (median of 5 runs after 2 warm-ups); cached per "
-                                 "checkpoint.")
+    c1, c2 = st.columns([3, 2])
+    group = c1.segmented_control("Task", groups, key="dash_task", required=True,
+                                 format_func=dashboard.group_label)
+    axis = c2.segmented_control(
+        "Cost", list(AXES), key="dash_axis", required=True, format_func=AXES.get,
+        help="FLOPs: counted arithmetic per input, as on the model cards. Measured time: every "
+             f"model of the task timed now, at batch 1 on this server's CPU ({THREADS} thread), "
+             "in turn in one run.")
+group = group if group in groups else groups[0]
+shown = dashboard.in_group(points, group)
+tasks = list(dict.fromkeys(p["task"] for p in shown))
 
-lat = st.session_state.setdefault("_dash_latency", {})
-if measure:
-    with st.spinner("Timing every checkpoint on one digit…"):
-        for name in names:
-            try:
-                lat[name] = _latency(name, directory, _stamp(name, directory))
-            except Exception as e:  # timing is informative only
-                st.warning(f"Latency of `{name}` could not be measured: {e}")
-points = dashboard.with_latency(points, {k: v["median_ms"] for k, v in lat.items()})
+timing = None
+ours = [p["name"] for p in shown if p["source"] == "ours"]
+if axis == "latency_ms" and ours:
+    with st.spinner(f"Timing {len(ours)} models at batch 1…"):
+        timing = _latency(tuple(ours), directory, tuple(_stamp(n, directory) for n in ours))
+    shown = dashboard.with_latency(shown, timing["ms"])
 
-if axis == "latency_ms" and not dashboard.drawable(points, "latency_ms"):
-    st.info("No latency measured yet: press “Measure latency of every checkpoint”. Showing "
-            "FLOPs meanwhile.")
-    axis = "flops"
+# --- the chart and what it says ------------------------------------------------------------------
+best = [b["pick"]["name"] for t in tasks
+        if (b := dashboard.best_tradeoff(shown, t, axis)) is not None]
+fig = figures.tradeoff_figure(shown, x=axis, curves=curves if axis == "flops" else None,
+                              font_size=16 if presenting else 12, highlight=best)
+with presentation.beside(PAGE):
+    st.plotly_chart(presentation.big(fig), key="tradeoff_chart", config=PLOT_CONFIG,
+                    alt="trade-off chart: task metric against cost, one point per model")
+    for t in tasks:
+        st.markdown(dashboard.tradeoff_sentence(shown, t, axis))
 
-fig = figures.tradeoff_figure(points, x=axis, curves=curves if axis == "flops" else None,
-                              height=460, font_size=16 if presenting else 12)
-st.plotly_chart(big(fig), key="tradeoff_chart", config=PLOT_CONFIG,
-                alt="trade-off chart: task metric against cost, one point per checkpoint")
 if axis == "flops":
-    st.caption(
-        "Task metric (validation accuracy for MNIST) against analytic FLOPs per sequence (log "
-        "scale; a multiply-add is 2 FLOPs, element-wise work counted, head included). Circles: "
-        "our conditional models; black squares: our dense baselines; purple: the paper's "
-        "reported numbers (Skip RNN, Table 3), whose FLOPs are computed with skimviz.cost from "
-        "the reported updates for a 110-unit cell at input 1 over 784 steps; dotted grey: our "
-        "model at each swept inference threshold θ. Hover a point for its details.")
-else:
-    measured = [p for p in points if p.get("latency_ms") is not None]
-    how = next(iter(lat.values()), {}).get("input", "one validation digit, batch 1, 1 thread")
-    st.caption(
-        f"Task metric against measured latency: {how}; median of the timed runs on this "
-        f"machine's CPU ({len(measured)} checkpoint{'s' if len(measured) != 1 else ''} timed). "
-        "The papers report no comparable latency, so they are not drawn here. The dense GRU is "
-        "one fused call while a Skip GRU steps in Python from update to update, so fewer FLOPs "
-        "do not always mean less time.")
+    st.caption("FLOPs per input: the mean over each model's validation set, counted from the "
+               "work it really did (a multiply-add is 2 FLOPs). Dotted grey: one skipping model "
+               "at other thresholds θ, same weights. Best trade-off: the cheapest of our models "
+               f"within {dashboard.ACCURACY_TOLERANCE * 100:g} accuracy point of our most "
+               "accurate one (for the adding task: the cheapest that solves it). Hover a point "
+               "for its details.")
+elif timing is not None:
+    inputs = "; ".join(f"{dashboard.task_title(t)}: {w}" for t, w in timing["inputs"].items())
+    st.caption(f"Median time per input at batch 1 on this server's CPU ({THREADS} thread), "
+               f"every model timed in turn in one run, measured once per server start. Inputs "
+               f"— {inputs}. The papers report no times on this machine, so only our models "
+               "are drawn.")
+    for name, err in timing["errors"].items():
+        st.caption(f"{name} could not be timed: {err}")
 
-# --- targets, table ---------------------------------------------------------------------------
-for t in dashboard.target_notes(points):
-    st.info(f"**{t['name']}** — target: {t['goal']}. Status: {t['note']}.")
-dry = [p["name"] for p in points if p["source"] == "ours" and p["dry_run"]]
-if dry:
-    st.warning("From a pipeline dry run (two training steps; meaningless numbers): "
-               + ", ".join(f"`{n}`" for n in dry) + ".")
-for p in dashboard.missing(points, "flops"):
-    st.warning(f"`{p['name']}`: its card has no "
-               f"{'task metric' if p['value'] is None else 'FLOP count'}, so it is listed but "
-               "not drawn.")
-
-if not presenting:
-    rows = [{"task": p["task"], "model": p["name"], "kind": p["kind"],
-             "source": p["source"] if p["source"] == "ours" else p["ref"],
-             "metric": p["metric_label"], "value": p["value"], "updates": p["updates"],
-             "FLOPs / sequence": p["flops"], "latency ms": p["latency_ms"]} for p in points]
+# --- details -------------------------------------------------------------------------------------
+with st.expander("All points of this task as a table"):
+    rows = [{"task": dashboard.task_title(p["task"]), "model": p["name"],
+             "kind": "skipping" if p["kind"] == "skip" else "dense",
+             "source": "ours" if p["source"] == "ours" else p["ref"],
+             "measure": p["metric_label"], "value": p["value"],
+             "FLOPs per input": p["flops"], "time (ms)": p["latency_ms"]} for p in shown]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="tradeoff_table")
-    st.caption("The same points as a table: ours from the model cards (validation set of each "
-               "card), the paper's as reported; updates are mean state updates per sequence.")
+    lost = [p["name"] for p in dashboard.missing(shown, axis)] + unreadable
+    if lost:
+        st.caption("Listed but not drawn (their cards lack a number): " + ", ".join(lost) + ".")

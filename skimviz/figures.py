@@ -530,27 +530,104 @@ OURS_SKIP_COLOR = USED_COLOR     # our conditional-computation checkpoints
 OURS_DENSE_COLOR = "#1f1f1f"     # our dense baselines
 PAPER_COLOR = "#9467bd"          # the papers' reported points
 SWEEP_COLOR = "#7f7f7f"          # a card's θ sweep
-TRADEOFF_X = {"flops": "FLOPs per sequence", "latency_ms": "measured latency, ms (batch 1)"}
+BEST_COLOR = MARKER_COLOR        # the ring round the best trade-off
+TRADEOFF_X = {"flops": "FLOPs per input", "latency_ms": "measured time per input (ms)"}
 #: (source, kind) → trace name, marker symbol, colour. Dense baselines are squares, paper points
-#: crosses (open for the paper's dense baselines), ours circles.
+#: crosses (open squares for the paper's dense baselines), ours circles.
 TRADEOFF_STYLE = {
-    ("ours", "skip"): ("ours: conditional", "circle", OURS_SKIP_COLOR),
-    ("ours", "dense"): ("ours: dense baseline", "square", OURS_DENSE_COLOR),
-    ("paper", "skip"): ("paper: conditional", "x", PAPER_COLOR),
-    ("paper", "dense"): ("paper: dense baseline", "square-open", PAPER_COLOR),
+    ("ours", "skip"): ("ours: skipping", "circle", OURS_SKIP_COLOR),
+    ("ours", "dense"): ("ours: dense", "square", OURS_DENSE_COLOR),
+    ("paper", "skip"): ("paper: skipping", "x", PAPER_COLOR),
+    ("paper", "dense"): ("paper: dense", "square-open", PAPER_COLOR),
 }
+
+
+def short_number(v: float) -> str:
+    """20000000 → "20M", 0.5 → "0.5": a tick label that fits."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:g}{unit}"
+    return f"{v:g}"
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> List[float]:
+    """At most ``max_ticks`` round tick values (1, 2, 5 × 10^k) inside [lo, hi] for a log axis,
+    never none: the ends themselves when no round value falls inside."""
+    if not (lo > 0 and hi >= lo):
+        return []
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        vals = [m * 10.0 ** k for k in range(k0, k1 + 1) for m in steps]
+        vals = [v for v in vals if lo <= v <= hi]
+        while len(vals) > max_ticks:
+            vals = vals[::2]
+        if len(vals) >= 2 or steps == (1,):
+            break
+    if len(vals) < 2:
+        vals = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")})
+    return vals
+
+
+def legend_rows(names: Sequence[str], font_size: int, width: float) -> int:
+    """About how many rows a horizontal legend of ``names`` takes in a figure ``width`` px wide
+    (a symbol and a gap of ~45 px per entry, ~0.55 em per character): the top margin it needs,
+    since a legend above the plot does not push the panels' titles down by itself."""
+    if not names:
+        return 0
+    rows, used = 1, 0.0
+    for n in names:
+        w = 45 + 0.55 * font_size * len(n)
+        if used and used + w > width:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def _grid(n: int, max_cols: int) -> Tuple[int, int]:
+    """(rows, cols) for ``n`` panels: at most ``max_cols`` columns; four panels as 2 × 2."""
+    cols = 2 if n == 4 and max_cols >= 2 else max(1, min(max_cols, n))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def _tradeoff_trace(sel, x: str, name: str, symbol: str, colour: str, task: str, source: str,
+                    kind: str, show_legend: bool, label: bool, font_size: int) -> go.Scatter:
+    """One marker trace of the trade-off chart; ``text`` holds the labels (drawn when
+    ``label``), ``customdata`` the hover text."""
+    hover = [f"{p['label']}" + (f"<br>{p['note']}" if p.get("note") else "")
+             + (f"<br>{float(p['updates']):.1f} of {p['seq_len']} updates"
+                if p.get("updates") is not None and p.get("seq_len") else "")
+             for p in sel]
+    return go.Scatter(
+        x=[float(p[x]) for p in sel], y=[float(p["value"]) for p in sel],
+        mode="markers+text" if label else "markers", name=name, legendgroup=name,
+        showlegend=show_legend, text=[str(p["label"]) for p in sel],
+        texttemplate=[str(p["name"]) for p in sel] if label else None,
+        textposition="bottom center" if kind == "dense" else "top center",
+        textfont=dict(size=max(9, font_size - 2), color=colour),
+        marker=dict(symbol=symbol, size=12, color=colour,
+                    line=dict(width=2 if symbol.endswith("open") or symbol == "x" else 1,
+                              color=colour if source == "paper" else "white")),
+        customdata=hover, meta={"task": task, "source": source, "kind": kind},
+        hovertemplate="%{customdata}<br>" + ("%{x:.3s} FLOPs" if x == "flops" else
+                                             "%{x:.2f} ms")
+                      + f"<br>{sel[0]['metric_label']} %{{y:.3f}}<extra></extra>")
 
 
 def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
                     curves: Optional[Sequence[Dict[str, object]]] = None,
-                    height: int = 420, font_size: int = 12) -> go.Figure:
-    """Task metric against cost, one panel per task (in order of first appearance).
+                    height: Optional[int] = None, font_size: int = 12, max_cols: int = 3,
+                    highlight: Sequence[str] = ()) -> go.Figure:
+    """Task metric against cost, one panel per task (in order of first appearance), in a grid
+    of at most ``max_cols`` columns, the legend in one row above.
 
-    ``x`` is "flops" (FLOPs per sequence) or "latency_ms" (measured; points without one are left
-    out, and the papers report none). Each panel has up to four point traces, named after
-    :data:`TRADEOFF_STYLE` (dense baselines as squares, the papers' points as crosses with their
-    table number in the text label and hover), plus one dashed line per θ sweep in ``curves``
-    (FLOPs only). Every trace's ``meta`` is ``{"task", "source", "kind"}`` (or ``"sweep"``)."""
+    ``x`` is "flops" (FLOPs per input) or "latency_ms" (measured; points without one are left
+    out, and the papers report none); both axes of cost are logarithmic, with a few round ticks.
+    Each panel has up to four point traces, named after :data:`TRADEOFF_STYLE` (dense baselines
+    as squares, the papers' points as crosses with their table number in ``text`` and the hover),
+    one dotted line per θ sweep in ``curves`` (FLOPs only), and an orange ring round each of our
+    points named in ``highlight`` (the best trade-off). Our points are labelled with their names
+    where a panel has room (one or two columns, at most four of ours). Every trace's ``meta`` is
+    ``{"task", "source", "kind"}`` (kind "sweep" or "best" for the extra traces)."""
     if x not in TRADEOFF_X:
         raise ValueError(f"x must be one of {sorted(TRADEOFF_X)}")
     tasks: List[str] = []
@@ -559,64 +636,83 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
         if p["task"] not in tasks:
             tasks.append(str(p["task"]))
             titles[str(p["task"])] = str(p.get("task_title") or p["task"])
-    fig = make_subplots(rows=1, cols=max(1, len(tasks)),
+    n_rows, n_cols = _grid(len(tasks), max_cols)
+    fig = make_subplots(rows=n_rows, cols=n_cols,
                         subplot_titles=[titles[t] for t in tasks] or None,
-                        horizontal_spacing=0.08)
+                        horizontal_spacing=0.12 if n_cols > 2 else 0.1,
+                        vertical_spacing=0.2 if n_rows > 1 else 0.1)
+    height = height or (440 if n_rows == 1 else 330 * n_rows)
     if not tasks:
         return _empty_figure(fig, "no checkpoints to show", height)
     shown = set()
-    for col, task in enumerate(tasks, start=1):
+    for i, task in enumerate(tasks):
+        row, col = i // n_cols + 1, i % n_cols + 1
         pts = [p for p in points if p["task"] == task]
-        if x == "flops" and curves:
-            for c in curves:
-                if c["task"] != task:
-                    continue
-                fig.add_trace(go.Scatter(
-                    x=list(c["flops"]), y=list(c["values"]), mode="lines+markers",
-                    name=f"θ sweep: {c['name']}", legendgroup=f"sweep-{c['name']}",
-                    line=dict(color=SWEEP_COLOR, dash="dot", width=1),
-                    marker=dict(size=5, color=SWEEP_COLOR), customdata=list(c["thresholds"]),
-                    meta={"task": task, "source": "ours", "kind": "sweep", "name": c["name"]},
-                    hovertemplate=f"{c['name']} at θ = %{{customdata:g}}<br>%{{x:.3s}} FLOPs"
-                                  f"<br>{c['metric_label']} %{{y:.3f}}<extra></extra>"),
-                    row=1, col=col)
+        _sweeps(fig, curves if x == "flops" else None, task, row, col, shown)
+        ours = [p for p in pts if p["source"] == "ours" and p.get("value") is not None
+                and p.get(x) is not None]
+        label = n_cols <= 2 and len(ours) <= 4
         for (source, kind), (name, symbol, colour) in TRADEOFF_STYLE.items():
             sel = [p for p in pts if p["source"] == source and p["kind"] == kind
                    and p.get("value") is not None and p.get(x) is not None]
-            if not sel:
-                continue
-            xs = [float(p[x]) for p in sel]
-            ys = [float(p["value"]) for p in sel]
-            labels = [str(p["label"]) for p in sel]
-            hover = [f"{p['label']}" + (f"<br>{p['note']}" if p.get("note") else "")
-                     + (f"<br>{float(p['updates']):.1f} of {p['seq_len']} updates"
-                        if p.get("updates") is not None and p.get("seq_len") else "")
-                     + (" (dry run)" if p.get("dry_run") else "")
-                     for p in sel]
+            if sel:
+                fig.add_trace(_tradeoff_trace(sel, x, name, symbol, colour, task, source, kind,
+                                              name not in shown, label and source == "ours",
+                                              font_size), row=row, col=col)
+                shown.add(name)
+        best = [p for p in ours if p["name"] in set(highlight)]
+        if best:
             fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="markers+text", name=name, legendgroup=name,
-                showlegend=name not in shown, text=labels,
-                textposition="bottom center" if source == "paper" else "top center",
-                textfont=dict(size=max(9, font_size - 2), color=colour),
-                marker=dict(symbol=symbol, size=13 if kind == "dense" else 12, color=colour,
-                            line=dict(width=2 if symbol.endswith("open") or symbol == "x"
-                                      else 1, color=colour if source == "paper" else "white")),
-                customdata=hover, meta={"task": task, "source": source, "kind": kind},
-                hovertemplate="%{customdata}<br>" + ("%{x:.3s} FLOPs" if x == "flops" else
-                                                     "%{x:.1f} ms")
-                              + f"<br>{sel[0]['metric_label']} %{{y:.3f}}<extra></extra>"),
-                row=1, col=col)
-            shown.add(name)
-        metric_label = pts[0]["metric_label"] if pts else "metric"
-        fig.update_xaxes(title_text=TRADEOFF_X[x], type="log" if x == "flops" else "linear",
-                         gridcolor="#eeeeee", row=1, col=col)
-        fig.update_yaxes(title_text=str(metric_label), gridcolor="#eeeeee", row=1, col=col)
+                x=[float(p[x]) for p in best], y=[float(p["value"]) for p in best],
+                mode="markers", name="best trade-off", legendgroup="best",
+                showlegend="best" not in shown, hoverinfo="skip",
+                marker=dict(symbol="circle-open", size=24, color=BEST_COLOR,
+                            line=dict(width=3, color=BEST_COLOR)),
+                meta={"task": task, "source": "ours", "kind": "best"}), row=row, col=col)
+            shown.add("best")
+        _tradeoff_axes(fig, pts, curves if x == "flops" else None, task, x, row, col)
     fig.update_annotations(font_size=font_size + 1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
+    rows = legend_rows([t.name for t in fig.data if t.showlegend is not False], font_size,
+                       560 if font_size > 12 else 680)
+    fig.update_layout(height=height,
+                      margin=dict(l=10, r=10, t=int(rows * font_size * 1.9 + font_size + 24), b=10),
                       font=dict(family="sans-serif", size=font_size),
                       paper_bgcolor="white", plot_bgcolor="white", showlegend=True,
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+                      legend=dict(orientation="h", yref="container", y=1, yanchor="top",
+                                  xanchor="left", x=0, font=dict(size=font_size)))
     return fig
+
+
+def _sweeps(fig, curves, task: str, row: int, col: int, shown: set) -> None:
+    """Each θ sweep of ``task`` as a dotted grey line (one legend entry for all)."""
+    for c in curves or ():
+        if c["task"] != task:
+            continue
+        fig.add_trace(go.Scatter(
+            x=list(c["flops"]), y=list(c["values"]), mode="lines+markers",
+            name="ours at other θ", legendgroup="sweep",
+            showlegend="sweep" not in shown,
+            line=dict(color=SWEEP_COLOR, dash="dot", width=1),
+            marker=dict(size=5, color=SWEEP_COLOR), customdata=list(c["thresholds"]),
+            meta={"task": task, "source": "ours", "kind": "sweep", "name": c["name"]},
+            hovertemplate=f"{c['name']} at θ = %{{customdata:g}}<br>%{{x:.3s}} FLOPs"
+                          f"<br>{c['metric_label']} %{{y:.3f}}<extra></extra>"),
+            row=row, col=col)
+        shown.add("sweep")
+
+
+def _tradeoff_axes(fig, pts, curves, task: str, x: str, row: int, col: int) -> None:
+    """Log cost axis with a few round ticks (short labels), the metric's axis title."""
+    xs = [float(p[x]) for p in pts if p.get(x) is not None and p.get("value") is not None]
+    xs += [float(v) for c in curves or () if c["task"] == task for v in c["flops"]]
+    ticks = log_ticks(min(xs) / 1.3, max(xs) * 1.3, 4) if xs and min(xs) > 0 else []
+    fig.update_xaxes(title_text=TRADEOFF_X[x], type="log", gridcolor="#eeeeee",
+                     tickvals=ticks or None, ticktext=[short_number(v) for v in ticks] or None,
+                     range=[math.log10(min(xs) / 1.3), math.log10(max(xs) * 1.3)]
+                     if ticks else None, automargin=True, row=row, col=col)
+    metric_label = pts[0]["metric_label"] if pts else "metric"
+    fig.update_yaxes(title_text=str(metric_label), gridcolor="#eeeeee", nticks=6,
+                     automargin=True, row=row, col=col)
 
 
 def enlarge(fig: go.Figure, scale: float = 1.35, font_size: int = 18) -> go.Figure:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from skimviz import cost, dashboard as D, lessons
+from skimviz import checkpoint, cost, dashboard as D, lessons
 
 
 def _card(name="skip-a", skip=True, acc=0.9, flops=3.0e7, updates=400.0, sweep=True,
@@ -148,6 +148,8 @@ LESSON_VALUES = {
     "theta": lambda v: v in _GRID_MNIST,
     "skim_theta": lambda v: v in _GRID_SKIM,
     "sl_rate": lambda v: v in [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20],
+    "dash_task": lambda v: v in D.GROUPS,
+    "dash_axis": lambda v: v in ("flops", "latency_ms"),
 }
 
 
@@ -157,7 +159,7 @@ def test_lesson_state_sets_only_known_widgets(repo_root):
     assert set(lessons.SLIDES) == set(LESSON_PAGES)
     for page, script in LESSON_PAGES.items():
         source = (repo_root / script).read_text()
-        assert "presentation(" in source, script
+        assert "presentation" in source, script  # app_support.presentation or ui.presentation
         sl = lessons.slides(page)
         assert 3 <= len(sl) <= 5 and all(s["title"] and s["text"] for s in sl), page
         for s in sl:
@@ -192,3 +194,147 @@ def test_text_cards_get_their_own_panels():
     assert a["task_title"].startswith("IMDB") and "Skim LSTM" in a["label"]
     assert (b["task"], b["kind"], b["value"], b["flops"]) == ("sst2-transkimmer", "dense", 0.8, 7.0)
     assert "encoder, 4 layers" in b["label"]
+
+
+# --- the task picker, the best trade-off and its sentence ------------------------------------------
+def _text_card(name, skim, acc, flops, dense=3.2e6, dataset="sst2", tokens=None, sweep=()):
+    return {"name": name, "task": "text-classification", "dataset": dataset,
+            "config": {"skim": skim, "hidden_size": 100},
+            "metrics": {"valid_accuracy": acc, "flops_per_sequence_mean": flops,
+                        "dense_flops_per_sequence": dense, "tokens_per_text_mean": tokens},
+            "threshold_sweep": list(sweep)}
+
+
+def test_groups_follow_the_pages_and_keep_unknown_tasks():
+    pts = D.points_from_cards([_card("skip-a"), _text_card("s", True, 0.8, 1e6),
+                               _card("o", task="some-other-task")])
+    assert D.groups(pts) == ["mnist", "skim-rnn", "other"]
+    assert {p["task"] for p in D.in_group(pts, "skim-rnn")} == {"text-classification/sst2"}
+    assert [p["name"] for p in D.in_group(pts, "other")] == ["o"]
+    assert D.group_of("frames") == "signals" and D.group_label("other") == "Other tasks"
+    adding = {**_card("add"), "task": "adding"}
+    order = [p["task"] for p in D.in_group(D.points_from_cards(
+        [{**_card("f"), "task": "frames"}, adding]), "signals")]
+    assert order == ["adding", "frames"]  # the group's own order, not the cards'
+
+
+def test_best_tradeoff_is_the_cheapest_within_one_point():
+    cards = [_card("dense", skip=False, acc=0.90, flops=6e7), _card("skip-a", acc=0.895, flops=3e7),
+             _card("skip-b", acc=0.87, flops=1e7)]
+    pts = D.points_from_cards(cards)
+    b = D.best_tradeoff(pts, "mnist-pixels")
+    assert b["pick"]["name"] == "skip-a" and b["best"]["name"] == "dense"
+    assert b["cheaper"]["name"] == "skip-b"
+    s = D.tradeoff_sentence(pts, "mnist-pixels")
+    assert "**skip-a**" in s and "89.5 %" in s and "2.0× fewer FLOPs than our best, dense" in s
+    assert "90.0 %" in s and "Table 3" in s  # the paper's best point, with its table
+    # measured time decides in latency mode: the dense model is faster here
+    lat = D.with_latency(pts, {"dense": 1.0, "skip-a": 4.0, "skip-b": 2.0})
+    b = D.best_tradeoff(lat, "mnist-pixels", "latency_ms")
+    assert b["pick"]["name"] == "dense"
+    s = D.tradeoff_sentence(lat, "mnist-pixels", "latency_ms")
+    assert "**dense**" in s and "1.0 ms" in s and "the cheapest of ours" in s
+    assert "Table 3" not in s  # the paper reports no time
+
+
+def test_best_tradeoff_on_the_adding_task_is_the_cheapest_that_solves_it():
+    def add(name, mse, flops):
+        return {"name": name, "task": "adding", "config": {"skip": True, "cell": "gru"},
+                "metrics": {"valid_mse": mse, "flops_per_sequence_mean": flops}}
+    pts = D.points_from_cards([add("good", 1e-4, 2e6), add("ok", 1e-3, 1e6),
+                               add("unsolved", 0.05, 1e5)])
+    b = D.best_tradeoff(pts, "adding")
+    assert (b["pick"]["name"], b["best"]["name"]) == ("ok", "good")
+    s = D.tradeoff_sentence(pts, "adding")
+    assert "**ok**" in s and "MSE 0.001" in s and "solves the task" in s
+    one = D.points_from_cards([add("only", 1e-4, 2e6)])
+    assert "one model only, **only**" in D.tradeoff_sentence(one, "adding")
+    assert "none of our models" in D.tradeoff_sentence([], "adding")
+
+
+def test_text_papers_placed_relative_to_our_models():
+    """Skim-RNN's points at our LSTM's FLOPs ÷ the reported FLOP reduction; Transkimmer's at
+    BERT-base's FLOPs counted at our WordPiece dev length; none without an anchor."""
+    pts = D.points_from_cards([_text_card("s", True, 0.83, 1e6, dense=3.0e6)])
+    paper = {p["label"]: p for p in pts if p["source"] == "paper"}
+    assert paper["paper Table 2: LSTM"]["flops"] == pytest.approx(3.0e6)
+    assert paper["paper Table 2: Skim-LSTM, 3.0× fewer FLOPs"]["flops"] == pytest.approx(1.0e6)
+    assert paper["paper Table 2: Skim-LSTM, 3.0× fewer FLOPs"]["value"] == 0.864
+    assert all(p["task"] == "text-classification/sst2" for p in paper.values())
+    tk = {"name": "t", "task": "sst2-transkimmer", "config": {"skim": True, "layers": 6},
+          "input": {"tokenizer": "wordpiece"},
+          "metrics": {"dev_accuracy": 0.88, "flops_mean": 2e8, "tokens_mean": 25.0}}
+    paper = {p["label"]: p for p in D.points_from_cards([tk]) if p["source"] == "paper"}
+    bert = D.bert_base_flops(25.0)
+    assert 3e9 < bert < 6e9  # ~ 12 layers × 25 tokens × 14 MFLOPs
+    assert paper["paper Table 3: BERT-base"]["flops"] == pytest.approx(bert)
+    assert paper["paper Table 3: Transkimmer on BERT-base"]["flops"] == pytest.approx(bert / 1.58)
+    words = {**tk, "input": {"tokenizer": "words"}}
+    assert [p for p in D.points_from_cards([words]) if p["source"] == "paper"] == []
+    assert D.paper_points() == D.paper_points(["mnist-pixels"])  # no anchor, no text points
+
+
+def test_text_sweeps_land_in_their_dataset_panel():
+    sweep = [{"threshold": 0.5, "accuracy": 0.8, "flops_per_text": 1e6},
+             {"threshold": 0.3, "accuracy": 0.82, "flops_per_text": 2e6}]
+    curves = D.sweep_curves([_text_card("s", True, 0.8, 1e6, dataset="imdb", sweep=sweep)])
+    assert [(c["task"], c["thresholds"], c["flops"]) for c in curves] == [
+        ("text-classification/imdb", [0.3, 0.5], [2e6, 1e6])]
+
+
+@pytest.mark.skipif(not checkpoint.list_pretrained(), reason="no shipped checkpoints")
+def test_latency_inputs_run_every_shipped_checkpoint():
+    """One batch-1 input per task, the same for every checkpoint of a task, that the model
+    runs; and the timing runs them all on one thread."""
+    calls, what = {}, {}
+    for name in checkpoint.list_pretrained():
+        model, card = checkpoint.load(name)
+        args, w = D.latency_inputs(card, checkpoint.PRETRAINED_DIR / name)
+        assert args[0].shape[0] == 1, name  # batch 1
+        with torch.inference_mode():
+            model.eval()(*args)
+        what.setdefault(D.card_point(card)["task"], set()).add(w)
+        calls[name] = lambda m=model, a=args: m(*a)
+    # one input per task; the frequency models differ in sampling period, the Transkimmers in
+    # tokenizer (the same sentence, in words or in WordPiece tokens)
+    assert all(len(ws) == 1 for task, ws in what.items()
+               if task not in ("frequency", "sst2-transkimmer")), what
+    before = torch.get_num_threads()
+    ms = D.time_models(calls, rounds=3, max_seconds=1.0)
+    assert set(ms) == set(calls) and all(v > 0 for v in ms.values())
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="no latency input"):
+        D.latency_inputs({"task": "something else"})
+
+
+# --- the trade-off figure ------------------------------------------------------------------------
+def test_tradeoff_figure_grid_legend_and_ring():
+    from skimviz import figures as F
+
+    cards = [{**_card(f"m{i}"), "task": t} for i, t in
+             enumerate(["adding", "frequency", "frames", "mnist-pixels"])]
+    pts = D.points_from_cards(cards)
+    fig = F.tradeoff_figure(pts, highlight=["m1"])
+    domains = {tuple(fig.layout[k].domain) for k in fig.layout if k.startswith("xaxis")}
+    assert len(domains) == 2  # four panels as 2 × 2, never more than 3 columns
+    fig3 = F.tradeoff_figure(pts[:3] + [p for p in pts if p["task"] == "adding"])
+    assert len({tuple(fig3.layout[k].domain) for k in fig3.layout
+                if k.startswith("xaxis")}) == 3
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y == 1
+    ring = [t for t in fig.data if t.meta["kind"] == "best"]
+    assert len(ring) == 1 and ring[0].meta["task"] == "frequency"
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert len(names) == len(set(names))  # one legend entry per kind, not per panel
+    assert fig.layout.margin.t >= 12 * 1.9 * F.legend_rows(names, 12, 680)
+
+
+def test_log_ticks_and_short_numbers():
+    from skimviz import figures as F
+
+    assert F.log_ticks(1e6, 1e8) == [1e6, 1e7, 1e8] or len(F.log_ticks(1e6, 1e8)) <= 5
+    t = F.log_ticks(1.2e6, 3.4e6)
+    assert 2 <= len(t) <= 5 and all(1.2e6 <= v <= 3.4e6 for v in t)
+    assert len(F.log_ticks(0.2, 60)) <= 5 and F.log_ticks(0, 1) == []
+    assert [F.short_number(v) for v in (2e7, 5e5, 3e9, 0.5)] == ["20M", "500k", "3G", "0.5"]
+    assert F.legend_rows([], 12, 600) == 0
+    assert F.legend_rows(["a" * 40] * 6, 12, 600) > F.legend_rows(["a" * 40] * 6, 12, 2000)
