@@ -404,3 +404,21 @@ def test_a_model_over_the_weight_limit_is_refused_before_training(tmp_path, caps
                          tmp_path / "w"], capsys)
     assert rc == 2 and "the limit is 67,108,864" in err and "step" not in out
     assert not any(tmp_path.iterdir())
+
+
+def test_reexport_of_a_card_without_its_training_record_is_an_error(tiny, tmp_path, capsys):
+    d = _copy(tiny["mnist"], tmp_path / "tiny-mnist")
+    rc, _, err = _run(["train", "mnist", "--reexport", "--name", "tiny-mnist", "--out", tmp_path,
+                       "--work", tmp_path / "w"], capsys)
+    assert rc == 2 and "lacks what --reexport needs" in err
+    assert json.loads((d / "card.json").read_text()) == json.loads(
+        (tiny["mnist"] / "card.json").read_text())                 # nothing rewritten
+
+
+def test_a_vocabulary_file_over_the_limit_is_refused_with_its_true_size(tiny, tmp_path, capsys):
+    d = _copy(tiny["text"], tmp_path / "t")
+    with open(d / "vocab.txt", "r+b") as f:
+        f.truncate(21 * 2**20)
+    (tmp_path / "in.txt").write_text("good film\n")
+    rc, _, err = _run(["predict", d, "--input", tmp_path / "in.txt"], capsys)
+    assert rc == 2 and "vocab.txt is 21.0 MiB; the limit is 4.0 MiB" in err

@@ -212,7 +212,17 @@ def target_status(accuracy: float, updates: float, T: int, skip: bool) -> dict:
 def reexport_command(args) -> int:
     """``train mnist ... --reexport``: rebuild the card of the exported (best) checkpoint from its
     weights and the run's saved state — fresh validation numbers, sweep and target status — and
-    keep the original training command."""
+    keep the original training command. A card or state without the record this needs (the
+    schema leaves ``training`` free-form) is a :class:`~skimviz.checkpoint.CheckpointError`."""
+    try:
+        return _reexport(args)
+    except (KeyError, TypeError, ZeroDivisionError) as e:
+        raise checkpoint.CheckpointError(
+            f"{args.name}: its card or saved state lacks what --reexport needs "
+            f"({type(e).__name__}: {str(e)[:100]})") from None
+
+
+def _reexport(args) -> int:
     work = Path(args.work) / args.name
     model, old = checkpoint.load(Path(args.out) / args.name)
     tr = old["training"]  # the run's own settings, whatever this command line says

@@ -387,9 +387,14 @@ def reexport(model, vocab, args, meta, trainer, ids_va, y_va) -> int:
     out = Path(args.out) / args.name
     old = checkpoint.load_card(args.name, args.out)
     model.load_state_dict(checkpoint.load(out)[0].state_dict())   # int8 rows decoded
+    try:
+        step, command = old["training"]["steps"], old["training"]["command"]
+    except (KeyError, TypeError):
+        raise checkpoint.CheckpointError(f"{args.name}: its card has no training steps and "
+                                         "command to re-export with") from None
     v = evaluate(checkpoint.as_shipped(model, args.fp16, _int8(args)), ids_va, y_va)
-    v["step"] = old["training"]["steps"]
-    export(model, vocab, args, meta, v, trainer.history, old["training"]["command"], ids_va, y_va)
+    v["step"] = step
+    export(model, vocab, args, meta, v, trainer.history, command, ids_va, y_va)
     return 0
 
 
