@@ -57,35 +57,38 @@ def _errors(at: AppTest) -> str:
 
 
 # --- home -----------------------------------------------------------------------------------------
-def test_home_page(pretrained_env):
+def test_home_page():
+    """The front door: a lede, then one card per page of the app, each with one sentence and a
+    link to the page; no checkpoint lists or commands."""
+    import app_pages
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     _no_exception(at)
     assert at.title[0].value.startswith("skimviz")
-    headers = [h.value for h in at.subheader]
-    for system in ("Skip RNN — MNIST pixels", "Skim-RNN", "Transkimmer", "SRU / speed lab"):
-        assert any(system in h for h in headers), headers
+    pages = [p for p in app_pages.PAGES if not p.default]
     links = at.page_link
-    # two columns, filled alternately; AppTest lists the first column, then the second
-    assert [link.proto.label for link in links] == [
-        "Open Skip RNN — MNIST pixels", "Open Skim-RNN", "Open SRU / speed lab",
-        "Open Skip RNN — signals and clips", "Open Transkimmer", "Open Trade-off dashboard"]
-    assert sum("Coming soon" in c.value for c in at.caption) == 0
-    device = [m.value for m in at.markdown if "Device in use" in m.value]
-    assert device and "CPU" in device[0]
-    assert any("gru-mnist" in c.value and "skip-gru-mnist" in c.value for c in at.caption)
+    assert sorted(link.proto.page for link in links) == sorted(
+        p.url_path for p in pages), [link.proto.page for link in links]
+    assert {link.proto.label for link in links} == {f"Open {p.title}" for p in pages}
+    for p in pages:  # each card: its title and one sentence
+        assert any(m.value == f"**{p.title}**" for m in at.markdown), p.title
+    text = " ".join(m.value for m in at.markdown)
+    assert "conditional computation" in text and "<abbr" in text  # the term has a tooltip
+    assert "python -m" not in text and "skip-gru-mnist" not in text
+    assert any("Everything runs and is timed on this server" in c.value and "CPU" in c.value
+               for c in at.caption)
 
 
-def test_presentation_mode_on_the_home_page(pretrained_env):
+def test_presentation_mode_on_the_home_page():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.toggle(key="present_toggle_home").set_value(True).run()
     _no_exception(at)
     assert any("Slide 1 of 3" in c.value for c in at.caption)
-    assert any("<style>" in m.value for m in at.markdown)
+    assert any("<style>" in m.value and "1.25rem" in m.value for m in at.markdown)
     at.button(key="present_next_home").click().run()
     at.button(key="present_next_home").click().run()
     _no_exception(at)
     assert any("Slide 3 of 3" in c.value for c in at.caption)
-    assert len(at.page_link) == 6  # the cards stay (they are not controls)
+    assert len(at.page_link) == 6  # the cards stay, beside the slide
     at.toggle(key="present_toggle_home").set_value(False).run()
     assert not any("Slide" in c.value for c in at.caption)
 

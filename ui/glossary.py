@@ -9,6 +9,9 @@ from skimviz.safety import escape_html
 GLOSSARY = {
     "FLOPs": "Floating-point operations: the multiplications and additions a model does. "
              "A count of work, not of time.",
+    "conditional computation": "A network that decides, input by input, how much of itself to "
+                               "run: it can skip a step, read a word cheaply, or drop a word "
+                               "for the layers that follow.",
     "FLOP reduction": "How many times fewer FLOPs the skipping model needs than the same model "
                       "without skipping, on the same input (2× = half the work).",
     "Flop-R": "FLOP reduction: dense FLOPs divided by the skimming model's FLOPs (the Skim-RNN "
