@@ -25,7 +25,9 @@ from app_support import is_on as presenting_on
 from skimviz import attribution, cost, figures, urlstate
 from skimviz.checkpoint import CheckpointError
 from skimviz.data import mnist as mnist_data
-from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, image_to_digit
+from skimviz.data.images import (MAX_UPLOAD_BYTES, ImageError, check_size, digit_check,
+                                  image_to_digit)
+from skimviz.safety import human_bytes, label
 from skimviz.speedlab import threads as _threads
 from skimviz.tasks import mnist as task
 from skimviz.train import (Trainer, TrainingDiverged, batches, classification_loss,
@@ -91,8 +93,13 @@ def _session_seed() -> int:
 
 # --- digit picking (widget callbacks: the last action wins) ----------------------------------
 def _set_index(i: int, source: str) -> None:
+    """Show bundled digit ``i``. The class and index boxes follow the digit shown, however it was
+    picked (random, class, link), and an earlier upload's error no longer applies."""
     _, y = mnist_data.load_bundled()
     st.session_state["digit"] = {"source": source, "index": int(i), "label": int(y[i])}
+    st.session_state["digit_index"] = int(i)
+    st.session_state["digit_class"] = int(y[i])
+    st.session_state["upload_error"] = None
 
 
 def _on_index() -> None:
@@ -113,27 +120,29 @@ def _on_class() -> None:
 
 
 def _on_upload() -> None:
+    """Decode the upload (size checked before its bytes are read; see skimviz.data.images). An
+    upload has no class or index, so both boxes are emptied."""
     f = st.session_state.get("digit_upload")
     st.session_state["upload_error"] = None
     if f is None:
         return
     try:
-        if f.size > MAX_UPLOAD_BYTES:
-            raise ImageError(f"the file is {f.size / 2**20:.1f} MiB; the limit is "
-                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
+        check_size(f.size)
         img = image_to_digit(f.getvalue())
-    except ImageError as e:
-        st.session_state["upload_error"] = f"“{f.name}”: {e}"
+    except ImageError as e:  # its message is ours: no Python objects, no user text
+        st.session_state["upload_error"] = f"“{label(f.name)}”: {e}"
         return
     st.session_state["digit"] = {"source": "upload", "index": None, "label": None,
                                  "image": img, "name": f.name}
+    st.session_state["digit_index"] = None
+    st.session_state["digit_class"] = None
 
 
 def _current_digit():
     """(image 28×28 uint8, description, true label or None)."""
     d = st.session_state.setdefault("digit", {"source": "index", "index": 0, "label": None})
     if d["source"] == "upload":
-        return d["image"], f"your image “{d['name']}”", None
+        return d["image"], f"your image “{label(d['name'])}”", None
     x, y = mnist_data.load_bundled()
     i = d["index"]
     return x[i], f"validation digit #{i} (a {int(y[i])})", int(y[i])
@@ -449,30 +458,41 @@ with pick:
     with st.container(key="controls_digit"):
         a, b = st.columns(2)
         with a:
+            if "digit_class" not in st.session_state:  # dropped off-page, like the index
+                st.session_state["digit_class"] = (st.session_state.get("digit") or {}).get(
+                    "label")
             st.selectbox("Digit class", list(range(10)), index=None, key="digit_class",
                          placeholder="a random digit of class…", on_change=_on_class)
             st.button("Another one of this class", key="digit_class_again",
                       on_click=_on_class, disabled=st.session_state.get("digit_class") is None)
         with b:
             if "digit_index" not in st.session_state:  # the widget's state is dropped off-page
-                st.session_state["digit_index"] = \
-                    (st.session_state.get("digit") or {}).get("index") or 0
+                st.session_state["digit_index"] = (st.session_state.get("digit") or {}).get(
+                    "index", 0)
             st.number_input(f"Digit index (0–{N_DIGITS - 1})", step=1, key="digit_index",
                             on_change=_on_index,
                             help="one of the 5,000 MNIST digits bundled with the app; the "
                                  "shipped model never trained on them")
             st.button("Random digit", key="digit_random", on_click=_on_random)
         idx_value = st.session_state.get("digit_index")
-        if idx_value is None or not 0 <= int(idx_value) < N_DIGITS:
+        uploaded = (st.session_state.get("digit") or {}).get("source") == "upload"
+        if idx_value is None and not uploaded:
+            st.error(f"The digit index is empty: choose a number from 0 to {N_DIGITS - 1}. The "
+                     "page still shows the previous digit.")
+        elif idx_value is not None and not 0 <= int(idx_value) < N_DIGITS:
             st.error(f"Digit index {idx_value} is out of range: choose a number from 0 to "
                      f"{N_DIGITS - 1}. The page still shows the previous digit.")
     with st.container(key="controls_upload"):
         st.file_uploader(
             f"…or upload a photo or drawing of a digit (PNG or JPEG, up to "
-            f"{MAX_UPLOAD_BYTES // 2**20} MiB)", type=["png", "jpg", "jpeg"], key="digit_upload",
-            on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20,
-            help="It is turned into a 28×28 MNIST-like digit: grey, inverted if the paper is "
-                 "light, cropped and centred.")
+            f"{human_bytes(MAX_UPLOAD_BYTES)})", type=["png", "jpg", "jpeg"],
+            key="digit_upload", on_change=_on_upload,
+            max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+            help=f"PNG or JPEG only, at most {human_bytes(MAX_UPLOAD_BYTES)} and "
+                 "4096×4096 pixels (the server refuses larger files). It is turned into a 28×28 "
+                 "MNIST-like digit as MNIST's were made: grey, the paper's uneven light "
+                 "removed, bright ink on black, cropped to the ink, scaled to fit 20×20 "
+                 "pixels and centred by its centre of mass.")
     if st.session_state.get("upload_error"):
         st.error(f"That upload cannot be used: {st.session_state['upload_error']}. The page "
                  "still shows the previous digit.")
@@ -480,7 +500,8 @@ with pick:
 image, digit_text, true_label = _current_digit()
 with show:
     st.plotly_chart(big(figures.digit_figure(image, height=240)), key="digit_input",
-                    config=PLOT_CONFIG, alt=f"the input: {digit_text}")
+                    config=PLOT_CONFIG, alt="the input: " + (digit_text if true_label is not None
+                                                             else "your uploaded image"))
     st.caption(f"The input: {digit_text}, 28×28 pixels"
                + (f", read by this model at {side}×{side}" if model is not None and side != 28
                   else "") + ".")
@@ -681,6 +702,13 @@ def _analysis(model, card, side: int, sweep: list, model_key, choice: str, image
         st.metric("Prediction", f"{pred['label']}",
                   f"{max(pred['probabilities']):.0%} probability", delta_color="off",
                   delta_arrow="off")
+        if true_label is None:  # an upload: say when it does not look like a digit
+            check = digit_check(image)
+            if not check.looks_like_digit:
+                st.warning(f"**This image does not look like a handwritten digit**: "
+                           f"{check.reason}. The model only ever saw digits and answers one "
+                           "of 0–9 for anything, often with high confidence, so this "
+                           "prediction means little.")
         st.plotly_chart(figures.probabilities_figure(pred["probabilities"], true_label, height=220),
                         key="probabilities", config=PLOT_CONFIG,
                         alt="class probabilities")

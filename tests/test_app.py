@@ -202,6 +202,114 @@ def test_uploads(pretrained_env):
     _chart(at, "used_skipped_chart")
 
 
+def _png(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="digit_upload").set_value((name, data, "image/png"))
+    at.run()
+    _no_exception(at)
+    return at
+
+
+def _boxes_show(at: AppTest, index: int) -> None:
+    """The class and index boxes show bundled digit ``index`` (the one on screen)."""
+    from skimviz.data import mnist
+
+    _, y = mnist.load_bundled()
+    assert at.session_state["digit"]["index"] == index
+    assert at.number_input(key="digit_index").value == index
+    assert at.selectbox(key="digit_class").value == int(y[index])
+    assert f"#{index} (a {int(y[index])})" in " ".join(c.value for c in at.caption)
+
+
+def test_digit_boxes_follow_the_digit_shown(pretrained_env):
+    at = _mnist()
+    for _ in range(2):  # "Random digit": both boxes show the digit drawn
+        at.button(key="digit_random").click().run()
+        _no_exception(at)
+        _boxes_show(at, at.session_state["digit"]["index"])
+    at.selectbox(key="digit_class").set_value(6).run()  # a class: the index follows
+    _boxes_show(at, at.session_state["digit"]["index"])
+    assert at.selectbox(key="digit_class").value == 6
+    at.button(key="digit_class_again").click().run()
+    _boxes_show(at, at.session_state["digit"]["index"])
+    at.number_input(key="digit_index").set_value(1234).run()  # an index: the class follows
+    _boxes_show(at, 1234)
+    # an upload has neither: both boxes are emptied, and typing an index brings it back
+    one = np.full((60, 40), 255, np.uint8)
+    one[10:50, 18:23] = 0
+    _upload(at, "one.png", _png(one))
+    assert at.session_state["digit"]["source"] == "upload"
+    assert at.number_input(key="digit_index").value is None
+    assert at.selectbox(key="digit_class").value is None
+    assert not _errors(at)
+    at.number_input(key="digit_index").set_value(1234).run()
+    _boxes_show(at, 1234)
+
+
+def test_digit_boxes_follow_a_link(pretrained_env):
+    at = _mnist_from_url({"digit": "12"})
+    _boxes_show(at, 12)
+
+
+def test_upload_error_clears_when_another_digit_is_picked(pretrained_env):
+    at = _mnist()
+    for pick in (lambda: at.button(key="digit_random").click(),
+                 lambda: at.selectbox(key="digit_class").set_value(3),
+                 lambda: at.number_input(key="digit_index").set_value(77)):
+        _upload(at, f"notes-{len(at.error)}.png", b"not an image")
+        assert "cannot be used" in _errors(at)
+        pick().run()
+        _no_exception(at)
+        assert "cannot be used" not in _errors(at)
+        assert at.session_state["digit"]["source"] != "upload"
+
+
+def test_upload_messages_are_plain_and_name_the_file(pretrained_env):
+    """The file's name is shown literally (``_`` and ``*`` would otherwise be emphasis), never a
+    Python object; an oversized file is refused from its size, in true units."""
+    at = _mnist()
+    _upload(at, "my_best__digit__*v2*.png", b"GIF89a not really")
+    err = _errors(at)
+    assert r"my\_best\_\_digit\_\_\*v2\*\.png" in err
+    assert "only PNG and JPEG" in err
+    assert "BytesIO" not in err and "0x" not in err
+    _upload(at, "huge.png", b"\0" * (3 * 2**20))
+    assert "3.0 MiB; the limit is 2.0 MiB" in _errors(at)
+    assert at.session_state["digit"]["source"] == "index"
+    assert "2.0 MiB" in at.file_uploader(key="digit_upload").proto.help
+
+
+def test_out_of_distribution_upload_gets_a_notice(pretrained_env):
+    notice = "does not look like a handwritten digit"
+    at = _mnist()
+    ten = np.full((120, 170), 235, np.uint8)  # "10": two dark pieces side by side
+    ten[20:100, 20:32] = 30
+    yy, xx = np.indices(ten.shape)
+    ring = np.hypot(yy - 60, (xx - 115) * 1.4)
+    ten[(ring > 28) & (ring < 40)] = 30
+    _upload(at, "ten.png", _png(ten))
+    assert at.session_state["digit"]["source"] == "upload"
+    assert notice in " | ".join(w.value for w in at.warning)
+    assert "side by side" in " | ".join(w.value for w in at.warning)
+    seven = np.full((120, 90), 235, np.uint8)  # a dark 7 on light paper: no notice
+    seven[15:27, 15:75] = 30
+    for r in range(27, 110):
+        c = 75 - (r - 27) * 40 // 83
+        seven[r, max(c - 6, 0):c + 6] = 30
+    _upload(at, "seven.png", _png(seven))
+    assert at.session_state["digit"]["name"] == "seven.png"
+    assert notice not in " | ".join(w.value for w in at.warning)
+    at.number_input(key="digit_index").set_value(5).run()  # bundled digits are never flagged
+    assert notice not in " | ".join(w.value for w in at.warning)
+
+
 def test_short_training_run(pretrained_env):
     at = _mnist()
     # a random seed drawn once per session, in range, in the URL

@@ -18,7 +18,6 @@ look like a digit, from a few measures calibrated on real MNIST digits.
 from __future__ import annotations
 
 import io
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -74,20 +73,22 @@ def decode(data: bytes) -> np.ndarray:
         raise ImageError("the upload is not a file's contents")
     check_size(len(data))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as im:
-                if im.width * im.height > MAX_PIXELS or max(im.size) > MAX_SIDE * 4:
-                    raise ImageError(f"the image is {im.width}×{im.height} pixels; the limit is "
-                                     f"{MAX_SIDE}×{MAX_SIDE}")
-                if im.format == "JPEG":  # decode at a reduced scale straight away
-                    im.draft("RGB", (WORK_SIDE, WORK_SIDE))
-                im.seek(0)  # the first frame of an animated PNG
-                im.load()
-                return _grey(im)
+        # Pillow's own bomb guard (a warning past ~89 megapixels, an error past ~179) is left
+        # as it is: changing warning filters is not thread-safe, and the check below is tighter.
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as im:
+            # the header's size, before any pixel is decoded (a sliver 16,384 wide or more is
+            # refused too)
+            if im.width * im.height > MAX_PIXELS or max(im.size) > MAX_SIDE * 4:
+                raise ImageError(f"the image is {im.width}×{im.height} pixels; the limit is "
+                                 f"{MAX_SIDE}×{MAX_SIDE}")
+            if im.format == "JPEG":  # decode at a reduced scale straight away
+                im.draft(im.mode, (WORK_SIDE, WORK_SIDE))
+            im.seek(0)  # the first frame of an animated PNG
+            im.load()
+            return _grey(im)
     except ImageError:
         raise
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # past Pillow's cap
         raise ImageError(f"the image has too many pixels; the limit is {MAX_SIDE}×{MAX_SIDE}"
                          ) from None
     except Exception:  # any decoder error (truncated, corrupt, unsupported…): never a traceback
