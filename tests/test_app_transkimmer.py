@@ -107,9 +107,9 @@ def _words(text: str):
 def test_page_loads_and_colours_the_example(tk_env):
     at = _page()
     assert at.title[0].value == "Transkimmer — layer-wise skimming"
-    assert at.radio(key="tk_model").value == NAME
-    assert [o.split(" (")[0] for o in at.radio(key="tk_model").options] == [NAME, OTHER]  # no twin
-    assert any("MiniLM" in c.value and "not shipped" in c.value for c in at.caption)
+    assert at.selectbox(key="tk_model").value == NAME
+    assert [o.split(" (")[0] for o in at.selectbox(key="tk_model").options] == [NAME, OTHER]  # no twin
+    assert not any("python -m" in m.value for m in [*at.markdown, *at.caption, *at.info])
     text = at.text_area(key="tk_text").value
     spans = _spans(_tokens_html(at))
     assert [html.unescape(t) for _, t in spans] == _words(text)
@@ -117,14 +117,16 @@ def test_page_loads_and_colours_the_example(tk_env):
     assert len(layers) >= 2                                # words leave at different layers
     assert layers <= {f"skimviz-tk-L{k}" for k in range(1, LAYERS + 1)} | {"skimviz-tk-kept"}
     kept = sum("skimviz-tk-kept" in c for c, _ in spans)
-    assert _metric(at, "Words kept to the end") == f"{kept} / {len(spans)}"
+    assert _metric(at, "Kept to the end") == f"{kept} of {len(spans)}"
+    said = next(m.value for m in at.markdown if m.value.startswith("Of the "))
+    assert f"Of the {len(spans)} words" in said and f"{kept} went through all" in said
     # "lovely" and "bakery" are not in the fixture's vocabulary: marked unknown
     assert any("skimviz-unknown" in c and t == "lovely" for c, t in spans)
     legend = [m.value for m in at.markdown if "skimviz-tk-legend" in m.value]
     assert legend and all(f">layer {k}</span>" in legend[0] for k in range(1, LAYERS + 1))
     assert _metric(at, "Prediction") in {"positive", "negative"}
-    assert _metric(at, "FLOP reduction (this text)").endswith("×")
-    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    assert _metric(at, "FLOP reduction").endswith("×")
+    assert _metric(at, "Time (batch 1)").endswith("ms")
     assert any(f"the dense twin `{TWIN}`" in c.value for c in at.caption)
     assert "dry run" in _warnings(at)
     curve = _chart(at, "tk_curve_chart")
@@ -191,10 +193,10 @@ def test_long_text_is_cut_with_notices(tk_env):
 
 def test_model_switch_and_sweep_not_run(tk_env):
     at = _page()
-    at.radio(key="tk_model").set_value(OTHER).run()
+    at.selectbox(key="tk_model").set_value(OTHER).run()
     _no_exception(at)
     assert at.query_params["model"] == OTHER
-    assert [i for i in at.info if "λ sweep was not run" in i.value]
+    assert [i for i in at.info if "has no λ sweep" in i.value]
     lam = _chart(at, "tk_lambda_chart")
     assert lam["data"][0]["name"] == "shipped model (λ = 0.3)"
     assert "not run" in lam["layout"]["annotations"][0]["text"]
@@ -208,7 +210,7 @@ def test_url_state_and_bad_parameters(tk_env):
         at.query_params[k] = v
     at.run()
     _no_exception(at)
-    assert at.radio(key="tk_model").value == OTHER
+    assert at.selectbox(key="tk_model").value == OTHER
     assert [t for _, t in _spans(_tokens_html(at))] == ["quiet", "and", "funny"]
     link = [c.value for c in at.code if "page=transkimmer-text&" in c.value]
     assert link and "text=quiet+and+funny" in link[0] and f"model={OTHER}" in link[0]
@@ -221,7 +223,7 @@ def test_url_state_and_bad_parameters(tk_env):
     _no_exception(bad)
     w = _warnings(bad)
     assert "`model`" in w and "`text`" in w and "<script" not in w
-    assert bad.radio(key="tk_model").value == NAME
+    assert bad.selectbox(key="tk_model").value == NAME
 
 
 def test_shared_link_through_the_home_page(tk_env):
@@ -233,7 +235,7 @@ def test_shared_link_through_the_home_page(tk_env):
     at.run()
     _no_exception(at)
     assert at.title[0].value == "Transkimmer — layer-wise skimming"
-    assert at.radio(key="tk_model").value == OTHER
+    assert at.selectbox(key="tk_model").value == OTHER
     assert [t for _, t in _spans(_tokens_html(at))] == ["loud", "and", "empty"]
 
 
@@ -242,7 +244,8 @@ def test_presentation_mode(tk_env):
     normal = _chart(at, "tk_curve_chart")
     at.toggle(key="present_toggle_transkimmer-text").set_value(True).run()
     _no_exception(at)
-    assert any("<style>" in m.value and "stSidebar" in m.value for m in at.markdown)
+    assert any("Slide 1 of" in c.value for c in at.caption)           # the slide beside the text
+    assert not any("display: none" in m.value for m in at.markdown)   # nothing hidden
     assert at.query_params.get("present") == "1"
     assert _chart(at, "tk_curve_chart")["layout"]["height"] > normal["layout"]["height"]
     assert "font-size: 1.6rem" in _tokens_html(at)
@@ -251,7 +254,7 @@ def test_presentation_mode(tk_env):
 def test_no_checkpoint_is_an_error_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
     at = _page()
-    assert any("No Transkimmer checkpoint" in e.value for e in at.error)
+    assert any("No Transkimmer model is installed" in e.value for e in at.error)
 
 
 WORDPIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "film", "un", "##believ", "##ably",
@@ -302,12 +305,12 @@ def tk_wordpiece(tmp_path_factory) -> Path:
 def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tk_wordpiece))
     at = _page()
-    assert at.radio(key="tk_model").value == "transkimmer-minilm-sst2"   # MiniLM opens first
-    at.radio(key="tk_model").set_value(NAME).run()
+    assert at.selectbox(key="tk_model").value == "transkimmer-minilm-sst2"   # MiniLM opens first
+    at.selectbox(key="tk_model").set_value(NAME).run()
     assert not any("not shipped" in c.value for c in at.caption)
     assert any("the classifier reads h_[CLS]" in c.value for c in at.caption)
     assert not any("Trained in two stages" in c.value for c in at.caption)
-    at.radio(key="tk_model").set_value("transkimmer-minilm-sst2").run()
+    at.selectbox(key="tk_model").set_value("transkimmer-minilm-sst2").run()
     _no_exception(at)
     caps = " ".join(c.value for c in at.caption)          # the card's head and second stage
     assert "the classifier reads the mean of the output rows" in caps
@@ -322,8 +325,8 @@ def test_wordpiece_model_joins_pieces_into_words(tk_wordpiece, monkeypatch):
                                                      ".", "<", "script", ">"]
     titles = re.findall(r'title="([^"]*)">unbelievably<', out)
     assert titles and "##believ" in html.unescape(titles[0])
-    assert any("untrained encoder of the same size" in c.value for c in at.caption)
-    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    assert any("its predictors switched off" in c.value for c in at.caption)
+    assert _metric(at, "Time (batch 1)").endswith("ms")
     at.text_area(key="tk_text").set_value("a film , " * 20).run()     # 62 pieces, max_len 16
     _no_exception(at)
     assert "at most 16 tokens" in _warnings(at)
@@ -335,9 +338,9 @@ def test_loads_with_the_real_pretrained_folder(monkeypatch):
     names = [n for n in checkpoint.list_pretrained() if n.startswith("transkimmer")]
     at = _page()
     if not any((checkpoint.load_card(n).get("config") or {}).get("skim") for n in names):
-        assert any("No Transkimmer checkpoint" in e.value for e in at.error)
+        assert any("No Transkimmer model is installed" in e.value for e in at.error)
         return
-    assert at.radio(key="tk_model").value in names
+    assert at.selectbox(key="tk_model").value in names
     assert _spans(_tokens_html(at))
     assert _metric(at, "Prediction") in {"positive", "negative"}
 
@@ -349,7 +352,7 @@ def test_the_shipped_minilm_model_reads_typed_text(monkeypatch):
     typed words, and plain sentiment read right (deterministic: argmax decisions, no noise)."""
     monkeypatch.delenv("SKIMVIZ_PRETRAINED_DIR", raising=False)
     at = _page()
-    at.radio(key="tk_model").set_value("transkimmer-minilm-sst2").run()
+    at.selectbox(key="tk_model").set_value("transkimmer-minilm-sst2").run()
     _no_exception(at)
     for text, label in (("An unwatchable, dull and painfully overwrought mess.", "negative"),
                         ("A wonderful, moving and beautifully acted film.", "positive")):
