@@ -63,7 +63,7 @@ with presentation.beside(PAGE):
         with cols[i % 3], st.container(border=True, key=f"card_{page.name}"):
             st.markdown(f"**{page.title}**")
             st.markdown(SEE.get(page.url_path, f"Open {page.title}."))
-            st.page_link(page.file, label=f"Open {page.title}")
+            st.page_link(page.file, label="Open the page →", help=f"Go to {page.title}")
 
 st.caption("Everything runs and is timed on this server: "
            + "; ".join(cost.describe_device(d) for d in cost.available_devices()) + ".")

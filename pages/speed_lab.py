@@ -1,8 +1,10 @@
-"""Speed lab — SRU and skipping: a live benchmark of recurrent cells on this machine.
+"""Speed lab — SRU and skipping: recurrent cells timed live on this server, time beside FLOPs.
 
-A thin page: the runner is :func:`skimviz.speedlab.run_grid` (hard time caps per point and in
-total), the charts come from :mod:`skimviz.figures`. One benchmark runs at a time in the whole
-server (a process-wide lock), because two at once would time each other.
+A thin page: the runner is :mod:`skimviz.speedlab` (hard time caps per point and in total), what
+is said about its rows (the quick look, each cell against nn.LSTM, the sentences, plain tables)
+is :mod:`skimviz.speedlab_summary`, the charts come from :mod:`skimviz.figures`. One benchmark
+runs at a time in the whole server (a process-wide lock), because two at once would time each
+other.
 """
 from __future__ import annotations
 
@@ -12,10 +14,14 @@ import time
 import pandas as pd
 import streamlit as st
 
-from app_support import big, presentation
 from skimviz import cost, figures, speedlab
+from skimviz import speedlab_summary as summary
+from ui import presentation
+from ui.glossary import definition
+from ui.lede import lede
+from ui.style import PLOT_CONFIG, THREADS
 
-THREADS = 1                 # torch threads while timing (restored afterwards)
+PAGE = "speed-lab"
 MAX_SEQ, MAX_BATCH = 2000, 256
 HIDDEN_MIN, HIDDEN_MAX = 8, 512
 MAX_POINT_S = 3.0           # timed runs per grid point
@@ -23,7 +29,6 @@ MAX_TOTAL_S = 60.0          # the whole benchmark
 MAX_POINTS = 40
 RATES = [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20]
 DEFAULT_CELLS = ["lstm", "gru", "sru", "skip-gru"]
-BUILD_CMD = "python -m skimviz._ext build"
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,72 +36,59 @@ def _bench_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def _fmt_rate(p: float) -> str:
-    return "1 (dense)" if p == 1.0 else f"1/{round(1 / p)} = {p:.3g}"
+@st.cache_resource(show_spinner=False)
+def _quick_look() -> dict:
+    """The quick look, measured once per server process (under the benchmark lock)."""
+    lock = _bench_lock()
+    if not lock.acquire(timeout=90):
+        raise RuntimeError("another benchmark is running")
+    try:
+        with speedlab.threads(THREADS):
+            rows = summary.quick_look()
+    finally:
+        lock.release()
+    q = summary.QUICK
+    return {"rows": rows, "grid": {"mode": "inference", "hidden": q["hidden"]},
+            "machine": speedlab.describe_machine("cpu"), "quick": True,
+            "when": time.strftime("%H:%M UTC", time.gmtime())}
 
 
-st.title("Speed lab — SRU and skipping")
-st.markdown(
-    "FLOPs count arithmetic, but wall-clock time also pays for per-step overheads (a Python "
-    "loop, kernel launches, memory traffic, synchronisation) that do not shrink with the "
-    "arithmetic, so skipping half of the steps rarely halves the time. And parallel hardware "
-    "(SIMD units, many cores, a GPU) runs a large matrix product nearly as fast as a small "
-    "one, so a cell whose work is one big product over all steps (SRU) can beat a cell with "
-    "fewer FLOPs that must wait for the previous step (as the Skim-RNN paper notes for its own "
-    "speed-ups).")
-# Presentation mode (app_support): the toggle, and when on the CSS and this page's slides; the
-# benchmark's settings sit in a "controls" container (hidden then), "Run benchmark" stays.
-presentation("speed-lab")
+# --- opening -------------------------------------------------------------------------------------
+presentation.toggle(PAGE, st.columns([2.5, 1])[1])  # top right
+lede("Speed lab — SRU and skipping",
+     "An LSTM or a GRU must finish one step before it starts the next, because every step "
+     "multiplies the previous state by a matrix. The {SRU} has no such product: its matrix "
+     "products read only the inputs, so they run for all steps at once, and what is left step "
+     "by step is cheap. This lab times recurrent cells on this server, beside the {FLOPs} they "
+     "need: fewer FLOPs do not always mean less time.",
+     "set {update rate p|p} to 1/10 and press Run benchmark: does the Skip GRU get 10× faster?",
+     ["SRU: Lei et al., EMNLP 2018 · Skip RNN: Campos et al., ICLR 2018 · Skim-RNN: Seo et "
+      "al., ICLR 2018"])
 
-backend = speedlab.sru_backend("sru", "cpu")
-if backend == "cpp":
-    st.success("SRU backend on the CPU: **cpp** — the fused C++ extension "
-               "(`skimviz/csrc/sru_cpu.cpp`) is built and loaded.")
-else:
-    st.info("SRU backend on the CPU: **python** — the PyTorch-loop fallback, because the C++ "
-            f"extension is not built. Build it once with `{BUILD_CMD}` and restart the app.")
-skim_backend = speedlab.row_backend("skim-rnn", "cpu", "inference", 1)
-st.caption(f"Skim-RNN (Skim-LSTM, small cell d' = hidden // 10): batch-1 CPU inference runs "
-           f"the **{skim_backend}** loop"
-           + ("" if skim_backend == "cpp" else f" (build the C++ extension with `{BUILD_CMD}`)")
-           + ". Machine: " + speedlab.describe_machine("cpu"))
-
-# --- controls --------------------------------------------------------------------------------
-devices = cost.available_devices()
-_controls = st.container(key="controls_speedlab")
-c1, c2 = _controls.columns(2)
-with c1:
-    cells = st.multiselect("Cells", list(speedlab.CELLS), default=DEFAULT_CELLS,
-                           format_func=lambda c: speedlab.CELLS[c], key="sl_cells")
-    seq_text = st.text_input(f"Sequence lengths (comma-separated, 1–{MAX_SEQ})",
-                             "49, 196, 784", key="sl_seq")
-    batch_text = st.text_input(f"Batch sizes (comma-separated, 1–{MAX_BATCH})", "1, 32",
+# --- controls ------------------------------------------------------------------------------------
+c1, c2, c3 = st.columns([3.4, 2.6, 1.3], vertical_alignment="bottom")
+cells = c1.multiselect("Cells", list(speedlab.CELLS), default=DEFAULT_CELLS,
+                       format_func=lambda c: speedlab.CELLS[c], key="sl_cells")
+if "sl_rate" not in st.session_state:  # no value= below: slides set it (skimviz.lessons)
+    st.session_state["sl_rate"] = 1 / 4
+rate = c2.select_slider("Update rate p of the skipping cells", RATES, key="sl_rate",
+                        format_func=lambda p: "1 (no skipping)" if p == 1 else
+                        summary.fraction(p), help=definition("update rate p"))
+with st.expander("More settings: lengths, batch sizes, hidden size, device, mode"):
+    e1, e2 = st.columns(2)
+    seq_text = e1.text_input(f"Sequence lengths (comma-separated, 1–{MAX_SEQ})", "49, 196, 784",
+                             key="sl_seq")
+    batch_text = e1.text_input(f"Batch sizes (comma-separated, 1–{MAX_BATCH})", "1, 32",
                                key="sl_batch")
-    hidden = st.number_input(f"Hidden size ({HIDDEN_MIN}–{HIDDEN_MAX})", value=128,
-                             step=16, key="sl_hidden")
-with c2:
-    device = st.selectbox("Device", devices, key="sl_device",
+    hidden = e1.number_input(f"Hidden size ({HIDDEN_MIN}–{HIDDEN_MAX})", value=128, step=16,
+                             key="sl_hidden")
+    device = e2.selectbox("Device", cost.available_devices(), key="sl_device",
                           help="cuda is offered only when PyTorch sees a GPU.")
-    mode = st.radio("Mode", list(speedlab.MODES), horizontal=True, key="sl_mode",
-                    help="inference: forward under torch.inference_mode; train: forward + "
-                         "backward of output.sum().")
-    if "sl_rate" not in st.session_state:  # no value= below: slides may set it (lessons.py)
-        st.session_state["sl_rate"] = 1 / 4
-    rate = st.select_slider("Update rate p (Skip GRU: fraction of steps that update; Skim-RNN: "
-                            "fraction of tokens read by the big cell, skim rate 1 − p)", RATES,
-                            format_func=_fmt_rate, key="sl_rate",
-                            help="Skip GRU: the gate's weights are zeroed and its bias set so "
-                                 "that the state updates every 1/p steps. Skim-RNN: the decision "
-                                 "layer reads only the first input feature, thresholded at its "
-                                 "quantile, so exactly p·T tokens are read (random positions). "
-                                 "A dense run (p = 1) of the same model is added for the "
-                                 "speed-up charts.")
-    st.caption(f"Limits: each point gets at most {MAX_POINT_S:g} s of timed runs and the whole "
-               f"benchmark stops starting new points after {MAX_TOTAL_S:g} s (points that do not "
-               f"fit, predicted from the previous point of the same cell, are listed as skipped; "
-               f"one forward/backward call cannot be interrupted, so the first, smallest point of "
-               f"a cell may overrun); at most {MAX_POINTS} points; timing uses "
-               f"{THREADS} CPU thread. Input: 1 feature per step (pixel sequences).")
+    mode = e2.radio("Mode", list(speedlab.MODES), horizontal=True, key="sl_mode",
+                    help="inference: the forward pass only. train: forward and backward.")
+    e2.caption(f"Each point gets at most {MAX_POINT_S:g} s of timed runs; the benchmark stops "
+               f"starting new points after {MAX_TOTAL_S:g} s (those are listed as skipped); at "
+               f"most {MAX_POINTS} points; {THREADS} CPU thread; one input feature per step.")
 
 
 def _validated():
@@ -123,8 +115,7 @@ def _validated():
 grid, problem = _validated()
 if problem:
     st.error(f"Cannot run this benchmark: {problem}")
-
-if st.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run"):
+if c3.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run"):
     lock = _bench_lock()
     if not lock.acquire(blocking=False):
         st.warning("Another session is running a benchmark right now (two at once would time "
@@ -132,27 +123,11 @@ if st.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run
     else:
         bar = st.progress(0.0, text="starting…")
         try:
-            def progress(frac: float, msg: str) -> None:
-                bar.progress(min(max(frac, 0.0), 1.0), text=msg)
-
-            t0 = time.perf_counter()
             with speedlab.threads(THREADS):
-                rows = speedlab.run_grid(
-                    grid["cells"], grid["seq_lens"], grid["batches"], grid["hidden"],
-                    device=grid["device"], mode=grid["mode"], update_rate=grid["update_rate"],
-                    progress=progress, max_seconds_per_point=MAX_POINT_S,
-                    max_seconds_total=MAX_TOTAL_S)
-                for c in [c for c in grid["cells"] if c in speedlab.RATE_CELLS]:
-                    if grid["update_rate"] >= 1.0:
-                        continue
-                    rows += speedlab.run_grid(
-                        [c], grid["seq_lens"], grid["batches"], grid["hidden"],
-                        device=grid["device"], mode=grid["mode"], update_rate=1.0,
-                        progress=lambda f, m, c=c: progress(
-                            f, f"{speedlab.CELLS[c]} dense reference: " + m),
-                        max_seconds_per_point=MAX_POINT_S,
-                        max_seconds_total=max(1e-9, MAX_TOTAL_S - (time.perf_counter() - t0)))
-            st.session_state["sl_result"] = {"rows": rows, "grid": grid,
+                rows = summary.run_with_references(
+                    grid, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
+                    MAX_POINT_S, MAX_TOTAL_S)
+            st.session_state["sl_result"] = {"rows": rows, "grid": grid, "quick": False,
                                             "machine": speedlab.describe_machine(grid["device"])}
         except (RuntimeError, ValueError, MemoryError) as e:  # e.g. out of memory
             st.error(f"The benchmark stopped: {e}")
@@ -160,50 +135,68 @@ if st.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run
             lock.release()
             bar.empty()
 
-# --- results ---------------------------------------------------------------------------------
+# --- the result: each cell against nn.LSTM ----------------------------------------------------
 res = st.session_state.get("sl_result")
 if res is None:
-    st.info("Pick the cells and sizes, then press **Run benchmark**. Small grids take seconds.")
-else:
-    rows, g = res["rows"], res["grid"]
-    measured = [r for r in rows if not str(r["status"]).startswith("skipped")]
-    skipped = len(rows) - len(measured)
-    st.subheader("Results")
-    st.caption(f"{res['machine']}; mode {g['mode']}, hidden {g['hidden']}, "
-               f"{len(measured)} points measured" + (f", {skipped} skipped by the time cap"
-                                                      if skipped else "") +
-               ". Timings on a shared machine vary from run to run.")
-    a, b = st.columns(2)
-    with a:
-        st.plotly_chart(big(figures.latency_figure(rows, "seq_len",
-                                                   title="Latency vs sequence length")),
-                        key="sl_fig_seq")
-    with b:
-        st.plotly_chart(big(figures.latency_figure(rows, "batch",
-                                                   title="Latency vs batch size")),
-                        key="sl_fig_batch")
-    st.plotly_chart(big(figures.gflops_figure(rows,
-                                              title="Achieved GFLOP/s (analytic FLOPs / time)")),
-                    key="sl_fig_gflops")
-    pts = figures.skip_speedup_points(rows)
-    if pts:
-        st.plotly_chart(big(figures.speedup_figure(
-            pts, title="Skip GRU: measured speed-up vs the 1/p bound")), key="sl_fig_speedup")
-    skim = speedlab.own_dense_speedups(rows, "skim-rnn")
-    if skim:
-        st.markdown("**Skim-RNN: speed-up over its own run reading every token (p = 1) — "
-                    "FLOPs (theory, Flop-R) vs time (measured)**")
+    try:
+        with st.spinner("Timing four cells on one 784-step sequence…"):
+            res = _quick_look()
+    except RuntimeError:
+        st.info("Another benchmark is running on this server; press **Run benchmark** in a "
+                "minute.")
+        st.stop()
+rows, g = res["rows"], res["grid"]
+entries = summary.headline(rows)
+with presentation.beside(PAGE):
+    st.plotly_chart(presentation.big(figures.speed_dumbbell_figure(
+        entries, font_size=15 if presentation.is_on() else 12)), key="sl_fig_main",
+        config=PLOT_CONFIG, alt="each cell's FLOP saving and measured speed-up over nn.LSTM")
+    for col, m in zip(st.columns(4), summary.summary_metrics(entries)):
+        col.metric(m["label"], m["value"], m["delta"], delta_color="off", delta_arrow="off")
+    for e in entries[1:]:
+        st.markdown(summary.cell_sentence(e))
+if entries:
+    e0 = entries[0]
+    what = (f"Quick look, measured when this server first showed the page ({res['when']})"
+            if res["quick"] else "Your benchmark")
+    st.caption(f"{what}: {e0['seq_len']} steps, batch {e0['batch']}, hidden size {g['hidden']}, "
+               f"{g['mode']}, {THREADS} CPU thread; {res['machine']}. "
+               + summary.backends_sentence(speedlab.sru_backend("sru", "cpu"),
+                                           speedlab.row_backend("skip-gru", "cpu", "inference", 1),
+                                           speedlab.row_backend("skim-rnn", "cpu", "inference", 1))
+               + " Timings on a shared machine vary from run to run.")
+
+# --- more views --------------------------------------------------------------------------------
+measured = [r for r in rows if not str(r["status"]).startswith("skipped")]
+pts = figures.skip_speedup_points(rows)
+skim = summary.plain_skim(rows)
+names = ["Time vs length", "Time vs batch", "Arithmetic per second"] + \
+    (["Skipping vs its bound"] if pts else []) + (["Skim-RNN"] if skim else []) + ["All numbers"]
+tabs = dict(zip(names, st.tabs(names)))
+with tabs["Time vs length"]:
+    st.markdown(summary.growth_sentence(rows, "seq_len"))
+    st.plotly_chart(figures.latency_figure(rows, "seq_len"), key="sl_fig_seq", config=PLOT_CONFIG)
+with tabs["Time vs batch"]:
+    st.markdown(summary.growth_sentence(rows, "batch"))
+    st.plotly_chart(figures.latency_figure(rows, "batch"), key="sl_fig_batch", config=PLOT_CONFIG)
+with tabs["Arithmetic per second"]:
+    st.markdown(summary.gflops_sentence(rows))
+    st.plotly_chart(figures.gflops_figure(rows), key="sl_fig_gflops", config=PLOT_CONFIG)
+if pts:
+    with tabs["Skipping vs its bound"]:
+        st.markdown(summary.skip_sentence(pts, g["mode"]))
+        st.plotly_chart(figures.speedup_figure(pts), key="sl_fig_speedup", config=PLOT_CONFIG)
+if skim:
+    with tabs["Skim-RNN"]:
+        st.markdown(summary.skim_sentence(rows))
         st.dataframe(pd.DataFrame(skim), hide_index=True, key="sl_skim")
-    rel = speedlab.relative_speedups(rows, "lstm")
+with tabs["All numbers"]:
+    rel = summary.plain_speedups(rows)
     if rel:
-        st.markdown("**Speed-up over nn.LSTM at the same point: FLOPs (theory) vs time "
-                    "(measured)**")
         st.dataframe(pd.DataFrame(rel), hide_index=True, key="sl_rel")
-    cols = ["label", "backend", "device", "mode", "seq_len", "batch", "hidden", "update_rate",
-            "ms", "p10_ms", "p90_ms", "repeats", "flops", "gflops_per_s", "status"]
-    st.dataframe(pd.DataFrame(rows)[cols], hide_index=True, key="sl_table")
-    st.download_button("Download results (CSV)", figures.to_csv(rows),
-                       file_name="speed_lab.csv", mime="text/csv", key="sl_csv")
-    st.caption("The issue's fixed targets (SRU vs nn.LSTM at 784 steps, Skip GRU at p = 1, ½, ¼, "
-               "1/10, Skim-RNN d = 100, d' = 10 at skim rates ½, ¾, 0.9) are measured side by "
-               "side by `python -m skimviz bench kernels`.")
+    st.dataframe(pd.DataFrame(summary.plain_rows(rows)), hide_index=True, key="sl_table")
+    st.caption(f"{len(measured)} points measured" + (f", {len(rows) - len(measured)} skipped by "
+                                                      "the time cap" if len(rows) > len(measured)
+                                                      else "") + ".")
+    st.download_button("Download results (CSV)", figures.to_csv(rows), file_name="speed_lab.csv",
+                       mime="text/csv", key="sl_csv")

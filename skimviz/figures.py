@@ -431,20 +431,68 @@ def _measured(rows: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
     return out
 
 
-def _series_label(r: Dict[str, object]) -> str:
+BACKEND_WORDS = {"cpp": "C++", "python": "PyTorch loop"}
+
+
+def _series_label(r: Dict[str, object], backend: bool = False) -> str:
+    """A speed-lab row's cell in plain words: "SRU", "Skip GRU, p = 1/4" (with ``backend``:
+    "SRU (C++)"). Without it one line or bar group holds a cell whatever loop ran it (the Skip
+    GRU's C++ loop runs at batch 1 only); the hover says which."""
     label = str(r.get("label") or r.get("cell"))
-    if r.get("backend"):
-        label += f" [{r['backend']}]"
+    if backend and r.get("backend"):
+        label += f" ({BACKEND_WORDS.get(str(r['backend']), r['backend'])})"
     if r.get("cell") in ("skip-gru", "skim-rnn"):  # the requested rate (measured varies with T)
         p = r.get("requested_update_rate", r.get("update_rate"))
         if p is not None:
-            label += f" (p={float(p):.2g})"
+            label += f", p = {rate_fraction(p)}"
     return label
 
 
+def rate_fraction(p: float) -> str:
+    """An update rate as the Speed lab's slider writes it: 0.25 → "1/4", 1 → "1", 0.3 → "0.3"."""
+    p = float(p)
+    if p >= 1.0:
+        return "1"
+    k = round(1 / p) if p > 0 else 0
+    return f"1/{k}" if k and abs(1 / k - p) < 1e-3 else f"{p:.2g}"
+
+
+def _legend_on_top(fig: go.Figure, height: int, title: Optional[str] = None,
+                   width: float = 640) -> go.Figure:
+    """The base layout with a horizontal legend above the plot and the top margin it needs
+    (``width``: the narrowest the chart is drawn at), added to ``height``, so the legend never
+    squeezes the plot."""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    rows = legend_rows(names, _FONT["size"], width)
+    head = 30 if title else 0
+    top = int(rows * _FONT["size"] * 1.9) + head + 10
+    height += top  # the plot keeps its height; the legend gets its own room above
+    _base_layout(fig, height)
+    fig.update_layout(margin=dict(l=10, r=10, t=top, b=10), showlegend=bool(names),
+                      legend=dict(orientation="h", yref="container", y=1 - head / height,
+                                  yanchor="top", x=0, xanchor="left"))
+    if title:
+        fig.update_layout(title=dict(text=title, yref="container", y=1, yanchor="top", x=0,
+                                     xanchor="left", pad=dict(t=6, l=4)))
+    return fig
+
+
+def _log_axis(update, values: Sequence[float], title: str, suffix: str = "") -> None:
+    """A log axis over ``values`` with a few round ticks and short labels (no minor clutter)."""
+    vals = [float(v) for v in values if v and float(v) > 0]
+    if not vals:
+        update(type="log", title=title, automargin=True)
+        return
+    lo, hi = min(vals) / 1.5, max(vals) * 1.5
+    ticks = log_ticks(lo, hi, 5)
+    update(type="log", title=title, automargin=True, range=[math.log10(lo), math.log10(hi)],
+           tickvals=ticks, ticktext=[short_number(v) + suffix for v in ticks])
+
+
 def latency_figure(rows: Sequence[Dict[str, object]], x: str = "seq_len",
-                   height: int = 340, title: Optional[str] = None) -> go.Figure:
-    """Latency (ms) against ``x`` ("seq_len" or "batch"), log-log, one line per cell.
+                   height: int = 300, title: Optional[str] = None) -> go.Figure:
+    """Latency (ms) against ``x`` ("seq_len" or "batch"), log-log, one line per cell; the legend
+    in rows above the plot.
 
     With several values of the other axis the line keeps the smallest one (batch 1 for the
     sequence-length chart, the shortest sequence for the batch chart), so each line is one
@@ -463,25 +511,36 @@ def latency_figure(rows: Sequence[Dict[str, object]], x: str = "seq_len",
         pts = sorted((r for r in rs if int(r[other]) == fix), key=lambda r: int(r[x]))
         fig.add_trace(go.Scatter(
             x=[int(r[x]) for r in pts], y=[float(r["ms"]) for r in pts], mode="lines+markers",
-            name=f"{name}, {'batch' if other == 'batch' else 'T'} {fix}",
-            hovertemplate=f"{name}<br>{x}=%{{x}}<br>%{{y:.3g}} ms<extra></extra>"))
-    fig.update_xaxes(type="log", title="sequence length (steps)" if x == "seq_len" else "batch size")
-    fig.update_yaxes(type="log", title="latency (ms)")
-    return _base_layout(fig, height, title)
+            name=name if len({min(int(r[other]) for r in v) for v in series.values()}) == 1
+            else f"{name}, {'batch' if other == 'batch' else 'steps'} {fix}",
+            customdata=[_series_label(r, backend=True) for r in pts],
+            hovertemplate=f"%{{customdata}}<br>{'steps' if x == 'seq_len' else 'batch'} "
+                          "%{x}<br>%{y:.3g} ms<extra></extra>"))
+    _log_axis(fig.update_xaxes, [int(r[x]) for r in rows],
+              "sequence length (steps)" if x == "seq_len" else "batch size")
+    _log_axis(fig.update_yaxes, [float(r["ms"]) for r in rows], "time (ms)")
+    return _legend_on_top(fig, height, title)
 
 
-def gflops_figure(rows: Sequence[Dict[str, object]], height: int = 320,
+def gflops_figure(rows: Sequence[Dict[str, object]], height: int = 300,
                   title: Optional[str] = None) -> go.Figure:
-    """Achieved GFLOP/s (analytic FLOPs / measured time) per cell, one bar per grid point."""
+    """Achieved GFLOP/s (analytic FLOPs / measured time): one group of bars per cell (short
+    tick labels), one bar colour per grid point (steps, batch), the legend above."""
     rows = _measured(rows)
-    fig = go.Figure(go.Bar(
-        x=[f"{_series_label(r)}<br>T={r['seq_len']}, B={r['batch']}" for r in rows],
-        y=[float(r["gflops_per_s"]) for r in rows],
-        marker_color=MARKER_COLOR,
-        hovertemplate="%{x}<br>%{y:.3g} GFLOP/s<extra></extra>"))
-    fig.update_yaxes(title="achieved GFLOP/s", rangemode="tozero")
-    fig.update_xaxes(tickangle=-30)
-    return _base_layout(fig, height, title)
+    fig = go.Figure()
+    points = list(dict.fromkeys((int(r["seq_len"]), int(r["batch"])) for r in rows))
+    for T, B in points:
+        rs = [r for r in rows if (int(r["seq_len"]), int(r["batch"])) == (T, B)]
+        fig.add_trace(go.Bar(
+            x=[_series_label(r).replace(", ", "<br>") for r in rs],
+            y=[float(r["gflops_per_s"]) for r in rs], name=f"{T} steps, batch {B}",
+            customdata=[_series_label(r, backend=True) for r in rs],
+            hovertemplate=f"%{{customdata}}<br>{T} steps, batch {B}<br>%{{y:.3g}} GFLOP/s"
+                          "<extra></extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="GFLOP/s achieved", rangemode="tozero", automargin=True)
+    fig.update_xaxes(automargin=True, tickangle=0)
+    return _legend_on_top(fig, height, title)
 
 
 def skip_speedup_points(rows: Sequence[Dict[str, object]]) -> List[Dict[str, float]]:
@@ -501,28 +560,71 @@ def skip_speedup_points(rows: Sequence[Dict[str, object]]) -> List[Dict[str, flo
     return sorted(out, key=lambda o: (o["seq_len"], o["batch"], o["update_rate"]))
 
 
-def speedup_figure(points: Sequence[Dict[str, float]], height: int = 320,
+def speedup_figure(points: Sequence[Dict[str, float]], height: int = 300,
                    title: Optional[str] = None) -> go.Figure:
     """Measured vs theoretical speed-up of skipping: x = update rate p, y = speed-up over the
-    dense run; the 1/p bound (FLOPs alone) drawn as a line."""
+    dense run; the 1/p bound (FLOPs alone) drawn as a line; the legend above."""
     fig = go.Figure()
     ps = [float(p["update_rate"]) for p in points]
     lo, hi = (min(ps + [1.0]), 1.0) if ps else (0.05, 1.0)
     grid = np.geomspace(max(lo, 1e-3), hi, 50)
     fig.add_trace(go.Scatter(x=grid.tolist(), y=(1.0 / grid).tolist(), mode="lines",
-                             name="theory: 1/p (FLOPs)", line=dict(dash="dash", color=OTHER_COLOR)))
+                             name="bound 1/p (FLOPs alone)",
+                             line=dict(dash="dash", color=OTHER_COLOR)))
     groups: Dict[Tuple[object, object], List[Dict[str, float]]] = {}
     for p in points:
         groups.setdefault((p.get("seq_len"), p.get("batch")), []).append(p)
     for (T, B), pts in groups.items():
-        name = "measured" if T is None else f"measured, T={T}, batch {B}"
+        name = "measured" if T is None else f"measured, {T} steps, batch {B}"
         fig.add_trace(go.Scatter(x=[float(p["update_rate"]) for p in pts],
                                  y=[float(p["speedup"]) for p in pts], mode="markers+lines",
                                  name=name, marker=dict(size=9),
-                                 hovertemplate="p=%{x:.3g}<br>%{y:.2f}x<extra></extra>"))
-    fig.update_xaxes(type="log", title="update rate p (fraction of steps computed)")
-    fig.update_yaxes(type="log", title="speed-up over the dense run (x)")
-    return _base_layout(fig, height, title)
+                                 hovertemplate="p = %{x:.3g}<br>%{y:.2f}× faster<extra></extra>"))
+    _log_axis(fig.update_xaxes, grid.tolist(), "share of steps computed, p")
+    _log_axis(fig.update_yaxes, (1.0 / grid).tolist() + [float(p["speedup"]) for p in points],
+              "× faster than p = 1", "×")
+    return _legend_on_top(fig, height, title)
+
+
+def speed_dumbbell_figure(entries: Sequence[Dict[str, object]], height: Optional[int] = None,
+                          font_size: int = 12) -> go.Figure:
+    """The Speed lab's main chart: one row per cell (``skimviz.speedlab_summary.headline``),
+    a grey diamond at how many times fewer FLOPs it needs than the baseline and a red dot at how
+    many times faster it ran, joined by a line: where the two sit apart, time did not follow
+    the arithmetic. Log x axis, the baseline's 1× dotted; the legend above."""
+    fig = go.Figure()
+    if not entries:
+        return _empty_figure(fig, "nothing measured yet", height or 300)
+    names = [str(e["name"]) for e in entries][::-1]
+    base = str(entries[0]["baseline"])
+    for e in entries:
+        fig.add_trace(go.Scatter(x=[e["flop_ratio"], e["time_ratio"]], y=[e["name"]] * 2,
+                                 mode="lines", line=dict(color="#cccccc", width=4),
+                                 showlegend=False, hoverinfo="skip"))
+    for key, label, symbol, colour in (
+            ("flop_ratio", f"FLOPs: × fewer than {base}", "diamond", OTHER_COLOR),
+            ("time_ratio", f"time: × faster than {base}", "circle", USED_COLOR)):
+        vals = [float(e[key]) for e in entries]
+        fig.add_trace(go.Scatter(
+            x=vals, y=[e["name"] for e in entries], mode="markers+text", name=label,
+            text=["" if i == 0 else f"{v:.2g}×" for i, v in enumerate(vals)],  # baseline: 1×
+            textposition="top center" if key == "time_ratio" else "bottom center",
+            textfont=dict(color=colour, size=font_size),
+            marker=dict(symbol=symbol, size=14, color=colour),
+            customdata=[[e["ms"], e["flops"]] for e in entries],
+            hovertemplate="%{y}<br>" + label + ": %{x:.2f}<br>%{customdata[0]:.3g} ms, "
+                          "%{customdata[1]:.3s} FLOPs<extra></extra>"))
+    xs = [float(e[k]) for e in entries for k in ("flop_ratio", "time_ratio")] + [1.0]
+    lo, hi = min(xs) / 2, max(xs) * 2
+    ticks = log_ticks(lo, hi, 6)
+    fig.add_vline(x=1.0, line=dict(color="#888888", dash="dot", width=1))
+    fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)], tickvals=ticks,
+                     ticktext=[f"{short_number(v)}×" for v in ticks], gridcolor="#eeeeee",
+                     title=f"× {base} (right of 1×: cheaper, faster)", automargin=True)
+    fig.update_yaxes(categoryorder="array", categoryarray=names, automargin=True)
+    fig = _legend_on_top(fig, height or 60 + 58 * len(entries))
+    fig.update_layout(font=dict(size=font_size))
+    return fig
 
 
 # --- Trade-off dashboard (points from skimviz.dashboard) -------------------------------------
@@ -551,18 +653,22 @@ def short_number(v: float) -> str:
 
 
 def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> List[float]:
-    """At most ``max_ticks`` round tick values (1, 2, 5 × 10^k) inside [lo, hi] for a log axis,
-    never none: the ends themselves when no round value falls inside."""
+    """At most ``max_ticks`` round tick values for a log axis over [lo, hi]: 1-2-5 per decade,
+    else 1-3, else the powers of ten (every second or third one on long ranges); the ends
+    themselves when no round value falls inside."""
     if not (lo > 0 and hi >= lo):
         return []
     k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    vals: List[float] = []
     for steps in ((1, 2, 5), (1, 3), (1,)):
-        vals = [m * 10.0 ** k for k in range(k0, k1 + 1) for m in steps]
+        vals = [float(f"{m * 10.0 ** k:.12g}") for k in range(k0, k1 + 1) for m in steps]
         vals = [v for v in vals if lo <= v <= hi]
-        while len(vals) > max_ticks:
-            vals = vals[::2]
-        if len(vals) >= 2 or steps == (1,):
+        if len(vals) <= max_ticks:
             break
+    stride = 1
+    while len(vals[::stride]) > max_ticks:
+        stride += 1
+    vals = vals[::stride]
     if len(vals) < 2:
         vals = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")})
     return vals

@@ -111,30 +111,28 @@ SLIDES: Dict[str, List[dict]] = {
     ],
     "speed-lab": [
         {"title": "FLOPs are not time",
-         "text": "Press **Run benchmark** and look at the achieved GFLOP/s (analytic FLOPs "
-                 "divided by measured time). The fused nn.LSTM and nn.GRU kernels turn FLOPs "
-                 "into time far better than cells that step in a loop: at batch 1 most of a "
-                 "step's time is overhead (a call, a launch, memory traffic), not arithmetic.",
+         "text": "Each row is one recurrent cell reading a 784-step sequence at batch 1. The "
+                 "grey diamond says how many times fewer FLOPs it needs than nn.LSTM, the red "
+                 "dot how many times faster it really ran. Where the two sit apart, time did "
+                 "not follow the arithmetic.",
          "state": {"sl_rate": 0.25}},
         {"title": "Why SRU is fast",
-         "text": "SRU moves its matrix products out of the recurrence: one large product over "
-                 "all steps, which parallel hardware runs almost as fast as a small one, then a "
-                 "cheap element-wise loop (fused in C++ once the extension is built). Look at the speed-up over "
-                 "nn.LSTM: time, not only FLOPs, because no step waits for a product on the "
-                 "previous step's output.",
+         "text": "SRU has no matrix product on its previous state: its products read only the "
+                 "inputs and run for all steps at once, and the loop that is left is cheap "
+                 "element-wise work. With one input feature per step it also needs far fewer "
+                 "FLOPs than nn.LSTM, and its dot sits far to the right.",
          "state": {"sl_rate": 0.25}},
         {"title": "Skipping saves time only if the loop jumps",
-         "text": "The Skip GRU at p = 1/4 needs about a quarter of the FLOPs, and the speed-up "
-                 "chart puts its measured speed-up beside that 1/p bound. In inference a skipped "
-                 "step runs no cell, and at batch 1 the loop **jumps** straight to the next "
-                 "update (in C++ where the backend column says cpp); in train mode every step "
-                 "is computed and blended, so there skipping saves no time at all.",
+         "text": "The Skip GRU at p = 1/4 computes one step in four. Compare its dot with the "
+                 "Skip GRU at p = 1, the same cell computing every step: at batch 1 the loop "
+                 "jumps straight to the next update, so skipping saves real time — but the "
+                 "**Skipping vs its bound** tab shows it stays under the 1/p line.",
          "state": {"sl_rate": 0.25}},
         {"title": "Fewer updates, p = 1/10",
-         "text": "Now p = 1/10: run the benchmark again. FLOPs fall tenfold, the time much less: "
+         "text": "p is now 1/10: press **Run benchmark**. FLOPs fall tenfold, the time less: "
                  "every step, skipped or not, still pays the loop's bookkeeping (the update "
                  "probability grows, the state is copied), so the measured speed-up stays "
-                 "below the 1/p line.",
+                 "below 10×.",
          "state": {"sl_rate": 0.1}},
     ],
     "skip-rnn-signals": [

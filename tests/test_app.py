@@ -68,7 +68,8 @@ def test_home_page():
     links = at.page_link
     assert sorted(link.proto.page for link in links) == sorted(
         p.url_path for p in pages), [link.proto.page for link in links]
-    assert {link.proto.label for link in links} == {f"Open {p.title}" for p in pages}
+    assert all(link.proto.label == "Open the page →" for link in links)
+    assert {link.proto.help for link in links} == {f"Go to {p.title}" for p in pages}
     for p in pages:  # each card: its title and one sentence
         assert any(m.value == f"**{p.title}**" for m in at.markdown), p.title
     text = " ".join(m.value for m in at.markdown)

@@ -283,8 +283,10 @@ def test_latency_figure_lines_per_cell_log_axes():
     lstm = [t for t in fig.data if t.name.startswith("lstm")][0]
     assert list(lstm.x) == [10, 100] and list(lstm.y) == [0.1, 1.0]  # the batch-1 slice
     fig_b = F.latency_figure(SPEED_ROWS, x="batch")
-    sru = [t for t in fig_b.data if "[cpp]" in t.name][0]
+    sru = [t for t in fig_b.data if t.name.startswith("sru")][0]
     assert list(sru.x) == [1, 4] and list(sru.y) == pytest.approx([0.01, 0.04])
+    assert all("(C++)" in c for c in sru.customdata)  # the loop that ran it, in the hover
+    assert fig.layout.legend.orientation == "h" and fig.layout.margin.t >= 20  # legend above
     with pytest.raises(ValueError):
         F.latency_figure(SPEED_ROWS, x="hidden")
     assert len(F.latency_figure([]).data) == 0
@@ -292,7 +294,10 @@ def test_latency_figure_lines_per_cell_log_axes():
 
 def test_gflops_figure_bars():
     fig = F.gflops_figure(SPEED_ROWS)
-    assert len(fig.data) == 1 and len(fig.data[0].y) == 8
+    # one bar group per cell (two short tick labels), one colour per (steps, batch) point
+    assert len(fig.data) == 4 and sum(len(t.y) for t in fig.data) == 8
+    assert {x for t in fig.data for x in t.x} == {"lstm", "sru"}
+    assert fig.data[0].name == "10 steps, batch 1"
     assert fig.data[0].y[0] == pytest.approx(SPEED_ROWS[0]["gflops_per_s"])
 
 

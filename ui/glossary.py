@@ -18,6 +18,12 @@ GLOSSARY = {
               "paper's name for it).",
     "dense": "The same network without any skipping: it computes every step, word or layer.",
     "dense twin": "A network of the same size trained without skipping, to compare against.",
+    "SRU": "Simple recurrent unit: a recurrent cell whose matrix products read only the inputs, "
+           "never the previous state, so they run for all steps at once; only cheap "
+           "element-wise work is left step by step.",
+    "update rate p": "The share of steps a skipping cell computes in full: p = 1/4 computes one "
+                     "step in four and skips the rest (for the Skim-RNN: the share of words "
+                     "read by the big cell).",
     "masked": "Computing everything and then zeroing the skipped part. It gives the same "
               "answer as skipping, but saves no time.",
     "skipped for real": "The skipped work is not executed at all, so it can save time.",
