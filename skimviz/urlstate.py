@@ -14,6 +14,8 @@ import re
 from functools import partial
 from typing import Dict, Iterator, List, Mapping, Tuple, Union
 
+from .safety import escape_markdown
+
 PAGE = "skip-rnn-mnist"
 N_DIGITS = 5000
 THETA_MIN, THETA_MAX, THETA_STEP = 0.05, 1.0, 0.05
@@ -64,7 +66,7 @@ def _snap(theta: float, step: float, lo: float, hi: float) -> float:
 
 def _reject(notices: List[str], key: str, raw: str, why: str, quote: bool = True) -> None:
     """Add the notice for a rejected parameter (quoting a safe excerpt of ``raw`` if ``quote``)."""
-    shown = f" “{safe_excerpt(raw)}”" if quote and raw != "" else ""
+    shown = f" “{escape_markdown(safe_excerpt(raw))}”" if quote and raw != "" else ""
     notices.append(f"URL parameter `{key}`{shown} ignored: {why}; using the default.")
 
 
@@ -238,7 +240,7 @@ def parse_skim(params: Params, models: Tuple[str, ...] | List[str] = ()
         elif key == "model":
             if not _MODEL_NAME.match(raw) or raw not in tuple(models):
                 bad(key, raw, "not one of this page's models"
-                    + (f" ({', '.join(models)})" if models else ""))
+                    + (f" ({', '.join(escape_markdown(m) for m in models)})" if models else ""))
             else:
                 state["model"] = raw
         elif key == "theta":

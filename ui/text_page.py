@@ -11,7 +11,7 @@ from typing import Callable, Dict
 import streamlit as st
 
 from skimviz.data import text as textdata
-from skimviz.safety import clean_text
+from skimviz.safety import clean_text, strip_controls
 
 from . import presentation
 
@@ -45,7 +45,13 @@ def top_row(page: str, prefix: str, names: list, default: str,
 def text_box(prefix: str, empty_what: str) -> str | None:
     """The text area (``{prefix}_text``). Returns the cleaned text, or None (with a notice)
     when it is blank."""
-    st.text_area("Your text (a movie review works best)", key=f"{prefix}_text", height=90,
+    key = f"{prefix}_text"
+    value = st.session_state.get(key)
+    if isinstance(value, str) and strip_controls(value) != value:
+        # bidi overrides (U+202E …) would display the following words reversed, here and in
+        # the token map; remove them before the box is drawn
+        st.session_state[key] = strip_controls(value)
+    st.text_area("Your text (a movie review works best)", key=key, height=90,
                  help=f"Up to {textdata.MAX_CHARS:,} characters; press Ctrl+Enter to apply.")
     raw = st.session_state.get(f"{prefix}_text") or ""
     text, cut = clean_text(raw, textdata.MAX_CHARS)

@@ -21,6 +21,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..safety import strip_controls
+
 PAD, UNK = "<pad>", "<unk>"
 #: Longest input a page accepts, in characters; longer text is cut with a notice.
 MAX_CHARS = 5_000
@@ -46,7 +48,7 @@ _TOKEN = re.compile(
 
 
 def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", strip_controls(text))    # no bidi overrides, no NUL
     text = re.sub(r"<br\s*/?>", " ", text, flags=re.I)            # IMDB line breaks
     text = (text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00b4", "'")
             .replace("\u2026", "...").replace("\u2014", " -- ").replace("\u2013", " -- "))

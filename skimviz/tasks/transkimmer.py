@@ -349,12 +349,22 @@ def _teacher(args):
     return teacher
 
 
-def _score(v: dict, min_red: float, dense: bool):
+def layer_drops(kept_fraction_per_layer) -> List[float]:
+    """Share of all tokens dropped before each layer: 1 − k_0, k_0 − k_1, … (k_i: the share
+    entering layer i)."""
+    k = [1.0, *map(float, kept_fraction_per_layer)]
+    return [max(0.0, a - b) for a, b in zip(k, k[1:])]
+
+
+def _score(v: dict, min_red: float, dense: bool, max_drop: float = 1.0):
     """Checkpoint choice: dense by accuracy; skim by accuracy among evaluations with at least
-    ``min_red`` FLOP reduction, ranked after them by reduction."""
-    if dense or v["flops_reduction"] >= min_red:
+    ``min_red`` FLOP reduction and no layer dropping more than ``max_drop`` of the tokens (a
+    model that drops every word at one layer shows no layer-wise skimming), ranked after them
+    by reduction."""
+    drop = max(layer_drops(v.get("kept_fraction_per_layer") or []), default=0.0)
+    if dense or (v["flops_reduction"] >= min_red and drop <= max_drop + 1e-9):
         return (1, v["accuracy"])
-    return (0, v["flops_reduction"])
+    return (0, v["flops_reduction"] - 10.0 * max(0.0, drop - max_drop))
 
 
 def train_command(args) -> int:
@@ -411,7 +421,7 @@ def train(args, quiet: bool = False) -> int:
         evaluate=lambda: evaluate(checkpoint.as_shipped(model, args.fp16,
                                                         int8_rows(args.model, model)),
                                   enc, dv_x, dv_y),
-        score=lambda v: _score(v, args.min_reduction, args.dense),
+        score=lambda v: _score(v, args.min_reduction, args.dense, args.max_layer_drop),
         export=lambda v, meta: export(model, args, meta, v, trainer.history, command, tok_file,
                                       tok_text, quiet),
         eval_line=lambda v: (f"step {v['step']}: dev acc {v['accuracy']:.4f} FLOP reduction "
@@ -586,6 +596,10 @@ def add_arguments(tsub) -> None:
                    help="steps (default, 0: once an epoch)")
     t.add_argument("--min-reduction", type=at.NONNEG, default=2.0,
                    help="export the best dev accuracy among evaluations with this FLOP reduction")
+    t.add_argument("--max-layer-drop", type=at.number(0.0, 1.0),
+                   default=1.0,
+                   help="our addition: export only evaluations where no layer drops more than "
+                        "this share of the tokens (1: no limit)")
     t.add_argument("--hidden", type=at.HIDDEN, default=128,
                    help="small model: hidden size (FFN 4×)")
     t.add_argument("--layers", type=at.integer(1, 48), default=4, help="small model: layers")
