@@ -44,8 +44,8 @@ PIP_INSTALL := $(VENV_PY) -m pip --disable-pip-version-check install --progress-
 CHECK_ENV := $(VENV_PY) .ci/check_env.py
 
 hash = $(shell cat $(1) | sha256sum | cut -c1-16)
-RUN_STAMP := $(VENV)/.installed-$(call hash,requirements.txt .ci/check_env.py)
-TEST_STAMP := $(VENV)/.installed-test-$(call hash,requirements.txt requirements-test.txt .ci/check_env.py)
+RUN_STAMP := $(VENV)/.installed-$(call hash,requirements.txt pyproject.toml .ci/check_env.py)
+TEST_STAMP := $(VENV)/.installed-test-$(call hash,requirements.txt pyproject.toml requirements-test.txt .ci/check_env.py)
 
 .PHONY: run test gallery ext
 
@@ -74,6 +74,7 @@ $(RUN_STAMP): | $(VENV_PY)
 	rm -f $(VENV)/.installed-*
 	$(PIP_INSTALL) torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(PIP_INSTALL) -r requirements.txt
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	$(CHECK_ENV)
 	touch $@
 

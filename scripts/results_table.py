@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from skimviz import checkpoint  # noqa: E402
 from skimviz.tasks import mnist as task  # noqa: E402

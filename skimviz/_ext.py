@@ -40,7 +40,11 @@ SOURCES = [Path(__file__).resolve().parent / "csrc" / name
                         "transkimmer_cpu.cpp")]
 # Headers the sources include (not compiled alone, but hashed with them: see library_path).
 HEADERS = [Path(__file__).resolve().parent / "csrc" / name for name in ("kernels_common.h",)]
-BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or REPO_ROOT / "build" / "ext")
+# A checkout builds into its own build/ext; an installed package into the user's cache.
+_DEFAULT_DIR = (REPO_ROOT / "build" / "ext" if (REPO_ROOT / "pyproject.toml").is_file()
+                else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "skimviz" / "ext")
+BUILD_DIR = Path(os.environ.get("SKIMVIZ_EXT_DIR") or _DEFAULT_DIR)
 # -fopenmp: at::parallel_for is inline OpenMP code; at run time it binds to the libgomp that
 # torch has already loaded, so torch.set_num_threads applies to it too.
 FLAGS = ["-O3", "-std=c++20", "-fPIC", "-shared", "-fopenmp",
@@ -120,6 +124,24 @@ def load() -> Optional[Any]:
 
 
 load()  # at import: pick up an existing build, never compile
+
+
+def ensure() -> Optional[Any]:
+    """:func:`load`, building the extension first if it is not built yet and
+    ``SKIMVIZ_EXT_AUTOBUILD`` is not "0": what the ``skimviz`` command does on first use. A
+    failed build (no compiler) only warns; the PyTorch fallback runs."""
+    global _ops
+    if load() is not None or os.environ.get("SKIMVIZ_EXT_AUTOBUILD") == "0":
+        return _ops
+    print("skimviz: compiling the C++ kernels once (about a minute; "
+          "SKIMVIZ_EXT_AUTOBUILD=0 skips it)…", file=sys.stderr, flush=True)
+    try:
+        build()
+    except (RuntimeError, OSError) as exc:
+        warnings.warn(f"skimviz: the C++ kernels could not be built ({str(exc)[:300]}); "
+                      "using PyTorch instead")
+        return None
+    return load()
 
 
 def backend(env_var: str) -> str:

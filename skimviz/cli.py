@@ -196,7 +196,7 @@ def one_line(message: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="python -m skimviz",
+    ap = Parser(prog="skimviz",
                 description="skimviz: see and measure conditional computation.")
     from . import __version__
     ap.add_argument("--version", action="version", version=f"skimviz {__version__}")
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_predict(sub)
     _add_bench(sub)
+    e = sub.add_parser("ext", help="the C++ kernels: build them now, or say whether they are built")
+    e.add_argument("action", choices=["build", "status"])
     return ap
 
 
@@ -260,8 +262,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The ``skimviz`` console command (``pip install .``)."""
+    raise SystemExit(main())
+
+
 def _run(args) -> int:
     """The work of a parsed, checked command line."""
+    from . import _ext
+    if args.command == "ext":
+        return _ext.main([args.action])
+    _ext.ensure()                        # first use: compile the C++ kernels once
     if args.command == "train":
         from . import tasks
         return tasks.module(args.task).train_command(args)
