@@ -80,7 +80,7 @@ if st.session_state.get("dash_task") not in groups:  # first visit, or a slide's
     st.session_state["dash_task"] = groups[0]
 st.session_state.setdefault("dash_axis", "flops")
 with st.container(key="controls_dashboard"):
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = st.columns([5, 2])
     group = c1.segmented_control("Task", groups, key="dash_task", required=True,
                                  format_func=dashboard.group_label)
     axis = c2.segmented_control(

@@ -74,6 +74,8 @@ if "sl_rate" not in st.session_state:  # no value= below: slides set it (skimviz
 rate = c2.select_slider("Update rate p of the skipping cells", RATES, key="sl_rate",
                         format_func=lambda p: "1 (no skipping)" if p == 1 else
                         summary.fraction(p), help=definition("update rate p"))
+run_slot = c3.empty()          # the button, once the settings below are read
+notes, results = st.container(), st.container()  # drawn above the settings
 with st.expander("More settings: lengths, batch sizes, hidden size, device, mode"):
     e1, e2 = st.columns(2)
     seq_text = e1.text_input(f"Sequence lengths (comma-separated, 1–{MAX_SEQ})", "49, 196, 784",
@@ -114,14 +116,14 @@ def _validated():
 
 grid, problem = _validated()
 if problem:
-    st.error(f"Cannot run this benchmark: {problem}")
-if c3.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run"):
+    notes.error(f"Cannot run this benchmark: {problem}")
+if run_slot.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run"):
     lock = _bench_lock()
     if not lock.acquire(blocking=False):
-        st.warning("Another session is running a benchmark right now (two at once would time "
+        notes.warning("Another session is running a benchmark right now (two at once would time "
                    "each other). Try again in a minute.")
     else:
-        bar = st.progress(0.0, text="starting…")
+        bar = notes.progress(0.0, text="starting…")
         try:
             with speedlab.threads(THREADS):
                 rows = summary.run_with_references(
@@ -130,73 +132,93 @@ if c3.button("Run benchmark", type="primary", disabled=grid is None, key="sl_run
             st.session_state["sl_result"] = {"rows": rows, "grid": grid, "quick": False,
                                             "machine": speedlab.describe_machine(grid["device"])}
         except (RuntimeError, ValueError, MemoryError) as e:  # e.g. out of memory
-            st.error(f"The benchmark stopped: {e}")
+            notes.error(f"The benchmark stopped: {e}")
         finally:
             lock.release()
             bar.empty()
 
 # --- the result: each cell against nn.LSTM ----------------------------------------------------
-res = st.session_state.get("sl_result")
-if res is None:
-    try:
-        with st.spinner("Timing four cells on one 784-step sequence…"):
-            res = _quick_look()
-    except RuntimeError:
-        st.info("Another benchmark is running on this server; press **Run benchmark** in a "
-                "minute.")
-        st.stop()
-rows, g = res["rows"], res["grid"]
-entries = summary.headline(rows)
-with presentation.beside(PAGE):
-    st.plotly_chart(presentation.big(figures.speed_dumbbell_figure(
-        entries, font_size=15 if presentation.is_on() else 12)), key="sl_fig_main",
-        config=PLOT_CONFIG, alt="each cell's FLOP saving and measured speed-up over nn.LSTM")
-    for col, m in zip(st.columns(4), summary.summary_metrics(entries)):
-        col.metric(m["label"], m["value"], m["delta"], delta_color="off", delta_arrow="off")
-    for e in entries[1:]:
-        st.markdown(summary.cell_sentence(e))
-if entries:
-    e0 = entries[0]
-    what = (f"Quick look, measured when this server first showed the page ({res['when']})"
-            if res["quick"] else "Your benchmark")
-    st.caption(f"{what}: {e0['seq_len']} steps, batch {e0['batch']}, hidden size {g['hidden']}, "
-               f"{g['mode']}, {THREADS} CPU thread; {res['machine']}. "
-               + summary.backends_sentence(speedlab.sru_backend("sru", "cpu"),
-                                           speedlab.row_backend("skip-gru", "cpu", "inference", 1),
-                                           speedlab.row_backend("skim-rnn", "cpu", "inference", 1))
-               + " Timings on a shared machine vary from run to run.")
+def _result() -> dict | None:
+    """This session's benchmark, else the quick look (None while another benchmark runs)."""
+    res = st.session_state.get("sl_result")
+    if res is None:
+        try:
+            with st.spinner("Timing four cells on one 784-step sequence…"):
+                res = _quick_look()
+        except RuntimeError:
+            st.info("Another benchmark is running on this server; press **Run benchmark** in "
+                    "a minute.")
+    return res
 
-# --- more views --------------------------------------------------------------------------------
-measured = [r for r in rows if not str(r["status"]).startswith("skipped")]
-pts = figures.skip_speedup_points(rows)
-skim = summary.plain_skim(rows)
-names = ["Time vs length", "Time vs batch", "Arithmetic per second"] + \
-    (["Skipping vs its bound"] if pts else []) + (["Skim-RNN"] if skim else []) + ["All numbers"]
-tabs = dict(zip(names, st.tabs(names)))
-with tabs["Time vs length"]:
-    st.markdown(summary.growth_sentence(rows, "seq_len"))
-    st.plotly_chart(figures.latency_figure(rows, "seq_len"), key="sl_fig_seq", config=PLOT_CONFIG)
-with tabs["Time vs batch"]:
-    st.markdown(summary.growth_sentence(rows, "batch"))
-    st.plotly_chart(figures.latency_figure(rows, "batch"), key="sl_fig_batch", config=PLOT_CONFIG)
-with tabs["Arithmetic per second"]:
-    st.markdown(summary.gflops_sentence(rows))
-    st.plotly_chart(figures.gflops_figure(rows), key="sl_fig_gflops", config=PLOT_CONFIG)
-if pts:
-    with tabs["Skipping vs its bound"]:
-        st.markdown(summary.skip_sentence(pts, g["mode"]))
-        st.plotly_chart(figures.speedup_figure(pts), key="sl_fig_speedup", config=PLOT_CONFIG)
-if skim:
-    with tabs["Skim-RNN"]:
-        st.markdown(summary.skim_sentence(rows))
-        st.dataframe(pd.DataFrame(skim), hide_index=True, key="sl_skim")
-with tabs["All numbers"]:
-    rel = summary.plain_speedups(rows)
-    if rel:
-        st.dataframe(pd.DataFrame(rel), hide_index=True, key="sl_rel")
-    st.dataframe(pd.DataFrame(summary.plain_rows(rows)), hide_index=True, key="sl_table")
-    st.caption(f"{len(measured)} points measured" + (f", {len(rows) - len(measured)} skipped by "
-                                                      "the time cap" if len(rows) > len(measured)
-                                                      else "") + ".")
-    st.download_button("Download results (CSV)", figures.to_csv(rows), file_name="speed_lab.csv",
-                       mime="text/csv", key="sl_csv")
+
+def _main(res: dict) -> None:
+    """Each cell against nn.LSTM: the chart, up to four metrics and one sentence per cell."""
+    rows, g = res["rows"], res["grid"]
+    entries = summary.headline(rows)
+    with presentation.beside(PAGE):
+        st.plotly_chart(presentation.big(figures.speed_dumbbell_figure(
+            entries, font_size=15 if presentation.is_on() else 12)), key="sl_fig_main",
+            config=PLOT_CONFIG, alt="each cell's FLOP saving and measured speed-up over nn.LSTM")
+        metrics = summary.summary_metrics(entries)
+        n = 2 if presentation.is_on() else 4  # the slide takes a third of the width
+        for i in range(0, len(metrics), n):
+            for col, m in zip(st.columns(n), metrics[i:i + n]):
+                col.metric(m["label"], m["value"], m["delta"], delta_color="off",
+                           delta_arrow="off")
+        for e in entries[1:]:
+            st.markdown(summary.cell_sentence(e))
+    if entries:
+        what = (f"Quick look, measured when this server first showed the page ({res['when']})"
+                if res["quick"] else "Your benchmark")
+        loops = summary.backends_sentence(
+            speedlab.sru_backend("sru", "cpu"),
+            speedlab.row_backend("skip-gru", "cpu", "inference", 1),
+            speedlab.row_backend("skim-rnn", "cpu", "inference", 1))
+        st.caption(f"{what}: {entries[0]['seq_len']} steps, batch {entries[0]['batch']}, hidden "
+                   f"size {g['hidden']}, {g['mode']}, {THREADS} CPU thread; {res['machine']}. "
+                   f"{loops} Timings on a shared machine vary from run to run.")
+
+
+def _views(rows: list, mode: str) -> None:
+    """The other views, one tab each, each with its sentence; the numbers last."""
+    measured = [r for r in rows if not str(r["status"]).startswith("skipped")]
+    pts = figures.skip_speedup_points(rows)
+    skim = summary.plain_skim(rows)
+    names = (["Time vs length", "Time vs batch", "Arithmetic per second"]
+             + (["Skipping vs its bound"] if pts else []) + (["Skim-RNN"] if skim else [])
+             + ["All numbers"])
+    tabs = dict(zip(names, st.tabs(names)))
+    for x, tab in (("seq_len", "Time vs length"), ("batch", "Time vs batch")):
+        with tabs[tab]:
+            st.markdown(summary.growth_sentence(rows, x))
+            if len({r[x] for r in measured}) > 1:  # one value draws no line
+                st.plotly_chart(figures.latency_figure(rows, x), config=PLOT_CONFIG,
+                                key="sl_fig_seq" if x == "seq_len" else "sl_fig_batch")
+    with tabs["Arithmetic per second"]:
+        st.markdown(summary.gflops_sentence(rows))
+        st.plotly_chart(figures.gflops_figure(rows), key="sl_fig_gflops", config=PLOT_CONFIG)
+    if pts:
+        with tabs["Skipping vs its bound"]:
+            st.markdown(summary.skip_sentence(pts, mode))
+            st.plotly_chart(figures.speedup_figure(pts), key="sl_fig_speedup",
+                            config=PLOT_CONFIG)
+    if skim:
+        with tabs["Skim-RNN"]:
+            st.markdown(summary.skim_sentence(rows))
+            st.dataframe(pd.DataFrame(skim), hide_index=True, key="sl_skim")
+    with tabs["All numbers"]:
+        rel = summary.plain_speedups(rows)
+        if rel:
+            st.dataframe(pd.DataFrame(rel), hide_index=True, key="sl_rel")
+        st.dataframe(pd.DataFrame(summary.plain_rows(rows)), hide_index=True, key="sl_table")
+        skipped = len(rows) - len(measured)
+        st.caption(f"{len(measured)} points measured"
+                   + (f", {skipped} skipped by the time cap." if skipped else "."))
+        st.download_button("Download results (CSV)", figures.to_csv(rows),
+                           file_name="speed_lab.csv", mime="text/csv", key="sl_csv")
+
+
+with results:
+    if (result := _result()) is not None:
+        _main(result)
+        _views(result["rows"], result["grid"]["mode"])

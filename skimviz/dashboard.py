@@ -491,7 +491,8 @@ def _mnist_input(card: Mapping, image=None):
     else:
         what = "the given digit"
     side = int((card.get("input") or {}).get("side", 28))
-    return (mnist.to_sequence(image[None], side),), f"{what} at {side}×{side} ({side * side} steps)"
+    seq = mnist.to_sequence(image[None], side)
+    return (seq,), f"{what} at {side}×{side} ({side * side} steps)"
 
 
 def latency_inputs(card: Mapping, directory=None, image=None) -> Tuple[tuple, str]:

@@ -449,7 +449,7 @@ def _series_label(r: Dict[str, object], backend: bool = False) -> str:
 
 
 def rate_fraction(p: float) -> str:
-    """An update rate as the Speed lab's slider writes it: 0.25 → "1/4", 1 → "1", 0.3 → "0.3"."""
+    """An update rate as the Speed lab's slider writes it: 0.25 → "1/4", 1 → "1"."""
     p = float(p)
     if p >= 1.0:
         return "1"
@@ -622,7 +622,7 @@ def speed_dumbbell_figure(entries: Sequence[Dict[str, object]], height: Optional
                      ticktext=[f"{short_number(v)}×" for v in ticks], gridcolor="#eeeeee",
                      title=f"× {base} (right of 1×: cheaper, faster)", automargin=True)
     fig.update_yaxes(categoryorder="array", categoryarray=names, automargin=True)
-    fig = _legend_on_top(fig, height or 60 + 58 * len(entries))
+    fig = _legend_on_top(fig, height or 60 + 46 * len(entries))
     fig.update_layout(font=dict(size=font_size))
     return fig
 
@@ -732,8 +732,8 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
     as squares, the papers' points as crosses with their table number in ``text`` and the hover),
     one dotted line per θ sweep in ``curves`` (FLOPs only), and an orange ring round each of our
     points named in ``highlight`` (the best trade-off). Our points are labelled with their names
-    where a panel has room (one or two columns, at most four of ours). Every trace's ``meta`` is
-    ``{"task", "source", "kind"}`` (kind "sweep" or "best" for the extra traces)."""
+    where a panel has room (one or two columns, at most four of ours, normal fonts). Every
+    trace's ``meta`` is ``{"task", "source", "kind"}`` (kind "sweep" or "best" for the extra traces)."""
     if x not in TRADEOFF_X:
         raise ValueError(f"x must be one of {sorted(TRADEOFF_X)}")
     tasks: List[str] = []
@@ -743,11 +743,11 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
             tasks.append(str(p["task"]))
             titles[str(p["task"])] = str(p.get("task_title") or p["task"])
     n_rows, n_cols = _grid(len(tasks), max_cols)
-    fig = make_subplots(rows=n_rows, cols=n_cols,
-                        subplot_titles=[titles[t] for t in tasks] or None,
+    fig = make_subplots(rows=n_rows, cols=n_cols,  # one panel: the picker and sentence name it
+                        subplot_titles=[titles[t] for t in tasks] if len(tasks) > 1 else None,
                         horizontal_spacing=0.12 if n_cols > 2 else 0.1,
                         vertical_spacing=0.2 if n_rows > 1 else 0.1)
-    height = height or (440 if n_rows == 1 else 330 * n_rows)
+    height = height or (400 if n_rows == 1 else 330 * n_rows)
     if not tasks:
         return _empty_figure(fig, "no checkpoints to show", height)
     shown = set()
@@ -757,7 +757,7 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
         _sweeps(fig, curves if x == "flops" else None, task, row, col, shown)
         ours = [p for p in pts if p["source"] == "ours" and p.get("value") is not None
                 and p.get(x) is not None]
-        label = n_cols <= 2 and len(ours) <= 4
+        label = n_cols <= 2 and len(ours) <= 4 and font_size <= 12  # no room beside a slide
         for (source, kind), (name, symbol, colour) in TRADEOFF_STYLE.items():
             sel = [p for p in pts if p["source"] == source and p["kind"] == kind
                    and p.get("value") is not None and p.get(x) is not None]
@@ -776,12 +776,13 @@ def tradeoff_figure(points: Sequence[Dict[str, object]], x: str = "flops",
                             line=dict(width=3, color=BEST_COLOR)),
                 meta={"task": task, "source": "ours", "kind": "best"}), row=row, col=col)
             shown.add("best")
-        _tradeoff_axes(fig, pts, curves if x == "flops" else None, task, x, row, col)
+        _tradeoff_axes(fig, pts, curves if x == "flops" else None, task, x, row, col, label)
     fig.update_annotations(font_size=font_size + 1)
     rows = legend_rows([t.name for t in fig.data if t.showlegend is not False], font_size,
-                       560 if font_size > 12 else 680)
+                       420 if font_size > 12 else 680)  # larger fonts: beside a slide
     fig.update_layout(height=height,
-                      margin=dict(l=10, r=10, t=int(rows * font_size * 1.9 + font_size + 24), b=10),
+                      margin=dict(l=10, r=10, b=10, t=int(rows * font_size * 1.9 + 10 + (
+                          font_size + 14 if len(tasks) > 1 else 0))),
                       font=dict(family="sans-serif", size=font_size),
                       paper_bgcolor="white", plot_bgcolor="white", showlegend=True,
                       legend=dict(orientation="h", yref="container", y=1, yanchor="top",
@@ -807,18 +808,35 @@ def _sweeps(fig, curves, task: str, row: int, col: int, shown: set) -> None:
         shown.add("sweep")
 
 
-def _tradeoff_axes(fig, pts, curves, task: str, x: str, row: int, col: int) -> None:
-    """Log cost axis with a few round ticks (short labels), the metric's axis title."""
-    xs = [float(p[x]) for p in pts if p.get(x) is not None and p.get("value") is not None]
-    xs += [float(v) for c in curves or () if c["task"] == task for v in c["flops"]]
-    ticks = log_ticks(min(xs) / 1.3, max(xs) * 1.3, 4) if xs and min(xs) > 0 else []
+def _tradeoff_axes(fig, pts, curves, task: str, x: str, row: int, col: int,
+                   labelled: bool = False) -> None:
+    """Log cost axis with a few round ticks (short labels; wider margins when points carry
+    labels, so a name at the edge is not cut), and a metric axis padded around the values
+    (accuracy never past 100 %, errors in plain decimals)."""
+    drawn = [p for p in pts if p.get(x) is not None and p.get("value") is not None]
+    xs = [float(p[x]) for p in drawn]
+    ys = [float(p["value"]) for p in drawn]
+    for c in curves or ():
+        if c["task"] == task:
+            xs += [float(v) for v in c["flops"]]
+            ys += [float(v) for v in c["values"]]
+    pad_x = 2.0 if labelled else 1.3
+    ticks = log_ticks(min(xs) / pad_x, max(xs) * pad_x, 4) if xs and min(xs) > 0 else []
     fig.update_xaxes(title_text=TRADEOFF_X[x], type="log", gridcolor="#eeeeee",
                      tickvals=ticks or None, ticktext=[short_number(v) for v in ticks] or None,
-                     range=[math.log10(min(xs) / 1.3), math.log10(max(xs) * 1.3)]
+                     range=[math.log10(min(xs) / pad_x), math.log10(max(xs) * pad_x)]
                      if ticks else None, automargin=True, row=row, col=col)
     metric_label = pts[0]["metric_label"] if pts else "metric"
+    y_range = None
+    if ys:
+        lo, hi = min(ys), max(ys)
+        pad = max(0.1 * (hi - lo), 0.01 if "accuracy" in str(metric_label) else 0.1 * hi)
+        y_range = [lo - pad, hi + pad]
+        if "accuracy" in str(metric_label):  # no tick above 100 %
+            y_range[1] = min(y_range[1], max(1.0, hi + 0.003))
     fig.update_yaxes(title_text=str(metric_label), gridcolor="#eeeeee", nticks=6,
-                     automargin=True, row=row, col=col)
+                     range=y_range, tickformat="~g" if "accuracy" not in str(metric_label)
+                     else None, automargin=True, row=row, col=col)
 
 
 def enlarge(fig: go.Figure, scale: float = 1.35, font_size: int = 18) -> go.Figure:

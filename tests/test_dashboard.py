@@ -150,6 +150,7 @@ LESSON_VALUES = {
     "sl_rate": lambda v: v in [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20],
     "dash_task": lambda v: v in D.GROUPS,
     "dash_axis": lambda v: v in ("flops", "latency_ms"),
+    "signals_task": lambda v: v in ("adding", "frequency", "frames"),
 }
 
 
@@ -196,7 +197,7 @@ def test_text_cards_get_their_own_panels():
     assert "encoder, 4 layers" in b["label"]
 
 
-# --- the task picker, the best trade-off and its sentence ------------------------------------------
+# --- the task picker, the best trade-off and its sentence -----------------------------------
 def _text_card(name, skim, acc, flops, dense=3.2e6, dataset="sst2", tokens=None, sweep=()):
     return {"name": name, "task": "text-classification", "dataset": dataset,
             "config": {"skim": skim, "hidden_size": 100},

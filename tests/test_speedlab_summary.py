@@ -118,7 +118,8 @@ def test_dumbbell_figure():
     e = S.headline(ROWS)
     fig = F.speed_dumbbell_figure(e)
     flops, time_ = [t for t in fig.data if t.name]
-    assert flops.name == "FLOPs: × fewer than nn.LSTM" and time_.name == "time: × faster than nn.LSTM"
+    assert flops.name == "FLOPs: × fewer than nn.LSTM"
+    assert time_.name == "time: × faster than nn.LSTM"
     assert list(time_.x) == pytest.approx([x["time_ratio"] for x in e])
     assert time_.text[0] == "" and time_.text[2] == "20×"  # the baseline row is not labelled
     assert fig.layout.xaxis.type == "log" and fig.layout.legend.orientation == "h"
