@@ -33,11 +33,12 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py), the
-# batch-1 Skip RNN jump loop (models/skip_rnn.py), the batch-1 Skim-RNN loop
+# batch-1 Skip RNN jump loop (models/skip_rnn.py), the Skip RNN training forward/backward
+# (ops/skip_rnn.py), the batch-1 Skim-RNN loop
 # (models/skim_rnn.py) and the batch-1 encoder layer on a few tokens (models/transkimmer.py).
 SOURCES = [Path(__file__).resolve().parent / "csrc" / name
-           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skim_rnn_cpu.cpp",
-                        "transkimmer_cpu.cpp")]
+           for name in ("sru_cpu.cpp", "skip_rnn_cpu.cpp", "skip_rnn_train_cpu.cpp",
+                        "skim_rnn_cpu.cpp", "transkimmer_cpu.cpp")]
 # Headers the sources include (not compiled alone, but hashed with them: see library_path).
 HEADERS = [Path(__file__).resolve().parent / "csrc" / name for name in ("kernels_common.h",)]
 # A checkout builds into its own build/ext; an installed package into the user's cache.

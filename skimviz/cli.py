@@ -155,6 +155,8 @@ def _add_bench(sub) -> None:
     k.add_argument("--json", action="store_true", help="print one JSON object")
     from .bench_transkimmer import add_arguments as _add_bench_transkimmer
     _add_bench_transkimmer(bsub)
+    from .bench_skip_train import add_arguments as _add_bench_skip_train
+    _add_bench_skip_train(bsub)
     pp = bsub.add_parser("paper", help="reproduce a paper's tables")
     psub = pp.add_subparsers(dest="paper", required=True)
     q = psub.add_parser("skip-rnn", help="Skip RNN Tables 1 (adding) and 2 (frequency): train or "
@@ -283,6 +285,9 @@ def _run(args) -> int:
     if args.command == "bench" and args.what == "transkimmer":
         from . import bench_transkimmer
         return bench_transkimmer.main(args)
+    if args.command == "bench" and args.what == "skip-train":
+        from . import bench_skip_train
+        return bench_skip_train.main(args)
     if args.command == "bench" and args.what == "paper":
         from . import bench_paper
         return bench_paper.main(args)

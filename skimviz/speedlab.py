@@ -217,12 +217,16 @@ def sru_backend(cell: str, device: str) -> str:
 
 def row_backend(cell: str, device: str, mode: str, batch: int) -> str:
     """A row's backend: the SRU's (:func:`sru_backend`), or for the Skip GRU and the Skim-RNN
-    "cpp" where their C++ batch-1 loop runs (CPU inference at batch 1, extension built), else
-    "python"."""
+    "cpp" where their C++ batch-1 loop runs (CPU inference at batch 1, extension built), or the
+    Skip GRU's fused C++ training op (CPU train mode, :func:`skimviz.ops.skip_rnn.train_backend`),
+    else "python"."""
     if cell in RATE_CELLS:
         mod = skip_mod if cell == "skip-gru" else skim_mod
-        cpp = (mode == "inference" and int(batch) == 1 and torch.device(device).type == "cpu"
-               and mod.backend() == "cpp")
+        cpu = torch.device(device).type == "cpu"
+        cpp = mode == "inference" and int(batch) == 1 and cpu and mod.backend() == "cpp"
+        if cell == "skip-gru" and mode == "train" and cpu:
+            from .ops import skip_rnn as skip_train
+            cpp = skip_train.train_backend() == "cpp"
         return "cpp" if cpp else "python"
     return sru_backend(cell, device)
 

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _ext, cost
+from ..ops import skip_rnn as skip_train
 from .sru import SRUCell
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
@@ -218,7 +219,10 @@ class SkipRNN(nn.Module):
         B, T, _ = x.shape
         state = self._initial_state(hx, B, x)
         if self.training or torch.is_grad_enabled() and x.requires_grad:
-            out, state, trace = self._forward_blend(x, state)
+            if skip_train.train_ok(self, x, state):  # the same, fused in C++ (skimviz.ops)
+                out, state, trace = skip_train.forward_blend(self, x, state)
+            else:
+                out, state, trace = self._forward_blend(x, state)
         elif B == 1:
             out, state, trace = self._forward_jump(x, state, return_trace)
         else:
