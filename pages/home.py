@@ -45,7 +45,7 @@ SEE = {
                  "measured time, beside the papers' own numbers.",
 }
 
-presentation.toggle(PAGE, st.columns([2.5, 1])[1])  # top right
+presenting = presentation.toggle(PAGE, st.columns([2.5, 1])[1])  # top right
 lede("skimviz — conditional computation you can see",
      "A neural network normally does the same work on every pixel, sample or word. With "
      "{conditional computation} it decides, step by step, how much work each input deserves: "
@@ -58,9 +58,10 @@ lede("skimviz — conditional computation you can see",
 
 pages = [p for p in app_pages.PAGES if not p.default]
 with presentation.beside(PAGE):
-    cols = st.columns(3)
+    n = 2 if presenting else 3  # beside a slide, two cards a row
+    cols = st.columns(n)
     for i, page in enumerate(pages):
-        with cols[i % 3], st.container(border=True, key=f"card_{page.name}"):
+        with cols[i % n], st.container(border=True, key=f"card_{page.name}"):
             st.markdown(f"**{page.title}**")
             st.markdown(SEE.get(page.url_path, f"Open {page.title}."))
             st.page_link(page.file, label="Open the page →", help=f"Go to {page.title}")
