@@ -336,12 +336,12 @@ def test_transkimmer_journey(app):
     """Home → the Transkimmer page: the example's words are coloured by the layer that pruned
     them; typed text, ``<script>`` included, shows as text, one span per word."""
     base = Path(os.environ.get("SKIMVIZ_PRETRAINED_DIR") or REPO_ROOT / "pretrained")
-    if not (base / "transkimmer-small-sst2").is_dir():
-        pytest.skip("needs the shipped transkimmer-small-sst2")
+    if not (base / "transkimmer-minilm-sst2").is_dir():
+        pytest.skip("needs the shipped transkimmer-minilm-sst2 (the page's default)")
     page = app.open()
     expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
-    page.get_by_role("link", name=re.compile(r"Open Transkimmer", re.I)).filter(
-        visible=True).first.click()
+    page.get_by_test_id("stSidebarNav").get_by_role(
+        "link", name=re.compile(r"Transkimmer", re.I)).first.click()
     expect(page.get_by_role("heading", level=1, name=TK_PAGE)).to_be_visible()
     app.wait(SLOW_MS)
     words = page.locator(".skimviz-tk-tokens").locator("span.skimviz-tk")
@@ -360,13 +360,10 @@ def test_transkimmer_journey(app):
     assert n > 5 and kept + pruned == n
     expect(page.get_by_test_id("stException")).to_have_count(0)
     app.screenshot("journey-transkimmer-typed")
-    if (base / "transkimmer-minilm-sst2").is_dir():
-        # the MiniLM switch: WordPiece pieces are joined back into the typed words
-        page.get_by_text(re.compile(r"transkimmer-minilm-sst2 \(MiniLM")).first.click()
-        app.wait(SLOW_MS)
-        _type_text(app, page, "An unforgettably gorgeous film.")
-        expect(strip).to_contain_text("unforgettably", timeout=SLOW_MS)
-        assert strip.locator("span.skimviz-tk").count() == 5      # 5 words, not 9 pieces
-        expect(page.get_by_test_id("stException")).to_have_count(0)
-        app.screenshot("journey-transkimmer-minilm")
+    # MiniLM (the default): WordPiece pieces are joined back into the typed words
+    _type_text(app, page, "An unforgettably gorgeous film.")
+    expect(strip).to_contain_text("unforgettably", timeout=SLOW_MS)
+    assert strip.locator("span.skimviz-tk").count() == 5      # 5 words, not 9 pieces
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    app.screenshot("journey-transkimmer-minilm")
     app.assert_clean()
