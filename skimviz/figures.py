@@ -296,10 +296,28 @@ def sweep_marker(sweep: Sequence[Dict[str, float]], theta: float) -> Optional[Di
     return sweep_at(sweep, theta, {"accuracy": None, "updates": None})
 
 
+def spaced_labels(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str],
+                  gap: float = 0.08) -> List[str]:
+    """``labels`` with those blanked whose point lies within ``gap`` (a share of each axis's
+    range) of an already labelled point in both x and y: their texts would overlap."""
+    x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    wx = (float(np.ptp(x)) if len(x) else 0.0) or 1.0
+    wy = (float(np.ptp(y)) if len(y) else 0.0) or 1.0
+    kept: List[int] = []
+    out = []
+    for i, text in enumerate(labels):
+        clash = any(abs(x[i] - x[j]) < gap * wx and abs(y[i] - y[j]) < gap * wy for j in kept)
+        out.append("" if clash else str(text))
+        if not clash:
+            kept.append(i)
+    return out
+
+
 def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
                            seq_len: Optional[int] = None, height: int = 300) -> go.Figure:
-    """Validation accuracy against mean state updates as θ moves (trace 0, one point per swept θ)
-    with the current θ marked (trace 1, see :func:`sweep_marker`)."""
+    """Validation accuracy against mean pixels read as θ moves (trace 0, one point per swept θ,
+    labelled with θ where the labels do not overlap: :func:`spaced_labels`) with the current θ
+    marked (trace 1, see :func:`sweep_marker`); the legend on top."""
     pts = sorted(sweep, key=lambda s: float(s["threshold"]))
     fig = go.Figure()
     if not pts:
@@ -308,10 +326,11 @@ def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
     ys = [float(s["accuracy"]) for s in pts]
     ts = [float(s["threshold"]) for s in pts]
     fig.add_trace(go.Scatter(
-        x=xs, y=ys, mode="lines+markers+text", name="swept θ", text=[f"{t:g}" for t in ts],
-        textposition="top center", textfont=dict(size=10), customdata=ts,
-        line=dict(color="#7f7f7f"), marker=dict(size=7, color="#7f7f7f"),
-        hovertemplate="θ = %{customdata:g}<br>updates %{x:.1f}<br>accuracy %{y:.3f}"
+        x=xs, y=ys, mode="lines+markers+text", name="θ on the validation digits",
+        text=spaced_labels(xs, ys, [f"{t:g}" for t in ts]),
+        textposition="top center", textfont=dict(size=11), customdata=ts,
+        line=dict(color="#7f7f7f"), marker=dict(size=7, color="#7f7f7f"), cliponaxis=False,
+        hovertemplate="θ = %{customdata:g}<br>pixels read %{x:.1f}<br>accuracy %{y:.3f}"
                       "<extra></extra>"))
     m = sweep_marker(pts, theta)
     assert m is not None
@@ -319,13 +338,84 @@ def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
     fig.add_trace(go.Scatter(
         x=[m["updates"]], y=[m["accuracy"]], mode="markers", name=label,
         marker=dict(symbol="star", size=16, color=MARKER_COLOR, line=dict(width=1, color="black")),
-        hovertemplate=f"{label}<br>updates %{{x:.1f}}<br>accuracy %{{y:.3f}}<extra></extra>"))
-    xtitle = "mean state updates per digit" + (f" (of {seq_len})" if seq_len else "")
-    fig.update_xaxes(title_text=xtitle, gridcolor="#eeeeee")
-    fig.update_yaxes(title_text="validation accuracy", gridcolor="#eeeeee")
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.25,
-                                                   xanchor="left", x=0.0))
-    return _base_layout(fig, height)
+        hovertemplate=f"{label}<br>pixels read %{{x:.1f}}<br>accuracy %{{y:.3f}}<extra></extra>"))
+    xtitle = "pixels read per digit" + (f" (of {seq_len})" if seq_len else "")
+    fig.update_xaxes(title_text=xtitle, gridcolor="#eeeeee", automargin=True)
+    fig.update_yaxes(title_text="validation accuracy", gridcolor="#eeeeee", tickformat=".0%",
+                     automargin=True)
+    _base_layout(fig, height)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.02,
+                                                   xanchor="left", x=0.0),
+                      margin=dict(t=40))
+    return fig
+
+
+def epoch_accuracy_figure(curves: Sequence[Tuple[str, Dict[str, list]]],
+                          colours: Sequence[str] = (USED_COLOR, "#1f1f1f"),
+                          height: int = 300) -> go.Figure:
+    """The paper's Fig. 3 for our trainings: validation accuracy after each epoch, one line per
+    model (``curves``: (name, {"epoch": [...], "accuracy": [...]}), trace i is curve i with
+    ``colours[i]``); the legend on top. Curves without epochs are left out."""
+    fig = go.Figure()
+    drawn = [(n, h) for n, h in curves if h.get("epoch")]
+    if not drawn:
+        return _empty_figure(fig, "the models' cards have no accuracy per epoch", height)
+    for i, (name, h) in enumerate(curves):
+        if not h.get("epoch"):
+            continue
+        fig.add_trace(go.Scatter(
+            x=[int(e) for e in h["epoch"]], y=[float(a) for a in h["accuracy"]],
+            mode="lines+markers", name=name, line=dict(color=colours[i % len(colours)], width=2),
+            hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.1%}}<extra></extra>"))
+    last = max(max(int(e) for e in h["epoch"]) for _, h in drawn)
+    fig.update_xaxes(title_text="epoch", gridcolor="#eeeeee", dtick=1 if last <= 12 else None,
+                     automargin=True)
+    fig.update_yaxes(title_text="validation accuracy", gridcolor="#eeeeee", tickformat=".0%",
+                     automargin=True)
+    _base_layout(fig, height)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.02,
+                                                   xanchor="left", x=0.0), margin=dict(t=40))
+    return fig
+
+
+def pixel_map_grid_figure(images: Sequence[np.ndarray], updates: Sequence[Sequence[float]],
+                          side: int, titles: Optional[Sequence[str]] = None, cols: int = 10,
+                          cell: int = 76) -> go.Figure:
+    """The paper's Fig. 4 as a grid: one small used/skipped map per digit (trace 2k: the update
+    mask as in :func:`used_skipped_figure`, red used and blue skipped; trace 2k + 1: the white
+    wash over the background), with "N used" under each map (its x-axis title) and ``titles``
+    above."""
+    n = len(images)
+    if n == 0 or len(updates) != n or (titles is not None and len(titles) != n):
+        raise ValueError("one update mask (and title) per image is needed")
+    cols = max(1, min(int(cols), n))
+    rows = -(-n // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles or [""] * n),
+                        horizontal_spacing=0.012, vertical_spacing=0.34 / rows)
+    scale = [[0.0, SKIPPED_COLOR], [0.5, SKIPPED_COLOR], [0.5, USED_COLOR], [1.0, USED_COLOR]]
+    wash = [[0.0, "rgba(255,255,255,0)"], [1.0, f"rgba(255,255,255,{INK_WASH})"]]
+    for k, (image, update) in enumerate(zip(images, updates)):
+        mask = as_grid(update, side)
+        if not np.isin(mask, (0.0, 1.0)).all():
+            raise ValueError("update must hold only 0 and 1")
+        r, c = divmod(k, cols)
+        fig.add_trace(go.Heatmap(z=mask, zmin=0, zmax=1, colorscale=scale, showscale=False,
+                                 hoverinfo="skip", name=f"digit {k}"), row=r + 1, col=c + 1)
+        fig.add_trace(go.Heatmap(z=1.0 - ink(image, side), zmin=0, zmax=1, colorscale=wash,
+                                 showscale=False, hoverinfo="skip"), row=r + 1, col=c + 1)
+        fig.update_xaxes(title_text=f"{int(mask.sum())} used", title_standoff=2,
+                         title_font=dict(size=11), row=r + 1, col=c + 1)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                     range=[-0.5, side - 0.5], constrain="domain")
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False,
+                     autorange="reversed", constrain="domain")
+    for k in range(n):  # each map square: its y axis follows its own x axis
+        suffix = "" if k == 0 else str(k + 1)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
+    fig.update_annotations(font_size=12)
+    _base_layout(fig, rows * (cell + 44) + 10)
+    fig.update_layout(margin=dict(l=4, r=4, t=24, b=4))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +723,7 @@ OURS_DENSE_COLOR = "#1f1f1f"     # our dense baselines
 PAPER_COLOR = "#9467bd"          # the papers' reported points
 SWEEP_COLOR = "#7f7f7f"          # a card's θ sweep
 BEST_COLOR = MARKER_COLOR        # the ring round the best trade-off
-TRADEOFF_X = {"flops": "FLOPs per input", "latency_ms": "measured time per input (ms)"}
+TRADEOFF_X = {"flops": "FLOPs per input", "latency_ms": "time per input (ms)"}
 #: (source, kind) → trace name, marker symbol, colour. Dense baselines are squares, paper points
 #: crosses (open squares for the paper's dense baselines), ours circles.
 TRADEOFF_STYLE = {
@@ -653,18 +743,23 @@ def short_number(v: float) -> str:
 
 
 def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> List[float]:
-    """At most ``max_ticks`` round tick values for a log axis over [lo, hi]: 1-2-5 per decade,
-    else 1-3, else the powers of ten (every second or third one on long ranges); the ends
-    themselves when no round value falls inside."""
+    """Two to ``max_ticks`` round tick values for a log axis over [lo, hi]: 1-2-5 per decade,
+    else 1-3, else the powers of ten (every second or third one on long ranges); on a short
+    range a finer 1-1.5-2-3-4-5-6-8; the ends themselves when even that finds fewer than two."""
     if not (lo > 0 and hi >= lo):
         return []
     k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    vals: List[float] = []
-    for steps in ((1, 2, 5), (1, 3), (1,)):
+
+    def inside(steps) -> List[float]:
         vals = [float(f"{m * 10.0 ** k:.12g}") for k in range(k0, k1 + 1) for m in steps]
-        vals = [v for v in vals if lo <= v <= hi]
+        return [v for v in vals if lo <= v <= hi]
+
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        vals = inside(steps)
         if len(vals) <= max_ticks:
             break
+    if len(vals) < 2:
+        vals = inside((1, 1.5, 2, 3, 4, 5, 6, 8))
     stride = 1
     while len(vals[::stride]) > max_ticks:
         stride += 1

@@ -181,7 +181,7 @@ def test_latency_times_every_checkpoint_of_the_task(monkeypatch, dry_checkpoints
           if (t.get("meta") or {}).get("source") == "ours"
           and t["meta"]["kind"] in ("skip", "dense") for i, x in enumerate(t["x"])}
     assert set(xs) == {"tiny-skip", "tiny-dense"} and all(x > 0 for x in xs.values())
-    assert "measured time" in spec["layout"]["xaxis"]["title"]["text"]
+    assert "time per input (ms)" == spec["layout"]["xaxis"]["title"]["text"]
     assert not any((t.get("meta") or {}).get("source") == "paper" for t in spec["data"])
     assert any("Median time per input at batch 1" in c.value for c in at.caption)
     sentence = " ".join(m.value for m in at.markdown if "best trade-off" in m.value)
@@ -227,7 +227,7 @@ def test_presentation_mode_from_the_url(monkeypatch, dry_checkpoints):
         at.button(key="present_next_dashboard").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.segmented_control(key="dash_axis").value == "latency_ms"
-    assert "measured time" in _chart(at)["layout"]["xaxis"]["title"]["text"]
+    assert "time per input (ms)" == _chart(at)["layout"]["xaxis"]["title"]["text"]
     at.toggle(key="present_toggle_dashboard").set_value(False).run()
     assert not any("Slide" in c.value for c in at.caption)
     assert not any("<style>" in m.value and "font-size: 1.25rem" in m.value for m in at.markdown)
