@@ -20,3 +20,14 @@ def test_score_prefers_layer_wise_skimming_within_the_limits():
     assert pick([one_layer, spread, weak]) is one_layer               # no limit: best accuracy
     assert pick([one_layer, spread, weak], max_drop=0.75) is spread   # the limit rules it out
     assert tk._score(weak, 1.8, True) == (1, 0.82)                    # dense: accuracy only
+
+
+def test_layer_drop_penalty_is_zero_within_the_limit_and_grows_beyond():
+    import torch
+    ratios = torch.tensor([[1.0, 0.5, 0.3, 0.3], [1.0, 0.05, 0.05, 0.05]], requires_grad=True)
+    pen = tk.layer_drop_penalty(ratios, 0.7)
+    # row 0 never drops more than 0.5; row 1 drops 0.95 before layer 2: (0.95 − 0.7) / 2 rows
+    assert float(pen) == pytest.approx(0.125)
+    pen.backward()
+    assert ratios.grad[1, 1] < 0 and ratios.grad[0].abs().sum() == 0   # only the big drop
+    assert float(tk.layer_drop_penalty(ratios.detach(), 1.0)) == 0.0

@@ -212,13 +212,16 @@ class TranskimTrace:
     """What the skimming did, per example. ``prune_layer`` (B, T): the layer before which the
     token was dropped, L when it was kept to the end, −1 for padding. ``kept_per_layer`` (B, L):
     real tokens entering each layer. ``flops`` / ``dense_flops`` (B,): FLOPs on real tokens only
-    (no padding), with and without skimming. ``skim_loss``: Eq. 6 (training path only)."""
+    (no padding), with and without skimming. ``skim_loss``: Eq. 6 (training path only), the mean
+    of ``kept_ratios`` (B, L): the (soft, differentiable) share of real tokens kept after each
+    layer's predictor."""
 
     prune_layer: Tensor
     kept_per_layer: Tensor
     flops: Tensor
     dense_flops: Tensor
     skim_loss: Optional[Tensor] = None
+    kept_ratios: Optional[Tensor] = None
 
 
 class TranskimmerClassifier(_KernelCache):
@@ -319,8 +322,7 @@ class TranskimmerClassifier(_KernelCache):
             out = layer(h, m, soft=True, real=real)
             mm = m[..., None]
             h = mm * out + (1 - mm) * h                       # pruned tokens keep H^i (Eq. 3)
-        loss = torch.stack(ratios, 1).mean() if ratios else None   # Eq. 6
-        return h, prune, torch.stack(kept, 1), loss
+        return h, prune, torch.stack(kept, 1), torch.stack(ratios, 1) if ratios else None
 
     def _kernel(self):
         """The C++ batch-1 path's ``TranskimmerWeights`` (csrc/transkimmer_cpu.cpp): references
@@ -434,16 +436,18 @@ class TranskimmerClassifier(_KernelCache):
             attention_mask = input_ids != 0
         real = attention_mask.bool()
         if cpp is not None:
-            (logits, prune_layer, kept), loss = cpp, None
+            (logits, prune_layer, kept), ratios = cpp, None
         else:
             h = self.embed(input_ids) if k is None else k.embed(input_ids)   # (B, T, d)
-            h, prune_layer, kept, loss = (self._forward_pruned(h, real, k) if prune
-                                          else self._forward_masked(h, real))
+            h, prune_layer, kept, ratios = (self._forward_pruned(h, real, k) if prune
+                                            else self._forward_masked(h, real))
             logits = self.classify(h, real)
         if not return_trace:
             return logits
         n = real.sum(1)
-        trace = TranskimTrace(prune_layer, kept, self._flops(n, kept), self.dense_flops(n), loss)
+        loss = ratios.mean() if ratios is not None else None                   # Eq. 6
+        trace = TranskimTrace(prune_layer, kept, self._flops(n, kept), self.dense_flops(n), loss,
+                              ratios)
         return logits, trace
 
 

@@ -229,7 +229,17 @@ def latency_pair(skim_model, dense_model, enc: TextEncoder, text: str, repeats: 
 
 
 # ----------------------------------------------------------------------------- training
-def skim_loss_fn(lam: float, teacher=None, alpha: float = 0.0):
+def layer_drop_penalty(kept_ratios, max_drop: float):
+    """Our addition (``--drop-penalty``): Σ_i mean_b relu(drop_i − ``max_drop``), where drop_i is
+    the share of a text's tokens dropped by layer i's predictor (from the soft kept ratios). It
+    is zero while no layer drops more than ``max_drop``, so it only stops the predictors from
+    dropping almost every word at one layer (what Eq. 7 alone learns on a 4-layer model)."""
+    prev = torch.cat([torch.ones_like(kept_ratios[:, :1]), kept_ratios[:, :-1]], 1)
+    return F.relu(prev - kept_ratios - max_drop).mean(0).sum()
+
+
+def skim_loss_fn(lam: float, teacher=None, alpha: float = 0.0, drop_weight: float = 0.0,
+                 max_drop: float = 1.0):
     """Loss_total = Loss_downstream + λ·Loss_skim (Eq. 7); batches are cut to their longest row.
 
     ``teacher`` (the frozen dense twin) and ``alpha`` > 0 make Loss_downstream
@@ -248,6 +258,8 @@ def skim_loss_fn(lam: float, teacher=None, alpha: float = 0.0):
             kl = F.kl_div(F.log_softmax(logits, -1), t, log_target=True, reduction="batchmean")
             task = (1 - alpha) * task + alpha * kl
         loss = task + lam * tr.skim_loss if (lam and tr.skim_loss is not None) else task
+        if drop_weight and tr.kept_ratios is not None:
+            loss = loss + drop_weight * layer_drop_penalty(tr.kept_ratios, max_drop)
         kept = float(tr.skim_loss.detach()) if tr.skim_loss is not None else 1.0
         acc = float((logits.argmax(-1) == y).float().mean())
         return loss, {"task_loss": float(task.detach()), "accuracy": acc, "kept_ratio": kept}
@@ -399,7 +411,8 @@ def train(args, quiet: bool = False) -> int:
     epochs = 1 if args.dry_run else args.epochs
     total, eval_every = spe * epochs, (spe if args.dry_run else args.eval_every or spe)
     teacher = _teacher(args)
-    trainer = Trainer(model, skim_loss_fn(lam, teacher, args.distill), lr=args.lr, clip=1.0,
+    trainer = Trainer(model, skim_loss_fn(lam, teacher, args.distill, args.drop_penalty,
+                                          args.max_layer_drop), lr=args.lr, clip=1.0,
                       gate_lr=args.lr * args.gate_lr_scale,
                       lr_decay_steps=total if getattr(args, "lr_decay", False) else None)
     # batches of similar lengths (little padding), resumable inside an epoch
@@ -600,6 +613,9 @@ def add_arguments(tsub) -> None:
                    default=1.0,
                    help="our addition: export only evaluations where no layer drops more than "
                         "this share of the tokens (1: no limit)")
+    t.add_argument("--drop-penalty", type=at.NONNEG, default=0.0,
+                   help="our addition: weight of a penalty on any layer dropping more than "
+                        "--max-layer-drop of the tokens (0: off, the paper's loss)")
     t.add_argument("--hidden", type=at.HIDDEN, default=128,
                    help="small model: hidden size (FFN 4×)")
     t.add_argument("--layers", type=at.integer(1, 48), default=4, help="small model: layers")
