@@ -114,10 +114,7 @@ def main() -> None:
     except checkpoint.CheckpointError as e:
         st.error(f"The model **{name}** cannot be loaded: {e}")
         return
-    if (card.get("training") or {}).get("dry_run"):
-        st.warning("This model was trained for only two steps (a dry run of the training "
-                   "pipeline): its predictions are meaningless.")
-    text = text_page.text_box("skim", "which words the model reads and which it skims")
+    text = text_page.text_box("skim", "which words the model reads and which it skims", card)
     if text is None:
         set_query(urlstate.encode_skim(_view(name)))
         return

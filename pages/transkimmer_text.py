@@ -116,10 +116,7 @@ def main() -> None:
     except Exception as e:  # a broken checkpoint must not take the page down
         st.error(f"The model **{name}** cannot be loaded: {e}")
         return
-    if (card.get("training") or {}).get("dry_run"):
-        st.warning("This model was trained for only two steps (a dry run of the training "
-                   "pipeline): its predictions are meaningless.")
-    text = text_page.text_box("tk", "which words each layer drops")
+    text = text_page.text_box("tk", "which words each layer drops", card)
     if text is None:
         set_query(urlstate.encode_skim(_view(name)))
         return

@@ -42,9 +42,12 @@ def top_row(page: str, prefix: str, names: list, default: str,
     return name
 
 
-def text_box(prefix: str, empty_what: str) -> str | None:
-    """The text area (``{prefix}_text``). Returns the cleaned text, or None (with a notice)
-    when it is blank."""
+def text_box(prefix: str, empty_what: str, card: dict | None = None) -> str | None:
+    """The text area (``{prefix}_text``), after a notice when ``card`` is a pipeline dry run.
+    Returns the cleaned text, or None (with a notice) when it is blank."""
+    if ((card or {}).get("training") or {}).get("dry_run"):
+        st.warning("This model was trained for only two steps (a dry run of the training "
+                   "pipeline): its predictions are meaningless.")
     key = f"{prefix}_text"
     value = st.session_state.get(key)
     if isinstance(value, str) and strip_controls(value) != value:
