@@ -25,7 +25,7 @@ N_TEST, N_VALID = 1_000, 500
 #: 3 seeds: see tests/test_tasks_signals.py).
 LIVE = dict(hidden=32, feature_size=32, batch=16, lr=5e-3, gate_lr_scale=1.0, lam=1e-3,
             warmup=50, steps=200, valid_n=200)
-LIVE_SECONDS = 90
+LIVE_SECONDS = 65
 PAPER = {"reference": "Campos et al., ICLR 2018, Table 5 (UCF-101, ResNet-50 features + 2×512 "
                       "RNN, 250 frames): not comparable in scale; shown for the trend",
          "gru": {"accuracy": 0.791, "updates": 250.0},
