@@ -139,24 +139,31 @@ SLIDES: Dict[str, List[dict]] = {
     ],
     "skip-rnn-signals": [
         {"title": "A gate before every step",
-         "text": "Each tab runs a Skip GRU on a signal: before every step a learned gate "
-                 "decides to **update** the state with the input or to **copy** it and skip "
-                 "the input. The budget λ·Σu_t makes every used step cost something."},
-        {"title": "The ũ sawtooth (Eq. 5)",
-         "text": "In the lower panel of the **Adding task** example, ũ_t is the update "
-                 "probability: after an update it restarts at Δũ, then grows by Δũ at every "
-                 "skipped step until it reaches θ (dashed) and the state is updated again. "
-                 "The teeth of the saw are the runs of skipped steps."},
-        {"title": "Red is used, blue is skipped",
-         "text": "In the upper panel, red samples were used (the state was updated) and blue "
-                 "ones skipped, as in the paper's Fig. 2. The answer is the sum of the two "
-                 "values ringed in orange: a good model reads around them and skips most of "
-                 "the distractions."},
+         "state": {"signals_task": "frequency"},
+         "text": "The figure is a sine wave as the Skip GRU read it, one sample per millisecond. "
+                 "**Red dots** are the samples it read (its memory was updated); along the grey "
+                 "line between them it skipped: the memory was copied and nothing ran. The "
+                 "numbers above count the reads and the FLOPs saved."},
+        {"title": "Press ▶ Play",
+         "state": {"signals_task": "frequency"},
+         "text": "Play the figure. The lower panel is ũ, the update probability: after each read "
+                 "it restarts low, grows at every skipped sample, and when it reaches θ (dotted "
+                 "line) the gate opens and the next sample is read (Eq. 2–5)."},
+        {"title": "Why so few reads?",
+         "state": {"signals_task": "frequency"},
+         "text": "Training charged λ for every read (Eq. 8). A sine wave is smooth, so a few "
+                 "well-spaced samples tell its period. Pick a shipped model with a smaller λ "
+                 "under **Model** and it reads more."},
+        {"title": "Does skipping save time?",
+         "state": {"signals_task": "frequency"},
+         "text": "Under the figure, **Time it** runs this wave three ways at batch 1: the plain "
+                 "GRU, the Skip GRU computing everything and masking (as in training), and "
+                 "skipping for real. The sentence under the times says which wins here, and why."},
         {"title": "Frames the CNN never saw",
-         "text": "In the **Digit clips** tab's filmstrip, bright frames with a red border went "
-                 "through the CNN; dimmed frames with a blue border were skipped, so at batch 1 "
-                 "they were never encoded. Most skipped frames repeat the one before: once the "
-                 "digit holds still there is nothing new to read."},
+         "state": {"signals_task": "frames"},
+         "text": "The **Digit clips** task: bright frames with a red border went through the "
+                 "CNN; dimmed frames with a blue border were skipped, so at batch 1 they were "
+                 "never encoded. Most skipped frames repeat the one before."},
     ],
 }
 

@@ -41,6 +41,13 @@ def live_seconds(task: str, steps: Optional[int] = None) -> float:
     return m.LIVE_SECONDS * (steps or m.LIVE["steps"]) / m.LIVE["steps"]
 
 
+def fast_training() -> bool:
+    """Whether training runs on the fused C++ op (skimviz.ops), as when ``LIVE_SECONDS`` was
+    measured; the PyTorch fallback is several times slower."""
+    from .ops import skip_rnn as ops
+    return ops.train_backend() == "cpp"
+
+
 # --- one example --------------------------------------------------------------------------------
 def example(task: str, seed: int, sampling_ms: float = 1.0) -> dict:
     """One generated input: x (T, features…) and its answer, from ``seed``."""
@@ -93,10 +100,12 @@ def flop_reduction(r: dict) -> float:
 
 def sentence(task: str, ex: dict, r: dict, who: str) -> str:
     """What happened on this example, from its numbers only."""
-    unit, n, T = UNITS[task], r["updates"], r["steps"]
-    first = (f"{who.capitalize()} read {n} of the {T} {unit} ({n / T:.0%}) and skipped the "
-             f"other {T - n}, so it did {flop_reduction(r):.1f}× fewer FLOPs than the same "
-             "network reading every one.")
+    unit, n, T, gain = UNITS[task], r["updates"], r["steps"], flop_reduction(r)
+    saved = (f"so it did {gain:.1f}× fewer FLOPs than the same network reading every one"
+             if gain >= 1.05 else "so it saved no work: deciding costs a little, skipping "
+             "nothing saved it back")
+    first = (f"{who[0].upper()}{who[1:]} read {n} of the {T} {unit} ({n / T:.0%}) and skipped "
+             f"the other {T - n}, {saved}.")
     if task == "adding":
         second = (f" It answered {r['output']:+.3f} for a true sum of {ex['y']:+.3f} "
                   f"(off by {abs(r['output'] - ex['y']):.3f}).")

@@ -1,13 +1,18 @@
-"""AppTest of the "Skip RNN — signals and clips" page: every tab renders without a shipped
-checkpoint (and says how to train one), bad input gives a message, a tiny live training run in a
-tab produces curve rows, and a shipped checkpoint (a CLI dry run) is picked up."""
+"""AppTest of the "Skip RNN — signals and clips" page: it opens on the mechanism (the shipped
+frequency model's playback, reads and FLOP reduction, the latency panel, sentences built from the
+numbers), every task renders without shipped checkpoints, bad checkpoints and dry runs give
+messages, live training runs in a worker thread (other clicks do not stop it; a new run asks
+before replacing the last), shipped checkpoints are offered per λ and sampling period, and
+presentation mode steps through the slides."""
 from __future__ import annotations
 
+import base64
 import json
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -21,8 +26,9 @@ def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def _page(monkeypatch, pretrained: Path) -> AppTest:
-    monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(pretrained))
+def _page(monkeypatch, pretrained: Path | None = None) -> AppTest:
+    if pretrained is not None:
+        monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(pretrained))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     _no_exception(at)
     at.switch_page(PAGE).run()
@@ -35,32 +41,72 @@ def _charts(at: AppTest) -> dict:
             for c in at.get("plotly_chart")}
 
 
-def test_every_tab_renders_without_checkpoints(monkeypatch, tmp_path):
-    at = _page(monkeypatch, tmp_path)
-    assert at.title[0].value == "Skip RNN — signals and clips"
-    assert [t.label for t in at.tabs] == ["Adding task", "Frequency discrimination", "Digit clips"]
-    infos = " ".join(i.value for i in at.info)
-    for name in ("skip-gru-adding", "skip-gru-frequency", "skip-gru-frames"):
-        assert f"No shipped checkpoint `{name}` yet" in infos
-    assert "python -m skimviz train adding" in infos
-    charts = _charts(at)
-    assert {"adding_example", "frequency_example", "frames_example", "frames_sawtooth"} <= set(charts)
-    names = [t.get("name") for t in charts["adding_example"]["data"]]
-    assert "used (state updated)" in names and "marked (marker = 1)" in names
-    assert any(n and n.startswith("ũ_t") for n in names)
-    # the untrained gate (b_p = 1) uses every sample
-    assert "50 of 50 samples used" in str(charts["adding_example"]["layout"]["title"])
-    # a caption under every example chart
-    captions = " ".join(c.value for c in at.caption)
-    assert "Fig. 2" in captions and "sawtooth" in captions and "Used frames are bright" in captions
-    assert len(at.button) == 6
+def _array(v) -> list:
+    """A Plotly array from a figure's JSON (plain, or base64 "bdata" with its dtype)."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
 
 
-def test_seed_and_sampling_period(monkeypatch, tmp_path):
-    at = _page(monkeypatch, tmp_path)
-    at.radio(key="frequency_sampling").set_value(0.5).run()
+def _metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def _text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def _task(at: AppTest, task: str) -> None:
+    at.selectbox(key="signals_task").set_value(task).run()
     _no_exception(at)
-    assert "200 of 200 samples used" in str(_charts(at)["frequency_example"]["layout"]["title"])
+
+
+def test_opens_on_the_shipped_frequency_model_and_its_numbers(monkeypatch):
+    at = _page(monkeypatch)
+    assert at.title[0].value == "Skip RNN — signals and clips"
+    assert at.selectbox(key="signals_task").value == "frequency"
+    assert at.selectbox(key="frequency_model").value == "skip-gru-frequency"
+    m = _metrics(at)
+    read, total = map(int, m["Samples read"].split(" / "))
+    assert total == 100 and 0 < read < total          # both states on screen: read and skipped
+    reduction = float(m["FLOP reduction"].rstrip("×"))
+    assert reduction > 1.5
+    assert m["Validation accuracy"] == "99.2%"
+    # the step-by-step playback: animation frames, Play button, the used samples in red
+    fig = _charts(at)["frequency_example"]
+    assert fig["frames"] and fig["layout"]["updatemenus"][0]["buttons"][0]["label"] == "▶ Play"
+    assert len(_array(fig["data"][1]["x"])) == read
+    # the sentence is made of the same numbers
+    text = _text(at)
+    assert f"read {read} of the {total} samples" in text and f"{reduction:.1f}× fewer FLOPs" in text
+    # the shared latency panel, first tab, with its sentence
+    assert [t.label for t in at.tabs] == ["Time it", "Train your own", "Updates against λ"]
+    assert {"Dense", "Masked", "Skipped for real"} <= set(m)
+    assert "Skipping for real" in text
+    # no command lines or training logs on the page
+    assert "python -m" not in text + " ".join(i.value for i in at.info)
+
+
+def test_every_task_renders_without_checkpoints(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    expected = {"frequency": ("Samples read", "100 / 100"), "adding": ("Samples read", "50 / 50"),
+                "frames": ("Frames read", "48 / 48")}
+    for task, (label, value) in expected.items():
+        _task(at, task)
+        assert at.selectbox(key=f"{task}_model").value == "untrained"
+        assert _metrics(at)[label] == value      # the untrained gate (b_p = 1) reads everything
+        assert any("No shipped model" in i.value for i in at.info)
+        assert f"{task}_example" in _charts(at)
+    _task(at, "adding")
+    assert "marked values" in [t.get("name") for t in _charts(at)["adding_example"]["data"]]
+    _task(at, "frames")
+    assert "never saw the skipped frames" in _text(at)            # no latency panel for clips
+    assert "cost no encoder work" in _text(at)
+
+
+def test_example_seed_changes_the_example(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    _task(at, "adding")
     before = _charts(at)["adding_example"]["data"][0]
     at.number_input(key="adding_seed").set_value(12).run()
     _no_exception(at)
@@ -73,26 +119,52 @@ def test_a_broken_checkpoint_gives_a_message(monkeypatch, tmp_path):
     (bad / "card.json").write_text("{not json")
     (bad / "model.safetensors").write_bytes(b"pickle? no")
     at = _page(monkeypatch, tmp_path)
+    _task(at, "adding")
     assert any("could not be loaded" in e.value and "skip-gru-adding" in e.value
                for e in at.error)
-    assert "adding_example" in _charts(at)  # the tab still works, on an untrained model
+    assert "adding_example" in _charts(at)  # the page still works, on an untrained model
+
+
+def _train(at: AppTest, task: str, steps: int, seed: int | None = None):
+    at.number_input(key=f"{task}_steps").set_value(steps)
+    if seed is not None:
+        at.number_input(key=f"{task}_train_seed").set_value(seed)
+    at.button(key=f"live_{task}_start").click().run()
+    _no_exception(at)
+    run = at.session_state[f"live_{task}"]
+    assert run.join(120)
+    at.run()
+    _no_exception(at)
+    return run
 
 
 @pytest.mark.parametrize("task,key", [("adding", "mse"), ("frames", "accuracy")])
 def test_tiny_live_training_produces_curves(monkeypatch, tmp_path, task, key):
     at = _page(monkeypatch, tmp_path)
-    at.number_input(key=f"{task}_steps").set_value(4)
-    at.button(key=f"{task}_start").click().run()
-    _no_exception(at)
-    live = at.session_state[f"live_{task}"]
-    assert live["status"] == "done" and live["step"] == 4
-    assert len(live["history"]) == 4 and all(key in r for r in live["history"])
-    assert live["metrics"] and f"valid_{key}" in live["metrics"]
-    assert f"{task}_curves" in _charts(at)
-    assert any("Trained 4 steps" in s.value for s in at.success)
-    # the session's model is now selected, and the λ chart has its point
-    assert at.radio(key=f"{task}_model").value == "session"
+    _task(at, task)
+    run = _train(at, task, 4)
+    s = run.snapshot()
+    assert s["status"] == "done" and s["step"] == 4
+    assert len(run.history) == 4 and all(key in r for r in run.history)
+    assert s["metrics"] and f"valid_{key}" in s["metrics"]
+    assert f"live_{task}_curves" in _charts(at)
+    assert any("Trained 4 steps" in x.value for x in at.success)
+    # the session's model is now shown, and the λ chart has its point
+    assert at.selectbox(key=f"{task}_model").value == "session"
     assert f"{task}_lambda" in _charts(at)
+
+
+def test_clicks_elsewhere_do_not_stop_a_live_run(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path)
+    _task(at, "adding")
+    at.number_input(key="adding_steps").set_value(60)
+    at.button(key="live_adding_start").click().run()
+    run = at.session_state["live_adding"]
+    at.number_input(key="adding_seed").set_value(3).run()        # the old page stopped here
+    _no_exception(at)
+    _task(at, "frequency")                                       # so did this
+    assert at.session_state["live_adding"] is run
+    assert run.join(120) and run.status == "done" and run.step == 60
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +177,12 @@ def shipped(tmp_path_factory) -> Path:
     return out
 
 
-def test_shipped_checkpoint_is_used(monkeypatch, shipped):
+def test_shipped_dry_run_checkpoint_is_used_with_a_warning(monkeypatch, shipped):
     at = _page(monkeypatch, shipped)
-    assert at.radio(key="adding_model").value == "shipped"
+    _task(at, "adding")
+    assert at.selectbox(key="adding_model").value == "skip-gru-adding"
     assert any("pipeline dry run" in w.value for w in at.warning)
-    assert any(m.label == "Validation mse" for m in at.metric)
+    assert "Validation MSE" in _metrics(at)
 
 
 @pytest.fixture(scope="module")
@@ -126,80 +199,79 @@ def frequency_shipped(tmp_path_factory) -> Path:
     return out
 
 
-def test_several_shipped_checkpoints_get_a_picker_per_sampling_period(monkeypatch,
-                                                                      frequency_shipped):
+def test_shipped_checkpoints_per_lambda_and_sampling_period(monkeypatch, frequency_shipped):
     at = _page(monkeypatch, frequency_shipped)
-    pick = at.selectbox(key="frequency_checkpoint")
-    assert pick.options == ["skip-gru-frequency-lam0 (GRU, λ = 0 (no budget))",
-                            "skip-gru-frequency (GRU, λ = 1e-04)"]
-    assert pick.value == "skip-gru-frequency"                   # the tab's default
-    assert "Shipped: skip-gru-frequency" in at.radio(key="frequency_model").options
+    pick = at.selectbox(key="frequency_model")
+    assert pick.options == ["Shipped GRU, λ = 0 (no budget), 1 ms", "Shipped GRU, λ = 1e-04, 1 ms",
+                            "Shipped GRU, λ = 1e-04, 0.5 ms", "Untrained (reads every step)"]
+    assert pick.value == "skip-gru-frequency"                   # the page's default
+    assert _metrics(at)["Samples read"].endswith("/ 100")
+    pick.set_value("skip-gru-frequency-0.5ms").run()
+    _no_exception(at)
+    assert _metrics(at)["Samples read"].endswith("/ 200")       # its own sampling period
+    assert len(_array(_charts(at)["frequency_example"]["data"][0]["x"])) == 200
     pick.set_value("skip-gru-frequency-lam0").run()
     _no_exception(at)
-    assert "Shipped: skip-gru-frequency-lam0" in at.radio(key="frequency_model").options
-    assert "skip-gru-frequency-lam0" in str(_charts(at)["frequency_example"]["layout"]["title"])
-    # at 0.5 ms only one checkpoint: no picker, that one is used
-    at.radio(key="frequency_sampling").set_value(0.5).run()
-    _no_exception(at)
-    assert not [s for s in at.selectbox if s.key == "frequency_checkpoint"]
-    assert "Shipped: skip-gru-frequency-0.5ms" in at.radio(key="frequency_model").options
-    title = str(_charts(at)["frequency_example"]["layout"]["title"])
-    assert "skip-gru-frequency-0.5ms" in title and "of 200 samples" in title
-    # back at 1 ms the picker offers both again
-    at.radio(key="frequency_sampling").set_value(1.0).run()
-    _no_exception(at)
-    assert len(at.selectbox(key="frequency_checkpoint").options) == 2
+    assert "λ = 0 (no budget)" in _text(at)
 
 
-def test_training_seed_reproduces_the_run(monkeypatch, tmp_path):
-    """The "Training seed" input (random once per session) goes into the run: the same seed and
-    settings train the same model again."""
+def test_training_seed_reproduces_the_run_and_a_new_run_asks_first(monkeypatch, tmp_path):
     at = _page(monkeypatch, tmp_path)
-    drawn = at.number_input(key="adding_train_seed").value
-    assert 0 <= drawn <= 2**31 - 1
-    at.number_input(key="adding_steps").set_value(3)
-    at.number_input(key="adding_train_seed").set_value(11)
-    at.button(key="adding_start").click().run()
-    _no_exception(at)
-    first = at.session_state["live_adding"]
-    assert first["config"]["seed"] == 11 and first["status"] == "done"
+    _task(at, "adding")
+    assert at.number_input(key="adding_train_seed").value == 0   # the measured default run
+    first = _train(at, "adding", 3, seed=11)
+    assert first.config["seed"] == 11 and first.status == "done"
     assert any("(seed 11)" in s.value for s in at.success)
-    at.button(key="adding_start").click().run()
-    _no_exception(at)
+    # starting again asks before replacing the trained model
+    at.button(key="live_adding_start").click().run()
+    assert at.session_state["live_adding"] is first
+    assert any("replaces the model you trained" in m.value for m in at.markdown)
+    at.button(key="live_adding_replace").click().run()
     again = at.session_state["live_adding"]
-    assert again is not first and again["config"]["seed"] == 11
-    assert [r["loss"] for r in again["history"]] == [r["loss"] for r in first["history"]]
+    assert again is not first and again.join(120) and again.config["seed"] == 11
+    assert [r["loss"] for r in again.history] == [r["loss"] for r in first.history]
+    at.run()
     # another seed, another run
     at.number_input(key="adding_train_seed").set_value(12)
-    at.button(key="adding_start").click().run()
-    _no_exception(at)
-    assert [r["loss"] for r in at.session_state["live_adding"]["history"]] != \
-        [r["loss"] for r in first["history"]]
+    at.button(key="live_adding_start").click().run()
+    at.button(key="live_adding_replace").click().run()
+    other = at.session_state["live_adding"]
+    assert other.join(120)
+    assert [r["loss"] for r in other.history] != [r["loss"] for r in first.history]
 
 
-def test_presentation_mode_steps_through_slides(monkeypatch, tmp_path):
+def test_stated_training_time_comes_from_the_measured_constant(monkeypatch, tmp_path):
+    from skimviz.tasks import frequency
     at = _page(monkeypatch, tmp_path)
-    height = _charts(at)["adding_example"]["layout"].get("height") or 400
+    text = _text(at)
+    assert f"about {frequency.LIVE_SECONDS:.0f} s" in text
+    at.number_input(key="frequency_steps").set_value(2 * frequency.LIVE["steps"]).run()
+    assert f"about {2 * frequency.LIVE_SECONDS:.0f} s" in _text(at)
+    assert "closing or reloading this tab stops the training" in _text(at)
+
+
+def test_presentation_mode_steps_through_slides(monkeypatch):
+    at = _page(monkeypatch)
+    height = _charts(at)["frequency_example"]["layout"].get("height") or 400
     assert not any("Slide" in c.value for c in at.caption)
     at.toggle(key="present_toggle_skip-rnn-signals").set_value(True).run()
     _no_exception(at)
-    assert any("Slide 1 of 4" in c.value for c in at.caption)
-    assert any("<style>" in m.value and "st-key-controls" in m.value for m in at.markdown)
+    assert any("Slide 1 of 5" in c.value for c in at.caption)
     assert at.query_params.get("present") in ("1", ["1"])
-    assert _charts(at)["adding_example"]["layout"]["height"] > height  # figures enlarged
-    titles = []
-    for n in (2, 3, 4):
+    assert _charts(at)["frequency_example"]["layout"]["height"] > height  # figures enlarged
+    assert at.selectbox(key="signals_task").value == "frequency"
+    for n in (2, 3, 4, 5):
         at.button(key="present_next_skip-rnn-signals").click().run()
         _no_exception(at)
-        assert any(f"Slide {n} of 4" in c.value for c in at.caption)
-        titles += [s.value for s in at.subheader if s.value in
-                   ("The ũ sawtooth (Eq. 5)", "Red is used, blue is skipped",
-                    "Frames the CNN never saw")]
-    assert titles == ["The ũ sawtooth (Eq. 5)", "Red is used, blue is skipped",
-                      "Frames the CNN never saw"]
+        assert any(f"Slide {n} of 5" in c.value for c in at.caption)
+    # the last slide is about the clips, and shows them
+    assert any(s.value == "Frames the CNN never saw" for s in at.subheader)
+    assert at.selectbox(key="signals_task").value == "frames"
+    assert "frames_example" in _charts(at)
     assert at.button(key="present_next_skip-rnn-signals").disabled
     at.button(key="present_prev_skip-rnn-signals").click().run()
-    assert any("Slide 3 of 4" in c.value for c in at.caption)
+    assert any("Slide 4 of 5" in c.value for c in at.caption)
+    assert at.selectbox(key="signals_task").value == "frequency"
     at.toggle(key="present_toggle_skip-rnn-signals").set_value(False).run()
     _no_exception(at)
     assert not any("Slide" in c.value for c in at.caption)

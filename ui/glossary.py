@@ -28,6 +28,8 @@ GLOSSARY = {
               "answer as skipping, but saves no time.",
     "skipped for real": "The skipped work is not executed at all, so it can save time.",
     "latency": "Wall-clock time for one input (batch size 1), measured here, now.",
+    "Skip RNN": "A recurrent network with a learned gate before every step: it either reads the "
+                "input and updates its memory, or skips the input and keeps its memory as it was.",
     "state update": "A step where the recurrent network changes its memory using the input.",
     "update gate": "The Skip RNN's switch u_t: 1 = read this step and update the memory, "
                    "0 = skip it and keep the memory as it was.",
