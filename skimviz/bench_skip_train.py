@@ -6,7 +6,10 @@ A step is what :class:`~skimviz.train.Trainer` does: forward, a Linear head on t
 cross-entropy (plus the budget loss λ·Σ u_t, Eq. 8, for the Skip models), backward, gradient-norm
 clipping at 1 and an Adam step. The three are timed interleaved (one step of each in turn, the
 order rotated every round) at the same thread count, so that a load on the machine that comes and
-goes hits all three alike and the ratios stay fair; the load average is reported with them.
+goes hits all three alike; the load average is reported with them. On an oversubscribed machine
+(load above the core count) code that meets at a barrier every step (nn.GRU, the PyTorch loop)
+loses far more than the fused op, whose threads run their batch rows independently, so ratios
+measured there overstate the gain; the CPU time of all threads per step is reported as well.
 Inputs are random pixel sequences (a training step computes every step whatever the data, so its
 time does not depend on them).
 """
@@ -114,14 +117,16 @@ def run(batch: int = 128, steps: int = 784, hidden: int = 110, repeats: int = 5,
                               "python -m skimviz._ext build")
         fns = {v: _make_step(v, cell, hidden, lam, x, y) for v in names}
         times: Dict[str, List[float]] = {v: [] for v in names}
+        cpu: Dict[str, List[float]] = {v: [] for v in names}
         for v in names:  # warm-up: allocations, oneDNN primitives, the workspace
             fns[v]()
         for r in range(repeats):
             order = names[r % len(names):] + names[:r % len(names)]
             for v in order:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 fns[v]()
                 times[v].append(time.perf_counter() - t0)
+                cpu[v].append(time.process_time() - c0)
     finally:
         torch.set_num_threads(old_threads)
     med = {v: statistics.median(ts) for v, ts in times.items()}
@@ -136,6 +141,7 @@ def run(batch: int = 128, steps: int = 784, hidden: int = 110, repeats: int = 5,
         "batch": batch, "steps": steps, "hidden": hidden, "cell": cell, "lam": lam,
         "threads": threads, "repeats": repeats,
         "median_s": {v: round(t, 4) for v, t in med.items()},
+        "median_cpu_s": {v: round(statistics.median(ts), 4) for v, ts in cpu.items()},
         "all_s": {v: [round(t, 4) for t in ts] for v, ts in times.items()},
         "ratios": {k: round(v, 2) for k, v in ratio.items()},
         "notes": notes,
@@ -162,7 +168,8 @@ def main(args) -> int:
     print(f"{r['what']}: batch {r['batch']}, {r['steps']} steps, hidden {r['hidden']}, "
           f"{r['threads']} threads, median of {r['repeats']} (interleaved)")
     for v, t in r["median_s"].items():
-        print(f"  {label[v]:<28} {t:8.3f} s/step")
+        print(f"  {label[v]:<28} {t:8.3f} s/step  (CPU time of all threads "
+              f"{r['median_cpu_s'][v]:.3f} s)")
     for v, note in r["notes"].items():
         print(f"  {label[v]:<28} skipped: {note}")
     rat = r["ratios"]

@@ -36,9 +36,10 @@ def make_model(cell: str, I: int, H: int, dtype=torch.float64, seed: int = 0,
     return m
 
 
-def run(m: SkipRNN, x, backend: str, monkeypatch, hx=None, seed: int = 1):
-    """Forward and backward with random upstream gradients on out, h_n (c_n), ũ and u; returns
-    (out, final states, trace, {name: grad})."""
+def run(m: SkipRNN, x, backend: str, monkeypatch, hx=None, seed: int = 1,
+        backward_threads: int = 0):
+    """Forward and backward (on ``backward_threads`` threads if > 0) with random upstream
+    gradients on out, h_n (c_n), ũ and u; returns (out, final states, trace, {name: grad})."""
     monkeypatch.setenv(ops.ENV, backend)
     m.zero_grad(set_to_none=True)
     x = x.clone().requires_grad_(True)
@@ -52,8 +53,14 @@ def run(m: SkipRNN, x, backend: str, monkeypatch, hx=None, seed: int = 1):
                for t in (out, *states, tr.update_prob))
     if tr.update.requires_grad:
         loss = loss + (tr.update * torch.randn(tr.update.shape, generator=g, dtype=x.dtype)).sum()
-    loss.backward()
-    grads = {n: p.grad for n, p in m.named_parameters()}  # None: no gradient (h0 when hx given)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(backward_threads or threads)
+        loss.backward()
+    finally:
+        torch.set_num_threads(threads)
+    # None: no gradient (h0 when hx is given)
+    grads = {n: None if p.grad is None else p.grad.clone() for n, p in m.named_parameters()}
     grads["x"] = x.grad
     for i, h in enumerate(() if hx is None else hx if isinstance(hx, tuple) else (hx,)):
         grads[f"hx{i}"] = h.grad
@@ -109,6 +116,25 @@ def test_float64_hx_time_major_and_theta(cpp, monkeypatch, cell):
     assert_same(c, run(m, x, "python", monkeypatch, hx), atol=1e-10)
     assert 0 < float(c[2].update.detach().mean()) < 1
     assert c[3]["h0"] is None and c[3]["hx0"] is not None
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_float64_thread_blocks(cpp, monkeypatch, cell):
+    """Batch 11 over 3 threads (blocks of 4, 4 and 3 rows, each packing its updating rows in the
+    backward), and the backward run at another thread count than the forward."""
+    m = make_model(cell, 1, 16, seed=6, bias=-1.0)
+    x = torch.randn(11, 130, 1, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        c3 = run(m, x, "cpp", monkeypatch)
+        c31 = run(m, x, "cpp", monkeypatch, backward_threads=1)  # the forward's blocks still
+    finally:
+        torch.set_num_threads(threads)
+    py = run(m, x, "python", monkeypatch)
+    assert_same(c3, py, atol=1e-10)
+    assert_same(c31, py, atol=1e-10)
+    assert 0.2 < float(py[2].update.detach().mean()) < 0.9
 
 
 def _gradcheck_inputs(cell: str, seed: int, theta: float, force: bool):

@@ -25,19 +25,26 @@
 // needed where u_t = 0 too, which is why training computes every step.
 //
 // Layout and threads. Batch rows are independent through time (only the weights are shared), so
-// at::parallel_for splits the batch into one block of rows per thread and each thread runs all T
-// steps on its block with no synchronisation: per step one GEMM h W_hhᵀ (forward) or dG W_hh
-// (backward) on its rows, single-threaded inside the parallel region, and the elementwise work
-// fused in one pass over each row (at::vec SIMD). States are kept time-major, S (T+1, B, H) with
-// S[0] = s_0 (and C for the LSTM), so a thread's rows at step t are one contiguous block. The
-// forward saves per (t, b) the cell's activations in A (T, B, K): [r, z, n, gh_n] (GRU, K = 4H) or
-// [i, f, g, o, tanh c'] (LSTM, K = 5H); the backward overwrites each with the pre-activation
-// gradients, [dr, dz, dn·r, dn] (GRU: dgh = the first 3H, dgi = dr, dz, dn) or [di, df, dg, do],
-// so that after the loop ∂L/∂W_hh = dghᵀ · S[0:T] is ONE GEMM over all T·B rows (both threads in
-// MKL). The input projection: for I ≤ kSmallInput (pixel MNIST: I = 1) W_ih x is done in the row
-// pass, with ∂L/∂W_ih, ∂L/∂x accumulated there too; a larger I uses one GEMM before the loop
-// (x (T·B, I) W_ihᵀ) and GEMMs after it. Bias and gate gradients are summed per thread in the row
-// pass and added in row order afterwards (deterministic).
+// the batch is split into one block of rows per thread (`chunk` rows, the same split in the
+// backward) and each thread runs all T steps on its block with no synchronisation: per step one
+// GEMM h W_hhᵀ (forward) or dG W_hh (backward) on its rows, single-threaded inside the parallel
+// region, and the elementwise work fused in one pass over each row (at::vec SIMD). States are
+// time-major, S (T+1, B, H) with S[0] = s_0 (and C for the LSTM), so a block's rows at step t are
+// contiguous. The forward saves per (t, b) the cell's activations in a row of A (K wide):
+// [r, z, n, gh_n] (GRU, K = 4H) or [i, f, g, o, tanh c'] (LSTM, K = 5H); the backward writes the
+// pre-activation gradients over them, [dr, dz, dn·r, dn] (GRU: dgh = the first 3H, dgi = dr, dz,
+// dn) or [di, df, dg, do], and ∂L/∂W_hh = dghᵀ · h_{t-1} is then ONE GEMM per block over all its
+// steps after the loop (MKL on all threads), not a GEMM per step.
+// * I ≤ kSmallInput (pixel MNIST: I = 1): W_ih x is done in the row pass, and ∂L/∂W_ih, ∂L/∂x are
+//   accumulated there. A block's rows of A are stored in the order the backward works through
+//   them (t descending), so it can pack the rows of the steps that update, [dgh | h_{t-1}], at the
+//   start of the block's region as it goes: a row that skips (u_t = 0) has dG = 0, and the
+//   per-step GEMM and the ∂W_hh GEMM see only the updating rows. A trained Skip GRU updates at
+//   ~50–70 % of the steps, so this saves a third to a half of the backward's GEMM work.
+// * A larger I: one GEMM x (T·B, I) W_ihᵀ before the loop, A time-major (row t·B + b) and
+//   GEMMs after it for ∂L/∂W_ih, ∂L/∂x and ∂L/∂W_hh over all T·B rows.
+// Bias and gate gradients are summed per block in the row pass and added in row order afterwards
+// (deterministic whatever thread ran which block).
 //
 // GEMMs call the BLAS that libtorch_cpu exports (MKL's sgemm_/dgemm_, weak symbols: no dispatcher
 // call or tensor per step); without it, or with skip_rnn_train_blas(0), at::mm_out / addmm_ on
@@ -185,6 +192,7 @@ T dot_diff(const T* g, const T* a, const T* b, int64_t n) {
 template <typename T>
 struct Net {
   int64_t B = 0, T_ = 0, I = 0, H = 0, G = 0, K = 0;  // G gates (3 GRU, 4 LSTM), K saved width
+  int64_t chunk = 1;  // batch rows per thread's block (the same in the forward and the backward)
   bool lstm = false, small_in = true;
   const T* x = nullptr;  // (B, T, I) with strides
   int64_t sxb = 0, sxt = 0, sxi = 0;
@@ -197,6 +205,15 @@ struct Net {
   T bp = 0;
   int64_t GH() const { return G * H; }
   int64_t xoff(int64_t b, int64_t t) const { return b * sxb + t * sxt; }
+  // The row of A that holds step t of batch row b. Large input: time-major, t·B + b (A's GEMMs
+  // pair its rows with x's). Small input: each block of rows [b0, b0 + R) has the region
+  // [b0·T, (b0 + R)·T) in the backward's order of work (t from T − 1 down, then the rows), so
+  // that the backward can pack the gradients of the updating rows in place (see backward_rows).
+  int64_t arow(int64_t t, int64_t b) const {
+    if (!small_in) return t * B + b;
+    const int64_t b0 = b / chunk * chunk, R = std::min(chunk, B - b0);
+    return b0 * T_ + (T_ - 1 - t) * R + (b - b0);
+  }
 };
 
 template <typename T>
@@ -287,7 +304,7 @@ void forward_rows(const Net<T>& n, const Saved<T>& s, T* out, T theta, bool forc
     const T* hprev = s.S + (t * B + b0) * H;
     gemm<T>(false, true, R, GH, H, hprev, H, n.whh, H, T(0), gh.data(), GH);  // h W_hhᵀ
     for (int64_t r = 0; r < R; ++r) {
-      const int64_t b = b0 + r, bt = b * Tn + t, row = t * B + b;
+      const int64_t b = b0 + r, bt = b * Tn + t, row = t * B + b;  // row: of S, C, gi_all
       const T u_tilde = ut[r];
       const bool up = force || u_tilde >= theta;  // Eq. 2
       s.probs[bt] = u_tilde;
@@ -300,7 +317,7 @@ void forward_rows(const Net<T>& n, const Saved<T>& s, T* out, T theta, bool forc
       T* cs = n.lstm ? s.C + (row + B) * H : nullptr;
       // S(s_{t-1}, x_t), written straight into s_t where u_t = 1 (Eq. 3)
       cell_forward(n, gir, gh.data() + r * GH, hp, cp, up ? hs : hc.data(), up ? cs : cc.data(),
-                   s.A + row * K);
+                   s.A + n.arow(t, b) * K);
       if (!up) {
         std::copy(hp, hp + H, hs);
         if (n.lstm) std::copy(cp, cp + H, cs);
@@ -317,7 +334,7 @@ void forward_rows(const Net<T>& n, const Saved<T>& s, T* out, T theta, bool forc
 // Per-thread sums of the parameter gradients that the row pass accumulates.
 template <typename T>
 struct Partial {
-  int64_t b0 = 0;
+  int64_t b0 = 0, packed = 0;  // small input: rows of dG packed at the block's region start
   std::vector<T> gwp, gbi, gbhn, gwihT;  // W_p (S·H); Σ dgi (GH); Σ dn·r (GRU, H); W_ihᵀ (I·GH)
   T gbp = 0;
 };
@@ -331,12 +348,13 @@ struct Upstream {  // gradients arriving at the outputs (nullptr: none)
 };
 
 // The cell's backward for one row with u_t = 1: g_h = ∂L/∂h' (and g_c = ∂L/∂c', updated in place
-// to ∂L/∂c_{t-1}); sv: activations in, pre-activation gradients out. gsn = ∂L/∂h_{t-1} before the
-// W_hh product (z·g_h for the GRU, 0 for the LSTM). Also the bias sums and, for a small input,
-// ∂L/∂W_ih and ∂L/∂x (gx: I values, or nullptr).
+// to ∂L/∂c_{t-1}); sv: the saved activations; dg: where the pre-activation gradients go, sv itself
+// or a row before it (each vector of sv is read before dg is written). gsn = ∂L/∂h_{t-1} before
+// the W_hh product (z·g_h for the GRU, 0 for the LSTM). Also the bias sums and, for a small
+// input, ∂L/∂W_ih and ∂L/∂x (gx: I values, or nullptr).
 template <typename T>
-void cell_backward(const Net<T>& n, const T* gs, T* gc, const T* hp, const T* cp, T* sv, T* gsn,
-                   Partial<T>& p, const T* xp, T* gx) {
+void cell_backward(const Net<T>& n, const T* gs, T* gc, const T* hp, const T* cp, const T* sv,
+                   T* dg, T* gsn, Partial<T>& p, const T* xp, T* gx) {
   using V = Vec<T>;
   const int64_t H = n.H, GH = n.GH(), I = n.small_in ? n.I : 0;
   const V one(T(1));
@@ -358,10 +376,10 @@ void cell_backward(const Net<T>& n, const T* gs, T* gc, const T* hp, const T* cp
       d[1] = gz * z * (one - z);
       d[2] = gnp;
       const V gnr = gnp * r;
-      d[0].store(sv + j, c);
-      d[1].store(sv + H + j, c);
-      gnr.store(sv + 2 * H + j, c);  // dgh_n
-      gnp.store(sv + 3 * H + j, c);  // dgi_n
+      d[0].store(dg + j, c);
+      d[1].store(dg + H + j, c);
+      gnr.store(dg + 2 * H + j, c);  // dgh_n
+      gnp.store(dg + 3 * H + j, c);  // dgi_n
       acc(p.gbhn.data() + j, gnr);
     } else {
       const V i = ld(sv + j), f = ld(sv + H + j), g = ld(sv + 2 * H + j), o = ld(sv + 3 * H + j),
@@ -373,7 +391,7 @@ void cell_backward(const Net<T>& n, const T* gs, T* gc, const T* hp, const T* cp
       d[1] = gcc * ld(cp + j) * f * (one - f);
       d[2] = gcc * i * (one - g * g);
       d[3] = gh * tc * o * (one - o);
-      for (int k = 0; k < 4; ++k) d[k].store(sv + k * H + j, c);
+      for (int k = 0; k < 4; ++k) d[k].store(dg + k * H + j, c);
     }
     for (int64_t k = 0; k < n.G; ++k) {
       acc(p.gbi.data() + k * H + j, d[k]);
@@ -405,11 +423,15 @@ void backward_rows(const Net<T>& n, const Saved<T>& s, const Upstream<T>& g, boo
   p.gbhn.assign(n.lstm ? 0 : H, T(0));
   p.gwihT.assign(n.small_in ? n.I * GH : 0, T(0));
   std::vector<T> gS(R * H, T(0)), gSn(R * H), gC(n.lstm ? R * H : 0, T(0)), gU(R, T(0));
-  std::vector<T> hc(H), cc(H);
+  std::vector<T> hc(H), cc(H), tmp(R * H);
+  std::vector<int64_t> ups(R);  // the block's rows that update at step t
+  T* const packed = s.A + b0 * Tn * K;  // small input: this block's region of A
   if (n.lstm && g.cn)
     for (int64_t r = 0; r < R; ++r) std::copy(g.cn + (b0 + r) * H, g.cn + (b0 + r + 1) * H, &gC[r * H]);
   const T one = 1, half = T(0.5);
   for (int64_t t = Tn - 1; t >= 0; --t) {
+    const int64_t first = p.packed;
+    int64_t nup = 0;
     for (int64_t r = 0; r < R; ++r) {
       const int64_t b = b0 + r, bt = b * Tn + t, row = t * B + b;
       T* gs = gS.data() + r * H;
@@ -419,7 +441,7 @@ void backward_rows(const Net<T>& n, const Saved<T>& s, const Upstream<T>& g, boo
       const T* hs = hp + B * H;
       const T* cp = n.lstm ? s.C + row * H : nullptr;
       const T* cs = n.lstm ? cp + B * H : nullptr;
-      T* sv = s.A + row * K;
+      T* sv = s.A + n.arow(t, b) * K;
       if (g.out) add_to(g.out + bt * H, gs, H);
       const T u_tilde = s.probs[bt], d = s.delta[bt], m = one - u_tilde;
       const bool up = s.update[bt] != T(0);
@@ -451,15 +473,28 @@ void backward_rows(const Net<T>& n, const Saved<T>& s, const Upstream<T>& g, boo
       gU[r] = gut;
       T* gxr = gx && n.small_in ? gx + bt * n.I : nullptr;
       if (up) {
-        cell_backward(n, gs, gc, hp, cp, sv, gsn, p, n.x + n.xoff(b, t), gxr);
+        // small input: packed as row p.packed of the region (≤ this row's own, all of which
+        // before it are read), with h_{t-1} after dgh for the ∂W_hh GEMM
+        T* dg = n.small_in ? packed + p.packed * K : sv;
+        cell_backward(n, gs, gc, hp, cp, sv, dg, gsn, p, n.x + n.xoff(b, t), gxr);
+        if (n.small_in) std::copy(hp, hp + H, dg + GH), ++p.packed;
+        ups[nup++] = r;
       } else {  // s_t = s_{t-1}: the gradient passes unchanged, the cell gets none
-        std::fill(sv, sv + 4 * H, T(0));  // dG (and the GRU's dgi_n)
+        if (!n.small_in) std::fill(sv, sv + 4 * H, T(0));  // dG (and the GRU's dgi_n)
         std::copy(gs, gs + H, gsn);
         if (gxr) std::fill(gxr, gxr + n.I, T(0));
       }
     }
-    // ∂L/∂h_{t-1} += dgh W_hh for the block's rows (dgh: the first GH of each saved row)
-    gemm<T>(false, false, R, H, GH, s.A + (t * B + b0) * K, K, n.whh, H, T(1), gSn.data(), H);
+    // ∂L/∂h_{t-1} += dgh W_hh (dgh: the first GH of each saved row): for all the block's rows,
+    // or only the updating ones, packed (a skipped row's dgh is 0)
+    if (!n.small_in) {
+      gemm<T>(false, false, R, H, GH, s.A + (t * B + b0) * K, K, n.whh, H, T(1), gSn.data(), H);
+    } else if (nup == R) {
+      gemm<T>(false, false, R, H, GH, packed + first * K, K, n.whh, H, T(1), gSn.data(), H);
+    } else if (nup > 0) {
+      gemm<T>(false, false, nup, H, GH, packed + first * K, K, n.whh, H, T(0), tmp.data(), H);
+      for (int64_t i = 0; i < nup; ++i) add_to(tmp.data() + i * H, gSn.data() + ups[i] * H, H);
+    }
     std::swap(gS, gSn);
   }
   std::copy(gS.begin(), gS.end(), gh0 + b0 * H);
@@ -470,7 +505,7 @@ void backward_rows(const Net<T>& n, const Saved<T>& s, const Upstream<T>& g, boo
 // or ~1M multiply-adds of W_hh products in all) on one thread, where waking the others would
 // cost more than it saves.
 constexpr int64_t kMinRows = 4, kMinWork = 1 << 20;
-int64_t grain(int64_t B, int64_t T, int64_t GH, int64_t H) {
+int64_t chunk_rows(int64_t B, int64_t T, int64_t GH, int64_t H) {
   const int64_t nt = std::max<int64_t>(1, at::get_num_threads());
   if (B * T * GH * H < kMinWork) return B;
   return std::max<int64_t>(kMinRows, (B + nt - 1) / nt);
@@ -504,8 +539,9 @@ Dims check_weights(const at::Tensor& x, const at::Tensor& w_ih, const at::Tensor
 template <typename T>
 Net<T> make_net(const Dims& d, const at::Tensor& x, const at::Tensor& wihT,
                 const at::Tensor& bih, const at::Tensor& whh, const at::Tensor& bhh,
-                const at::Tensor& wp, T bp, const at::Tensor& gi_all) {
+                const at::Tensor& wp, T bp, const at::Tensor& gi_all, int64_t chunk) {
   Net<T> n;
+  n.chunk = chunk;
   n.B = d.B, n.T_ = d.T, n.I = d.I, n.H = d.H, n.G = d.G, n.K = d.lstm ? 5 * d.H : 4 * d.H;
   n.lstm = d.lstm;
   n.small_in = d.I <= kSmallInput;
@@ -522,10 +558,10 @@ Net<T> make_net(const Dims& d, const at::Tensor& x, const at::Tensor& wihT,
 }
 
 // Returns {out (B, T, H), c_T (B, H; empty for the GRU), ũ (B, T), u (B, T), Δũ (B, T),
-// S (T+1, B, H), C (T+1, B, H; empty for the GRU), A (T, B, K), workspace}: Δũ, S, C and A are
-// for the backward only, views of `workspace` (the one given if it is a large enough contiguous
-// 1-D tensor of x's dtype, else a new one), which the caller may pass again once the backward
-// has run.
+// S (T+1, B, H), C (T+1, B, H; empty for the GRU), A (T·B rows of K, see Net::arow), workspace,
+// chunk (1,) int64}: Δũ, S, C, A and chunk are for the backward only; the first four are views of
+// `workspace` (the one given if it is a large enough contiguous 1-D tensor of x's dtype, else a
+// new one), which the caller may pass again once the backward has run.
 std::vector<at::Tensor> skip_rnn_train_forward(
     const at::Tensor& x, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
     const at::Tensor& b_hh, const at::Tensor& w_p, const at::Tensor& b_p, const at::Tensor& h0,
@@ -563,6 +599,7 @@ std::vector<at::Tensor> skip_rnn_train_forward(
   S[0].copy_(h0);
   if (lstm) C[0].copy_(*c0);
   const bool small_in = d.I <= kSmallInput;
+  const int64_t chunk = chunk_rows(B, Tn, GH, H);  // the backward gets it: A's layout uses it
   const at::Tensor bih = b_ih.contiguous(), whh = w_hh.contiguous(), bhh = b_hh.contiguous(),
                    wp = w_p.contiguous().view({-1});
   const at::Tensor wihT = small_in ? w_ih.t().contiguous() : at::Tensor();
@@ -571,18 +608,20 @@ std::vector<at::Tensor> skip_rnn_train_forward(
     gi_all = at::addmm(bih, x.transpose(0, 1).reshape({Tn * B, d.I}), w_ih.t());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "skip_rnn_train_forward", [&] {
     using T = scalar_t;
-    const Net<T> n = make_net<T>(d, x, wihT, bih, whh, bhh, wp, b_p.item<T>(), gi_all);
+    const Net<T> n = make_net<T>(d, x, wihT, bih, whh, bhh, wp, b_p.item<T>(), gi_all, chunk);
     Saved<T> s;
     s.S = S.data_ptr<T>(), s.C = lstm ? C.data_ptr<T>() : nullptr, s.A = A.data_ptr<T>();
     s.probs = probs.data_ptr<T>(), s.update = update.data_ptr<T>(),
     s.delta = delta.data_ptr<T>();
     T* op = out.data_ptr<T>();
-    at::parallel_for(0, B, grain(B, Tn, GH, H), [&](int64_t b0, int64_t b1) {
-      forward_rows<T>(n, s, op, static_cast<T>(theta), force_update, b0, b1);
+    at::parallel_for(0, (B + n.chunk - 1) / n.chunk, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        forward_rows<T>(n, s, op, static_cast<T>(theta), force_update, c * n.chunk,
+                        std::min(B, (c + 1) * n.chunk));
     });
   });
   at::Tensor c_n = lstm ? C[Tn].clone() : at::empty({0}, opts);
-  return {out, c_n, probs, update, delta, S, C, A, ws};
+  return {out, c_n, probs, update, delta, S, C, A, ws, at::full({1}, chunk, at::kLong)};
 }
 
 std::optional<at::Tensor> contiguous_or_none(const std::optional<at::Tensor>& t,
@@ -603,7 +642,7 @@ std::vector<at::Tensor> skip_rnn_train_backward(
     const at::Tensor& x, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& w_p,
     const at::Tensor& probs, const at::Tensor& update, const at::Tensor& delta,
     const at::Tensor& states, const std::optional<at::Tensor>& cells, const at::Tensor& saved,
-    bool straight_through, bool need_gx) {
+    int64_t chunk, bool straight_through, bool need_gx) {
   const bool lstm = cells.has_value() && cells->defined() && cells->numel() > 0;
   const Dims d = check_weights(x, w_ih, w_hh, w_p, lstm);
   const int64_t B = d.B, Tn = d.T, H = d.H, I = d.I, GH = d.G * H, K = lstm ? 5 * H : 4 * H;
@@ -614,6 +653,7 @@ std::vector<at::Tensor> skip_rnn_train_backward(
                   delta.sizes() == probs.sizes() && delta.is_contiguous() &&
                   (!lstm || (cells->sizes() == states.sizes() && cells->is_contiguous())),
               "skip_rnn_train_backward: saved tensors do not match the forward's");
+  TORCH_CHECK(chunk >= 1, "skip_rnn_train_backward: chunk must be the forward's");
   const auto g_out = contiguous_or_none(grad_out, {B, Tn, H}, "grad_out");
   const auto g_cn = contiguous_or_none(grad_cn, {B, H}, "grad_cn");
   const auto g_probs = contiguous_or_none(grad_probs, {B, Tn}, "grad_probs");
@@ -637,7 +677,7 @@ std::vector<at::Tensor> skip_rnn_train_backward(
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "skip_rnn_train_backward", [&] {
     using T = scalar_t;
     const Net<T> n = make_net<T>(d, x, wihT, at::Tensor(), whh, at::Tensor(), wp, T(0),
-                                 at::Tensor());
+                                 at::Tensor(), chunk);
     Saved<T> s;
     s.S = states.data_ptr<T>(), s.C = lstm ? cells->data_ptr<T>() : nullptr;
     s.A = saved.data_ptr<T>(), s.probs = probs.data_ptr<T>(), s.update = update.data_ptr<T>();
@@ -650,12 +690,15 @@ std::vector<at::Tensor> skip_rnn_train_backward(
     T* gxp = need_gx ? gx.data_ptr<T>() : nullptr;
     std::vector<Partial<T>> parts;
     std::mutex mu;
-    at::parallel_for(0, B, grain(B, Tn, GH, H), [&](int64_t b0, int64_t b1) {
-      Partial<T> p;
-      backward_rows<T>(n, s, g, straight_through, gxp, gh0.data_ptr<T>(),
-                       lstm ? gc0.data_ptr<T>() : nullptr, p, b0, b1);
-      std::lock_guard<std::mutex> lock(mu);
-      parts.push_back(std::move(p));
+    at::parallel_for(0, (B + n.chunk - 1) / n.chunk, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        Partial<T> p;
+        backward_rows<T>(n, s, g, straight_through, gxp, gh0.data_ptr<T>(),
+                         lstm ? gc0.data_ptr<T>() : nullptr, p, c * n.chunk,
+                         std::min(B, (c + 1) * n.chunk));
+        std::lock_guard<std::mutex> lock(mu);
+        parts.push_back(std::move(p));
+      }
     });
     // per-thread sums, added in row order (the same result whatever thread ran which block)
     std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.b0 < b.b0; });
@@ -683,9 +726,16 @@ std::vector<at::Tensor> skip_rnn_train_backward(
     }
     // ∂W_hh = dghᵀ · h_{t-1} over all T·B rows: one GEMM (multi-threaded, outside the loop),
     // computed as its transpose h_{t-1}ᵀ · dgh (MKL: ~1.6× faster for this shape)
+    // (small input: over each block's packed rows [dgh | h_{t-1}] only)
     const T* A = s.A;
-    at::Tensor gw_hhT = at::empty({H, GH}, opts);
-    gemm<T>(true, false, H, GH, Tn * B, s.S, H, A, K, T(0), gw_hhT.data_ptr<T>(), GH);
+    at::Tensor gw_hhT = at::zeros({H, GH}, opts);
+    if (!small_in) {
+      gemm<T>(true, false, H, GH, Tn * B, s.S, H, A, K, T(0), gw_hhT.data_ptr<T>(), GH);
+    } else {
+      for (const auto& p : parts)
+        gemm<T>(true, false, H, GH, p.packed, A + (p.b0 * Tn) * K + GH, K, A + (p.b0 * Tn) * K,
+                K, T(1), gw_hhT.data_ptr<T>(), GH);
+    }
     gw_hh.copy_(gw_hhT.t());
     if (!small_in) {  // ∂W_ih = dgiᵀ x and ∂x = dgi W_ih (time-major rows), dgi = [dr, dz, dn]
       const at::Tensor xt = x.transpose(0, 1).reshape({Tn * B, I}).contiguous();
@@ -724,7 +774,7 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
         "Tensor? workspace) -> Tensor[]");
   m.def("skip_rnn_train_backward(Tensor? grad_out, Tensor? grad_cn, Tensor? grad_probs, "
         "Tensor? grad_update, Tensor x, Tensor w_ih, Tensor w_hh, Tensor w_p, Tensor probs, "
-        "Tensor update, Tensor delta, Tensor states, Tensor? cells, Tensor saved, "
+        "Tensor update, Tensor delta, Tensor states, Tensor? cells, Tensor saved, int chunk, "
         "bool straight_through, bool need_gx) -> Tensor[]");
   m.def("skip_rnn_train_blas(int mode) -> bool", &skip_rnn_train_blas);
 }

@@ -33,6 +33,12 @@ by ``python -m skimviz._ext build``) for one-layer GRU and LSTM cells on float32
 without autograd; it takes the same float32 decisions as the Python loop, which remains the
 fallback (see :func:`backend`; ``SKIMVIZ_SKIP_BACKEND=python`` forces it).
 
+The training path has a C++ version too (``skimviz/csrc/skip_rnn_train_cpu.cpp`` via
+:mod:`skimviz.ops.skip_rnn`: one fused forward over all steps and a hand-written backward through
+time with the straight-through gate gradient), used whenever autograd records a one-layer GRU/LSTM
+on float32/float64 CPU tensors and the extension is built; ``SKIMVIZ_SKIP_TRAIN_BACKEND=python``
+(or ``SKIMVIZ_SKIP_BACKEND=python``) keeps ``_forward_blend`` below, the reference.
+
 ``update_threshold`` (θ) is an inference-time knob: u_t = [ũ_t ≥ θ]. θ = 0.5 is the paper's
 rounding; a larger θ skips more.
 """
