@@ -109,3 +109,49 @@ def test_safety_helpers(text, limit):
     cleaned, cut = safety.clean_text(text, limit)
     assert len(cleaned) <= limit and cut == (len(safety.strip_controls(text)) > limit)
     assert "\n" not in safety.label(text) and len(safety.strip_controls(text)) >= 0
+
+
+# --- image decoding: any bytes, and real PNG/JPEG images of any content -----------------------
+def _png(arr, fmt="PNG") -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@FAST
+@given(st.binary(max_size=4096))
+def test_image_decoding_of_any_bytes(data):
+    from skimviz.data import images
+    t0 = time.perf_counter()
+    try:
+        digit = images.image_to_digit(data)
+    except images.ImageError as e:
+        assert "BytesIO" not in str(e) and str(e)
+        return
+    assert digit.shape == (28, 28)
+    assert time.perf_counter() - t0 < 2.0
+
+
+@settings(max_examples=40, deadline=5000, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 96), st.integers(1, 96), st.sampled_from(["PNG", "JPEG"]),
+       st.integers(0, 2**32 - 1))
+def test_image_decoding_of_real_images(h, w, fmt, seed):
+    import numpy as np
+
+    from skimviz.data import images
+    arr = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    t0 = time.perf_counter()
+    try:
+        digit = images.image_to_digit(_png(arr, fmt))
+    except images.ImageError as e:
+        assert str(e)
+        return
+    assert digit.shape == (28, 28) and np.isfinite(digit).all()
+    assert 0 <= digit.min() and digit.max() <= 255
+    images.digit_check(digit)                      # a verdict, never an exception
+    assert time.perf_counter() - t0 < 3.0
