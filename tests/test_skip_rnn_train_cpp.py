@@ -262,6 +262,29 @@ def test_dispatch_and_switches(cpp, monkeypatch):
     assert len(calls) == 3
 
 
+@pytest.mark.parametrize("case", ["one step", "forced, loss on out only"])
+def test_gate_gets_no_gradient_where_it_has_no_path(cpp, monkeypatch, case):
+    """With T = 1, or forced updates and ũ unused, the gate does not reach the loss: its .grad
+    stays None on both paths (Adam treats a zero gradient and none differently)."""
+    def grads(backend):
+        monkeypatch.setenv(ops.ENV, backend)
+        torch.manual_seed(0)
+        m = SkipRNN(2, 5).double().train()
+        m.force_update = case != "one step"
+        x = torch.randn(3, 1 if case == "one step" else 6, 2, dtype=torch.float64)
+        out, _, tr = m(x, return_trace=True)
+        loss = out.sum() + (tr.update.sum() if tr.update.requires_grad else 0)
+        loss.backward()
+        return {n: p.grad for n, p in m.named_parameters()}
+
+    c, py = grads("cpp"), grads("python")
+    assert c["gate.weight"] is None and c["gate.bias"] is None
+    for k in py:
+        assert (c[k] is None) == (py[k] is None), k
+        if py[k] is not None:
+            torch.testing.assert_close(c[k], py[k], rtol=0, atol=1e-12)
+
+
 def test_backward_twice_is_a_clear_error(cpp, monkeypatch):
     monkeypatch.setenv(ops.ENV, "cpp")
     m = SkipRNN(1, 4).train()

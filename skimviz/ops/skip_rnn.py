@@ -94,8 +94,12 @@ class SkipRNNTrainFunction(torch.autograd.Function):
                 need_gx)
         if not ctx.keep:
             _WORKSPACE[ws.dtype] = ws  # free for the next forward
-        return (gx if need_gx else None, gw_ih, gw_hh, gb_ih, gb_hh, gw_p, gb_p, gh0,
-                gc0 if ctx.lstm else None, None, None, None, None)
+        # the gate reaches the loss only through u (straight-through) or ũ after step 1: where
+        # neither can carry a gradient, no gradient (None, as autograd gives the PyTorch path;
+        # for Adam a zero gradient is not the same as none)
+        gate = x.shape[1] > 1 and (ctx.straight or g_probs is not None)
+        return (gx if need_gx else None, gw_ih, gw_hh, gb_ih, gb_hh, gw_p if gate else None,
+                gb_p if gate else None, gh0, gc0 if ctx.lstm else None, None, None, None, None)
 
 
 def train_ok(rnn, x: Tensor, state: list) -> bool:
