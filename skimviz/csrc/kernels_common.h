@@ -24,7 +24,8 @@ inline at::vec::Vectorized<T> sigmoid(const at::vec::Vectorized<T>& x) {
 
 // Fast float lanes for the SRU only (sru_cpu.cpp); the Skip/Skim kernels keep sigmoid above,
 // since a last-bit change there could move a decision near θ. exp is Cephes' expf (range
-// reduction by ln 2 in two parts, degree-6 polynomial; relative error ~2e-7) on x clamped to
+// reduction by ln 2 in two parts, then 1 + r + r²·P(r) with P of degree 5, see below; relative
+// error ~2e-7) on x clamped to
 // [-87, 87], so 1 + exp(±x) stays finite. Then, with 1/d from fast_recip_ps,
 //   σ(x) = 1 / (1 + exp(−x)),   tanh(x) = 1 − 2 / (1 + exp(2x))   (absolute error ~3e-7)
 // against torch's SLEEF (u10) versions, which cost about three times as much per lane. The double

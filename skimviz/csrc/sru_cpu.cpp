@@ -10,8 +10,9 @@
 //   h_t = r_t . tanh(c_t) + (1 - r_t) . x'_t                   (Eq. 7; x' = x, or W_h x when k=4)
 // Every (batch row, hidden unit) is an independent scalar recurrence, so the work is split over
 // batch x hidden with at::parallel_for (blocks of kBlock units) and each task loops over time;
-// within a block the units are processed in SIMD vectors (at::vec::Vectorized, whose exp/tanh are
-// torch's SLEEF when built for AVX2, see skimviz/_ext.py; plain std::exp/tanh otherwise).
+// within a block the units are processed in SIMD vectors (at::vec::Vectorized): float lanes take
+// Cephes' expf through fast_sigmoid/fast_tanh (kernels_common.h), double lanes torch's SLEEF,
+// when built for AVX2 (see skimviz/_ext.py); plain std::exp/tanh otherwise.
 //
 // Built ahead of time by `python -m skimviz._ext build`; loaded with torch.ops.load_library and
 // called as torch.ops.skimviz_sru.forward / .backward from skimviz/models/sru.py.
