@@ -134,7 +134,7 @@ def update_prob_figure(update_prob: Sequence[float], side: int, theta: Optional[
     label = "ũ" if theta is None else f"ũ (θ = {theta:.2f})"
     fig = go.Figure(go.Heatmap(
         z=z, zmin=0.0, zmax=1.0, colorscale="Viridis", customdata=step, name="ũ",
-        colorbar=dict(title=dict(text=label), thickness=12, len=0.9),
+        colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.9),
         hovertemplate="step %{customdata} (row %{y}, column %{x})<br>ũ %{z:.3f}<extra></extra>"))
     return _square_axes(_base_layout(fig, height, title), side)
 
@@ -179,7 +179,7 @@ def attribution_figure(attr: Sequence[float], side: int, update: Optional[Sequen
         z, zmin, zmax, scale = np.abs(a), 0.0, float(np.abs(a).max()) or 1.0, "Hot_r"
     fig = go.Figure(go.Heatmap(
         z=z, zmin=zmin, zmax=zmax, colorscale=scale, customdata=custom, name="attribution",
-        colorbar=dict(title=dict(text="attribution" if signed else "|attribution|"),
+        colorbar=dict(title=dict(text="attribution" if signed else "|attribution|", side="right"),
                       thickness=12, len=0.9),
         hovertemplate="step %{customdata[0]} (row %{y}, column %{x})<br>%{customdata[1]}<br>"
                       "attribution %{z:.3g}<extra></extra>"))

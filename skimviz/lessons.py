@@ -11,24 +11,24 @@ from typing import Dict, List
 SLIDES: Dict[str, List[dict]] = {
     "skip-rnn-mnist": [
         {"title": "One pixel at a time",
-         "text": "The network reads the digit as 784 pixels in scan-line order. Before each "
-                 "pixel a learned gate decides: **update** the state with it, or **copy** the "
-                 "state and skip it.",
+         "text": "The Skip GRU reads the digit on the left as 784 pixels, row by row. Before "
+                 "each pixel a learned gate decides: **use** the pixel and update its memory, or "
+                 "**skip** it and keep the memory as it was, which costs almost nothing.",
          "state": {"theta": 0.5}},
-        {"title": "Look at the red pixels",
-         "text": "Look at the red pixels: those are the ones the model read (the state was "
-                 "updated). Blue ones were skipped. Most of the reading happens on the strokes "
-                 "and around them, not on the empty canvas.",
+        {"title": "Red used, blue skipped",
+         "text": "In the map, red pixels were used and blue ones skipped; the strong colours "
+                 "are the digit's ink, the pale ones the empty background. **Pixels used** "
+                 "counts the red ones, **FLOP reduction** says how much work skipping saved.",
          "state": {"theta": 0.5}},
-        {"title": "Move θ: fewer pixels",
-         "text": "Move θ up to 0.8: the same weights, a stricter threshold on the update "
-                 "probability ũ. Fewer pixels are read, the FLOPs drop, and at some point the "
-                 "prediction suffers — the sweep chart shows where.",
+        {"title": "Raise θ: fewer pixels",
+         "text": "θ is now 0.8 (the slider under the digit): the same weights, a stricter gate. "
+                 "Fewer pixels turn red and the FLOP reduction grows. The **Accuracy vs θ** tab "
+                 "shows what that costs over the validation digits.",
          "state": {"theta": 0.8}},
-        {"title": "FLOPs are not time",
-         "text": "The counters compare FLOPs and measured latency with the dense GRU: fewer "
-                 "FLOPs do not always mean less time, because the dense GRU is one fused call "
-                 "while the Skip GRU steps from update to update.",
+        {"title": "Saved FLOPs, saved time?",
+         "text": "**Time** is measured on this server, now, for this digit: skipping for real "
+                 "against the dense GRU. The sentence under the map says which was faster; the "
+                 "**Time** tab adds a masked run that computes every pixel.",
          "state": {"theta": 0.5}},
     ],
     "skim-rnn-text": [

@@ -7,6 +7,7 @@ checkpoints in ``pretrained/``.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,29 +104,108 @@ def test_no_material_icons_or_remote_assets():
 
 
 # --- MNIST page ---------------------------------------------------------------------------------------
-def test_pick_by_index_shows_map_and_counters(pretrained_env):
+def _text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def _summary(at: AppTest) -> str:
+    found = [m.value for m in at.markdown if m.value.startswith("The Skip GRU used ")]
+    assert len(found) == 1, [m.value[:60] for m in at.markdown]
+    return found[0]
+
+
+def test_first_screen_map_metrics_and_sentence(pretrained_env):
+    """The first screen: the digit, its used/skipped map, four metrics and one sentence, all
+    about the same numbers; no command lines, equation numbers only in the footnote."""
     at = _mnist()
     assert at.title[0].value == "Skip RNN — MNIST pixels"
     at.number_input(key="digit_index").set_value(1234).run()
     _no_exception(at)
     assert at.session_state["digit"]["index"] == 1234
     assert "#1234" in " ".join(c.value for c in at.caption)
+    _chart(at, "digit_input")
     # the used/skipped map: trace 0's z is the model's update mask, as 28×28
-    spec = _chart(at, "used_skipped_chart")
-    z = _array(spec["data"][0]["z"])
+    z = _array(_chart(at, "used_skipped_chart")["data"][0]["z"])
     assert z.shape == (28, 28) and set(np.unique(z)) <= {0.0, 1.0}
-    used, total = _metric(at, "State updates").split(" / ")
-    assert int(total) == 784 and int(used) == int(z.sum())
-    assert _metric(at, "FLOPs vs the dense GRU").endswith(("fewer", "more"))
-    assert _metric(at, "Latency on CPU, batch 1").endswith("ms")
+    used = int(z.sum())
+    assert _metric(at, "Pixels used") == str(used)
+    assert [m.delta for m in at.metric if m.label == "Pixels used"] == ["of 784"]
     assert _metric(at, "Prediction") in {str(d) for d in range(10)}
-    _chart(at, "update_prob_chart")
-    _chart(at, "probabilities")
-    sweep = _chart(at, "sweep_chart")
-    assert "current θ = 0.50" in sweep["data"][1]["name"]
-    assert any("Device in use: CPU" in c.value for c in at.caption)
+    ratio = _metric(at, "FLOP reduction")
+    assert ratio.endswith("×") and float(ratio[:-1]) > 0
+    skipped_ms = _metric(at, "Time (batch 1)")
+    assert skipped_ms.endswith(" ms")
+    # the sentence says the same numbers as the metrics beside it
+    sentence = _summary(at)
+    assert f"used {used} of the 784 pixels and skipped {784 - used}" in sentence
+    assert f"{ratio} fewer FLOPs" in sentence or f"× more FLOPs" in sentence
+    assert f"took {skipped_ms}" in sentence
+    dense_ms = [m.delta for m in at.metric if m.label == "Time (batch 1)"][0].split(": ")[1]
+    assert f"against {dense_ms} for the dense GRU" in sentence
+    s, d = float(skipped_ms[:-3]), float(dense_ms[:-3])
+    assert ("faster" in sentence) == (s * 1.1 < d) and ("slower" in sentence) == (s > d * 1.1)
+    # plain words: the lede's footnote holds the paper's equations, nothing else does
+    text = _text(at)
+    assert "python -m" not in text and "Used-AUC" not in text
+    footnotes = [c.value for c in at.caption if "Eq. 2–5" in c.value]
+    assert len(footnotes) == 1 and "Campos" in footnotes[0]
+    assert not [m.value for m in at.markdown if "Eq. " in m.value]
     # the dry-run checkpoint is flagged as such
     assert any("dry run" in w.value for w in at.warning)
+
+
+def test_time_tab_is_measured_and_matches_the_first_screen(pretrained_env):
+    """The Time tab's three times come from the same measurement as the first screen's metric,
+    and its sentence is generated from them (no hand-written speed claim)."""
+    from skimviz import latency
+
+    at = _mnist()
+    times = {k: _metric(at, latency.LABELS[k]) for k in latency.KEYS}
+    assert all(v.endswith(" ms") for v in times.values())
+    assert times["skipped"] == _metric(at, "Time (batch 1)")
+    sentence = [m.value for m in at.markdown if m.value.startswith("Skipping for real ")]
+    assert len(sentence) == 1
+    assert f"({times['skipped']} vs {times['dense']})" in sentence[0]
+    assert any("Dense: the shipped dense GRU" in c.value for c in at.caption)
+
+
+def test_playback_tab(pretrained_env):
+    at = _mnist()
+    spec = _chart(at, "pixel_playback")
+    assert spec["frames"] and spec["layout"]["sliders"]
+    main = _array(_chart(at, "used_skipped_chart")["data"][0]["z"])
+    last = _array(spec["frames"][-1]["data"][0]["z"])  # every pixel reached: 0.5 skipped, 1 used
+    np.testing.assert_array_equal(last == 1.0, main == 1.0)
+    _chart(at, "update_prob_chart")
+    _chart(at, "probabilities")
+
+
+def test_paper_tab_fig3_from_the_cards_and_fig4_grid(pretrained_env):
+    """Fig. 3: each model's validation accuracy per epoch, from its card; Fig. 4: 20 maps (two
+    of each class) with the pixels used under each."""
+    import json as _json
+
+    from skimviz import digits
+    from skimviz.data import mnist
+
+    at = _mnist()
+    fig3 = _chart(at, "fig3_chart")
+    for trace, name in zip(fig3["data"], ("skip-gru-mnist", "gru-mnist")):
+        card = _json.loads((pretrained_env / name / "card.json").read_text())
+        rows = card["training"]["valid_per_epoch"]
+        assert list(_array(trace["y"])) == pytest.approx([r["accuracy"] for r in rows])
+    fig4 = _chart(at, "fig4_chart")
+    maps = [t for t in fig4["data"] if t.get("name", "").startswith("digit")]
+    assert len(maps) == 20
+    x, y = mnist.load_bundled()
+    titles = [a["text"] for a in fig4["layout"]["annotations"]]
+    assert sorted(titles) == sorted(str(c) for c in range(10) for _ in range(2))
+    for k, trace in enumerate(maps):
+        used = int(_array(trace["z"]).sum())
+        axis = fig4["layout"]["xaxis" + ("" if k == 0 else str(k + 1))]
+        assert axis["title"]["text"] == f"{used} used"
+    assert len(digits.grid_indices(y)) == 20
+    assert any("The paper's Fig. 3" in m.value for m in at.markdown)
 
 
 def test_out_of_range_index_is_an_error_not_a_crash(pretrained_env):
@@ -146,24 +226,25 @@ def test_out_of_range_index_is_an_error_not_a_crash(pretrained_env):
 
 def test_theta_changes_updates(pretrained_env):
     at = _mnist()
-    before = int(_metric(at, "State updates").split(" / ")[0])
+    before = int(_metric(at, "Pixels used"))
     at.slider(key="theta").set_value(1.0).run()
     _no_exception(at)
-    after = int(_metric(at, "State updates").split(" / ")[0])
+    after = int(_metric(at, "Pixels used"))
     assert after < before  # θ = 1 waits for ũ to reach 1: fewer updates
     sweep = _chart(at, "sweep_chart")
     assert "current θ = 1.00" in sweep["data"][1]["name"]
+    assert f"used {after} of the 784" in _summary(at)
 
 
 def test_theta_does_not_leak_between_sessions(pretrained_env):
     """The checkpoint is cached once per process; each session works on its own deep copy, so
     one session's θ never changes what another sees."""
     a = _mnist()
-    dense_updates = _metric(a, "State updates")
+    dense_updates = _metric(a, "Pixels used")
     a.slider(key="theta").set_value(1.0).run()
-    assert _metric(a, "State updates") != dense_updates
+    assert _metric(a, "Pixels used") != dense_updates
     b = _mnist()
-    assert _metric(b, "State updates") == dense_updates
+    assert _metric(b, "Pixels used") == dense_updates
     assert a.session_state["_models"]["skip-gru-mnist"][0] is not \
         b.session_state["_models"]["skip-gru-mnist"][0]
 
@@ -178,6 +259,9 @@ def test_pick_by_class_and_random(pretrained_env):
     assert at.session_state["digit"]["source"] == "class"
     assert y[at.session_state["digit"]["index"]] == 3
     at.button(key="digit_random").click().run()
+    _no_exception(at)
+    assert at.session_state["digit"]["source"] == "random"
+    at.selectbox(key="digit_class").set_value(None).run()  # clearing the class: no crash
     _no_exception(at)
     assert at.session_state["digit"]["source"] == "random"
 
@@ -311,42 +395,52 @@ def test_out_of_distribution_upload_gets_a_notice(pretrained_env):
     assert notice not in " | ".join(w.value for w in at.warning)
 
 
+def _train(at: AppTest, **settings) -> object:
+    """Start a live training with ``settings`` (widget suffix → value), wait for it (it runs in a
+    worker thread) and rerun the page; returns the run."""
+    for name, value in settings.items():
+        w = at.number_input(key=f"live_{name}") if name in ("steps", "seed") else \
+            at.select_slider(key=f"live_{name}")
+        w.set_value(value)
+    at.button(key="live_mnist_start").click().run()
+    _no_exception(at)
+    if "_live_mnist_confirm" in at.session_state:  # a model exists: confirm the replace
+        at.button(key="live_mnist_replace").click().run()
+    run = at.session_state["live_mnist"]
+    assert run.join(120)
+    at.run()
+    _no_exception(at)
+    return run
+
+
 def test_short_training_run(pretrained_env):
     at = _mnist()
     # a random seed drawn once per session, in range, in the URL
     drawn = at.number_input(key="live_seed").value
     assert 0 <= drawn <= 2**31 - 1 and at.query_params["seed"] == str(drawn)
-    at.select_slider(key="live_hidden").set_value(16)
-    at.number_input(key="live_steps").set_value(3)
-    at.number_input(key="live_seed").set_value(7)
-    at.button(key="live_start").click().run()
-    _no_exception(at)
-    live = at.session_state["live"]
-    assert live["status"] == "done" and live["step"] == 3
-    assert live["config"]["seed"] == 7 and at.query_params["seed"] == "7"
-    first = [(r["loss"], r["update_rate"]) for r in live["history"]]
-    rows = live["history"]
-    assert [r["step"] for r in rows] == [1, 2, 3]
-    assert all(k in rows[0] for k in ("loss", "accuracy", "update_rate"))
-    curves = _chart(at, "live_curves")
+    run = _train(at, hidden=16, steps=3, seed=7)
+    assert run.status == "done" and run.step == 3 and run.config["seed"] == 7
+    assert at.query_params["seed"] == "7"
+    first = [(r["loss"], r["update_rate"]) for r in run.history]
+    assert [r["step"] for r in run.history] == [1, 2, 3]
+    curves = _chart(at, "live_mnist_curves")
     assert list(_array(curves["data"][0]["x"])) == [1, 2, 3]
+    assert any("Trained 3 steps (seed 7)" in s.value for s in at.success)
     # the session's model is now selected and read at 14×14
     assert at.session_state["model_choice"] == "session"
-    assert _metric(at, "State updates").endswith("/ 196")
-    assert _array(_chart(at, "used_skipped_chart")["data"][0]["z"]).shape == (14, 14)
-    assert _metric(at, "Training steps") == "3"
-    assert any("Trained 3 steps" in s.value for s in at.success)
-    assert any("seed 7" in c.value for c in at.caption)
-    # the same seed and settings train the same model again
-    at.button(key="live_start").click().run()
-    _no_exception(at)
-    again = at.session_state["live"]
-    assert again is not live and again["config"]["seed"] == 7
-    assert [(r["loss"], r["update_rate"]) for r in again["history"]] == first
+    assert [m.delta for m in at.metric if m.label == "Pixels used"] == ["of 196"]
+    z = _array(_chart(at, "used_skipped_chart")["data"][0]["z"])
+    assert z.shape == (14, 14) and _metric(at, "Pixels used") == str(int(z.sum()))
+    assert f"of the 196 pixels" in _summary(at)
+    assert not any("page=skip-rnn-mnist" in c.value for c in at.code)  # no link for it
+    # the same seed and settings train the same model again (after confirming the replace)
+    again = _train(at)
+    assert again is not run and again.config["seed"] == 7
+    assert [(r["loss"], r["update_rate"]) for r in again.history] == first
     # the shipped model is still one click away, unchanged
     at.radio(key="model_choice").set_value("shipped").run()
     _no_exception(at)
-    assert _metric(at, "State updates").endswith("/ 784")
+    assert [m.delta for m in at.metric if m.label == "Pixels used"] == ["of 784"]
 
 
 def test_training_nan_shows_message(pretrained_env, monkeypatch):
@@ -357,23 +451,24 @@ def test_training_nan_shows_message(pretrained_env, monkeypatch):
 
     monkeypatch.setattr(train.Trainer, "fit", diverge)
     at = _mnist()
-    at.number_input(key="live_steps").set_value(2)
-    at.button(key="live_start").click().run()
-    _no_exception(at)
-    assert "Training diverged" in _errors(at)
+    _train(at, steps=2)
+    assert "training diverged" in _errors(at)
     at.slider(key="theta").set_value(0.7).run()  # the session goes on
     _no_exception(at)
-    assert "Training diverged" in _errors(at)
+    assert "training diverged" in _errors(at)
 
 
-def test_missing_checkpoint_explains_how_to_train(tmp_path, monkeypatch):
+def test_missing_checkpoint_says_so_in_plain_words(tmp_path, monkeypatch):
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
     at = _mnist()
     errors = _errors(at)
-    assert "skip-gru-mnist" in errors and "python -m skimviz train mnist" in errors
+    assert "skip-gru-mnist" in errors and "Train your own" in errors
+    assert "python -m" not in errors + _text(at)
     _chart(at, "digit_input")  # the digit picker still works
     at.number_input(key="digit_index").set_value(3).run()
     _no_exception(at)
+    assert at.session_state["digit"]["index"] == 3
+    assert at.button(key="live_mnist_start")  # and a model can be trained here
 
 
 # --- attributions, URL state, export ------------------------------------------------------------
@@ -394,10 +489,18 @@ def test_attribution_section_renders_numbers(pretrained_env):
     at = _mnist()
     mass = _metric(at, "Attribution on used pixels")
     assert mass.endswith("%") and 0 <= int(mass[:-1]) <= 100
-    auc = [m.value for m in at.metric if m.label.startswith("Used-AUC")]
-    assert auc and 0.0 <= float(auc[0]) <= 1.0
-    z = _array(_chart(at, "attribution_chart")["data"][0]["z"])
+    top = _metric(at, "Top pixels used")
+    assert top.endswith("%") and 0 <= int(top[:-1]) <= 100
+    spec = _chart(at, "attribution_chart")
+    z = _array(spec["data"][0]["z"])
     assert z.shape == (28, 28) and np.isfinite(z).all()
+    # "top pixels used" is the share of the squared (top-k) pixels that are used
+    used = _array(_chart(at, "used_skipped_chart")["data"][0]["z"]).reshape(-1)
+    k = len(_array(spec["data"][1]["x"]))
+    rows, cols = _array(spec["data"][1]["y"]).astype(int), _array(spec["data"][1]["x"]).astype(int)
+    assert int(top[:-1]) == round(100 * used[rows * 28 + cols].mean())
+    assert k == 78 and not any("AUC" in m.label for m in at.metric)
+    assert any(m.value.startswith("**In one line:** ") and mass in m.value for m in at.markdown)
     # Saliency: 0 on every skipped pixel, so 100 % on the used ones, and the page says why
     at.radio(key="attr_method").set_value("saliency").run()
     _no_exception(at)
@@ -408,6 +511,7 @@ def test_attribution_section_renders_numbers(pretrained_env):
     at.button(key="attr_set_run").click().run()
     _no_exception(at)
     assert _metric(at, "Mean attribution on used").endswith("%")
+    assert _metric(at, "Digits above chance").endswith("%")
     pts = _chart(at, "agreement_chart")["data"][0]
     assert len(_array(pts["x"])) == 100
 
@@ -419,7 +523,7 @@ def test_url_opens_the_view(pretrained_env):
     assert at.number_input(key="digit_index").value == 12
     assert at.session_state["digit"]["index"] == 12
     assert at.slider(key="theta").value == pytest.approx(0.7)
-    assert "#12" in " ".join(c.value for c in at.caption)
+    assert "#12 (a " in " ".join(c.value for c in at.caption)
     assert "current θ = 0.70" in _chart(at, "sweep_chart")["data"][1]["name"]
     # the URL follows the widgets, and the share link carries the view
     assert at.query_params["digit"] == "12" and at.query_params["theta"] == "0.70"
@@ -468,6 +572,8 @@ def test_exports(pretrained_env):
     at = _mnist()
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert {"Pixels as CSV", "Trace as JSON"} <= set(buttons)
+    links = [c for c in at.code if "page=skip-rnn-mnist" in c.value]
+    assert len(links) == 1 and links[0].proto.wrap_lines  # the whole link stays visible
 
 
 # --- compare and presentation mode ------------------------------------------------------------
@@ -480,13 +586,14 @@ def test_compare_dense_and_second_theta(pretrained_env):
     a, b = _chart(at, "compare_map_a"), _chart(at, "compare_map_b")
     za, zb = _array(a["data"][0]["z"]), _array(b["data"][0]["z"])
     assert za.shape == zb.shape == (28, 28)
-    assert zb.sum() == 784 and _metric(at, "State updates (B)") == "784 / 784"
+    assert zb.sum() == 784 and _metric(at, "Pixels used (B)") == "784"
     assert a["data"][0]["colorscale"] == b["data"][0]["colorscale"]
     assert a["layout"]["height"] == b["layout"]["height"]
     # A is exactly the main map
     np.testing.assert_array_equal(za, _array(_chart(at, "used_skipped_chart")["data"][0]["z"]))
-    assert _metric(at, "State updates (A)") == _metric(at, "State updates")
-    assert _metric(at, "FLOPs vs dense (B)") == "1.00× fewer"
+    assert _metric(at, "Pixels used (A)") == _metric(at, "Pixels used")
+    assert _metric(at, "FLOP reduction (A)") == _metric(at, "FLOP reduction")
+    assert _metric(at, "FLOP reduction (B)") == "1.00×"
     # the same model at a second θ: B changes, A and the slider's θ do not
     at.radio(key="compare_view").set_value("theta").run()
     _no_exception(at)
@@ -496,7 +603,8 @@ def test_compare_dense_and_second_theta(pretrained_env):
     zb = _array(_chart(at, "compare_map_b")["data"][0]["z"])
     np.testing.assert_array_equal(za, _array(_chart(at, "compare_map_a")["data"][0]["z"]))
     assert zb.sum() <= za.sum()
-    assert any("B reads" in c.value and "the same dense GRU" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"B uses {int(zb.sum())} pixels against A's {int(za.sum())}")
+               for c in at.caption)
 
 
 def test_compare_without_the_dense_checkpoint(tiny_pretrained, tmp_path, monkeypatch):
@@ -505,8 +613,8 @@ def test_compare_without_the_dense_checkpoint(tiny_pretrained, tmp_path, monkeyp
     shutil.copytree(tiny_pretrained / "skip-gru-mnist", tmp_path / "skip-gru-mnist")
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
     at = _mnist()
-    assert at.radio(key="compare_view").options == ["the same model at a second θ"]
-    assert any("only a second θ" in c.value for c in at.caption)
+    assert at.radio(key="compare_view").options == ["the same model at another θ"]
+    assert any("only another θ" in c.value for c in at.caption)
     _chart(at, "compare_map_b")
 
 
@@ -516,16 +624,24 @@ def test_presentation_mode_on_the_mnist_page(pretrained_env):
     at.toggle(key="present_toggle_skip-rnn-mnist").set_value(True).run()
     _no_exception(at)
     assert any("Slide 1 of 4" in c.value for c in at.caption)
-    assert any("<style>" in m.value and "stSidebar" in m.value for m in at.markdown)
+    assert any("<style>" in m.value and "1.25rem" in m.value for m in at.markdown)
+    assert not any("stSidebar" in m.value for m in at.markdown)  # navigation stays
     assert at.query_params.get("present") in ("1", ["1"])
-    # figures are enlarged
-    assert _chart(at, "used_skipped_chart")["layout"]["height"] > 400
-    # a slide can move θ (the slider itself is hidden in presentation mode)
+    # figures are enlarged; the controls the slides name stay on screen
+    assert _chart(at, "used_skipped_chart")["layout"]["height"] > 300
+    assert at.slider(key="theta") and at.number_input(key="digit_index")
+    # a slide can move θ, and every slide names only what is on the screen
     for _ in range(2):
         at.button(key="present_next_skip-rnn-mnist").click().run()
         _no_exception(at)
     assert any("Slide 3 of 4" in c.value for c in at.caption)
     assert at.slider(key="theta").value == pytest.approx(0.8)
+    from skimviz import lessons
+
+    shown = {m.label for m in at.metric} | {t.label for t in at.tabs} | {"use", "skip"}
+    for slide in lessons.slides("skip-rnn-mnist"):
+        for bold in re.findall(r"\*\*(.+?)\*\*", slide["text"]):
+            assert bold in shown, (slide["title"], bold)
     at.toggle(key="present_toggle_skip-rnn-mnist").set_value(False).run()
     assert not any("Slide" in c.value for c in at.caption)
     assert "present" not in at.query_params

@@ -479,3 +479,65 @@ def test_training_curves_regression_panels():
     fig = F.training_curves_figure(hist, curves=F.REGRESSION_CURVES)
     assert fig.layout.annotations[1].text == "batch MSE"
     assert fig.layout.yaxis2.range is None  # MSE is not squeezed into [0, 1]
+
+
+# --- the MNIST page's θ labels, the paper's Fig. 3 and Fig. 4 ----------------------------------
+def test_spaced_labels_never_overlap():
+    # the shipped card's sweep: θ = 0.7 … 1.0 crowd into one corner
+    xs = [718.1, 622.3, 551.3, 431.1, 364.2, 344.9, 330.0, 311.7]
+    ys = [0.872, 0.902, 0.913, 0.834, 0.487, 0.418, 0.412, 0.412]
+    labels = F.spaced_labels(xs, ys, ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"])
+    assert labels[:5] == ["0.3", "0.4", "0.5", "0.6", "0.7"]
+    assert labels[6] == ""  # 0.9 sits on top of 0.8
+    kept = [i for i, t in enumerate(labels) if t]
+    wx, wy = max(xs) - min(xs), max(ys) - min(ys)
+    for a in kept:
+        for b in kept:
+            if a < b:
+                assert abs(xs[a] - xs[b]) >= 0.08 * wx or abs(ys[a] - ys[b]) >= 0.08 * wy
+    assert F.spaced_labels([1.0, 1.0], [2.0, 2.0], ["a", "b"]) == ["a", ""]
+
+
+def test_sweep_figure_legend_on_top_and_labels_spaced():
+    sweep = [{"threshold": t, "accuracy": a, "updates": u} for t, a, u in
+             ((0.7, 0.487, 364.2), (0.8, 0.418, 344.9), (0.9, 0.412, 330.0), (1.0, 0.412, 311.7),
+              (0.3, 0.872, 718.1))]
+    fig = F.threshold_sweep_figure(sweep, 0.5)
+    assert fig.layout.legend.y > 1 and fig.layout.legend.orientation == "h"
+    assert "" in fig.data[0].text and "0.3" in fig.data[0].text
+
+
+def test_epoch_accuracy_figure_one_line_per_model():
+    skip = {"epoch": [1, 2, 3], "accuracy": [0.4, 0.7, 0.9]}
+    dense = {"epoch": [1, 2], "accuracy": [0.3, 0.5]}
+    fig = F.epoch_accuracy_figure([("Skip GRU", skip), ("GRU", dense), ("none", {"epoch": []})])
+    assert [t.name for t in fig.data] == ["Skip GRU", "GRU"]
+    assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [0.4, 0.7, 0.9]
+    assert list(fig.data[1].x) == [1, 2] and list(fig.data[1].y) == [0.3, 0.5]
+    assert fig.data[0].line.color == F.USED_COLOR and fig.data[1].line.color != F.USED_COLOR
+    assert fig.layout.yaxis.tickformat == ".0%" and fig.layout.legend.y > 1
+    empty = F.epoch_accuracy_figure([("Skip GRU", {"epoch": [], "accuracy": []})])
+    assert len(empty.data) == 0 and "no accuracy per epoch" in empty.layout.annotations[0].text
+
+
+@pytest.mark.parametrize("side", [28, 14])
+def test_pixel_map_grid_masks_counts_and_titles(side):
+    imgs = [_digit(s) for s in range(4)]
+    masks = [_mask(side * side, every) for every in (1, 2, 3, 5)]
+    fig = F.pixel_map_grid_figure(imgs, masks, side, titles=["a", "b", "c", "d"], cols=3)
+    maps = [t for t in fig.data if (t.name or "").startswith("digit")]
+    assert len(maps) == 4 and len(fig.data) == 8
+    for k, (trace, m) in enumerate(zip(maps, masks)):
+        np.testing.assert_array_equal(np.asarray(trace.z), m.reshape(side, side))
+        axis = fig.layout["xaxis" + ("" if k == 0 else str(k + 1))]
+        assert axis.title.text == f"{int(m.sum())} used"
+        assert fig.layout["yaxis" + ("" if k == 0 else str(k + 1))].scaleanchor == \
+            "x" + ("" if k == 0 else str(k + 1))
+    scale = maps[0].colorscale
+    assert scale[0][1] == F.SKIPPED_COLOR and scale[-1][1] == F.USED_COLOR
+    assert [a.text for a in fig.layout.annotations] == ["a", "b", "c", "d"]
+    json.loads(fig.to_json())
+    with pytest.raises(ValueError):
+        F.pixel_map_grid_figure(imgs, masks[:3], side)
+    with pytest.raises(ValueError):
+        F.pixel_map_grid_figure(imgs[:1], [np.full(side * side, 0.5)], side)
