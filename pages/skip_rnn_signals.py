@@ -116,8 +116,9 @@ def _train_tab(task: str) -> None:
                                 (seed is not None, "the seed must be a whole number"),
                                 (lam in LAMBDAS, "λ must be one of the slider's values")) if not ok]
     n = int(steps or cfg["steps"])
-    paragraph(f"A Skip GRU with {cfg['hidden']} units learns from scratch on fresh {signals.UNITS[task]}"
-              f" in this session: {n:,} steps of {cfg['batch']} examples, {{λ}} ramped up over "
+    noun = signals.NOUNS[task]
+    paragraph(f"A Skip GRU with {cfg['hidden']} units learns from scratch in this session, on "
+              f"freshly generated {noun}: {n:,} steps of {cfg['batch']} {noun}, {{λ}} ramped up over "
               f"the first {min(cfg['warmup'], max(1, n // 3))}. Measured on this 2-core server "
               f"while it was busy with other work: about {signals.live_seconds(task, n):.0f} s"
               + ("" if signals.fast_training() else " with the compiled training code, which "
@@ -169,13 +170,12 @@ def _lambda_tab(task: str, ms: float) -> None:
 # =============================================================================================
 lede("Skip RNN — signals and clips",
      "A {Skip RNN} has an {update gate} before every step: it reads the input and updates its "
-     "memory, or skips the input and keeps its memory as it was. Training charges {λ} for every "
-     "read, so it learns to read only where something new happens. Red marks what it read.",
-     "press ▶ Play under the figure to watch {ũ} climb to {θ} between two reads; switch the "
-     "task or the model, or train your own below.",
+     "memory, or skips it and keeps its memory as it was. Training charges {λ} per read, so it "
+     "learns to read only where something new happens. Red marks what it read.",
+     "press ▶ Play under the figure: {ũ} climbs to {θ} between two reads.",
      ["Campos et al., ICLR 2018: gate Eq. 2–5, budget Eq. 8, tasks Sec. 4.1–4.2 and 4.5"])
 
-c_task, c_model, c_seed, c_present = st.columns([2, 2.4, 1, 1.6], vertical_alignment="bottom")
+c_task, c_model, c_seed, c_present = st.columns([2.1, 2.1, 0.8, 1.8], vertical_alignment="bottom")
 task = c_task.selectbox("Task", signals.TASKS, key="signals_task", format_func=signals.TITLES.get)
 presentation.toggle(PAGE, container=c_present)
 sel = _pick_model(task, c_model)
@@ -197,8 +197,8 @@ with threads(THREADS):
 
 unit = signals.UNITS[task]
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Its answer", f"{signals.prediction(task, r)} {'✓' if r['correct'] else '✗'}",
-          help=f"the true answer: {signals.answer(task, ex['y'])}")
+m1.metric(signals.QUESTIONS[task], f"{signals.prediction(task, r)} {'✓' if r['correct'] else '✗'}",
+          help=f"the model's answer; the true one is {signals.answer(task, ex['y'])}")
 m2.metric(f"{unit.capitalize()} read", f"{r['updates']} / {r['steps']}",
           help=definition("state update"))
 m3.metric("FLOP reduction", f"{signals.flop_reduction(r):.1f}×", help=definition("FLOP reduction"))

@@ -30,6 +30,7 @@ MODULES = {"frequency": frequency, "adding": adding, "frames": frames}
 SHIPPED = {"frequency": "skip-gru-frequency", "adding": "skip-gru-adding",
            "frames": "skip-gru-frames"}
 UNITS = {"frequency": "samples", "adding": "samples", "frames": "frames"}
+NOUNS = {"frequency": "waves", "adding": "sequences", "frames": "clips"}   # one example of each
 METRIC = {"frequency": "accuracy", "adding": "mse", "frames": "accuracy"}
 CLASSES = ["period outside (5, 6) ms", "period in (5, 6) ms"]
 
@@ -81,13 +82,17 @@ def run(model: nn.Module, ex: dict) -> dict:
     return r
 
 
+#: the question each task answers, short enough for a metric's label (its answer: :func:`answer`)
+QUESTIONS = {"frequency": "Period 5–6 ms?", "adding": "Its sum", "frames": "Which digit?"}
+
+
 def answer(task: str, value) -> str:
-    """A task's answer in words (short enough for a metric)."""
+    """A task's answer, short enough for a metric's value."""
     if task == "adding":
         return f"{value:+.3f}"
     if task == "frequency":
-        return "in (5, 6) ms" if value == 1 else "outside"
-    return f"digit {value}"
+        return "yes" if value == 1 else "no"
+    return str(value)
 
 
 def prediction(task: str, r: dict) -> str:
@@ -120,7 +125,7 @@ def sentence(task: str, ex: dict, r: dict, who: str) -> str:
     return first + second
 
 
-def figure(task: str, ex: dict, r: dict, height: int = 370) -> go.Figure:
+def figure(task: str, ex: dict, r: dict, height: int = 340) -> go.Figure:
     """The example step by step (Play/Pause and a slider; the adding task's two marked values
     ringed), or for a clip the filmstrip of used and skipped frames."""
     x = ex["x"].numpy()

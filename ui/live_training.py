@@ -2,7 +2,7 @@
 
 The training runs in a worker thread (:class:`skimviz.live.LiveRun`), not in the page's script,
 so clicking anything else on the page (another control, another task, presentation mode) does
-not stop it. A fragment (``st.fragment(run_every=…)``) redraws the progress every
+not stop it. Fragments (``st.fragment(run_every=…)``) redraw the progress bar every
 :data:`POLL_S` while the run trains; when it ends, the whole page reruns once so the page can
 offer the trained model (:func:`just_finished`, :func:`model`).
 
@@ -19,10 +19,13 @@ import streamlit as st
 
 from skimviz import figures, live
 from skimviz.live import LiveRun
+from skimviz.train import summarize_history
 
 from .style import PLOT_CONFIG
 
-POLL_S = 1.0
+POLL_S = 1.0        # the progress bar's refresh while a run trains
+CURVES_S = 5.0      # the curves' (drawing them every second halved the training's pace)
+LIVE_POINTS = 100   # points per curve while a run trains
 _ACTIVE = "_live_active"   # (slot key, label) of the run training in this session
 
 
@@ -95,32 +98,32 @@ def _stop(key: str) -> None:
         run.join(timeout=2.0)   # usually ends within a step: the rerun shows it stopped
 
 
-def _progress_text(s: dict, metric_key: str) -> str:
+def _progress_text(s: dict) -> str:
     stats = s["stats"]
     parts = [f"step {s['step']} of {s['total']}", f"{s['elapsed_s']:.0f} s"]
     if s["eta_s"] is not None:
         parts.append(f"about {s['eta_s']:.0f} s left")
     if "update_rate" in stats:
         parts.append(f"this batch used {stats['update_rate']:.0%} of the steps")
-    if metric_key in stats:
-        parts.append(f"batch MSE {stats['mse']:.4f}" if metric_key == "mse"
-                     else f"batch accuracy {stats['accuracy']:.0%}")
+    if "mse" in stats:
+        parts.append(f"batch MSE {stats['mse']:.4f}")
+    elif "accuracy" in stats:
+        parts.append(f"batch accuracy {stats['accuracy']:.0%}")
     return " · ".join(parts)
 
 
-def _show(key: str, was_running: bool, curves, describe: Callable[[dict], str]) -> None:
-    """The run's progress (while it trains) or its result; kept until the next run."""
+def _show(key: str, was_running: bool, describe: Callable[[dict], str]) -> None:
+    """The run's progress bar (while it trains) or its result; kept until the next run."""
     run = current(key)
     if run is None:
         return
     if run.finished and was_running:   # the fragment saw it end: rerun the page once
         st.rerun()
     s = run.snapshot()
-    metric_key = curves[1][0]
     if not run.finished:
         word = {"stopping": "Stopping", "measuring": "Measuring the trained model"}.get(
             s["status"], "Training")
-        st.progress(s["fraction"], text=f"{word}… {_progress_text(s, metric_key)}")
+        st.progress(s["fraction"], text=f"{word}… {_progress_text(s)}")
     elif s["status"] == live.DONE:
         st.success(describe(s))
     elif s["status"] == live.STOPPED:
@@ -130,10 +133,19 @@ def _show(key: str, was_running: bool, curves, describe: Callable[[dict], str]) 
         st.error(f"The training diverged: {s['error']}. The model keeps its last good weights.")
     else:
         st.error(f"The training failed: {s['error']}.")
-    history = run.history
-    if history:
-        st.plotly_chart(figures.training_curves_figure(history, curves=curves),
-                        key=f"{key}_curves", config=PLOT_CONFIG, alt="training curves")
+
+
+def _curves(key: str, curves) -> None:
+    """Loss, batch metric and update rate so far; while the run trains, averaged over at most
+    :data:`LIVE_POINTS` windows (drawing every step each time would slow the training)."""
+    run = current(key)
+    history = [] if run is None else run.history
+    if not history:
+        return
+    if not run.finished and len(history) > LIVE_POINTS:
+        history = summarize_history(history, -(-len(history) // LIVE_POINTS))
+    st.plotly_chart(figures.training_curves_figure(history, curves=curves),
+                    key=f"{key}_curves", config=PLOT_CONFIG, alt="training curves")
 
 
 def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=figures.CURVES,
@@ -170,4 +182,5 @@ def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=figures
                       args=(key, label, build, True))
             c2.button("Keep it", key=f"{key}_keep",
                       on_click=lambda: st.session_state.pop(f"_{key}_confirm", None))
-    st.fragment(run_every=POLL_S if running else None)(_show)(key, running, curves, describe)
+    st.fragment(run_every=POLL_S if running else None)(_show)(key, running, describe)
+    st.fragment(run_every=CURVES_S if running else None)(_curves)(key, curves)
