@@ -48,7 +48,11 @@ def _open_mnist(app):
 
 
 def _file_input(page):
-    return page.get_by_test_id("stFileUploader").locator("input[type=file]")
+    """The uploader's file input, inside the "Upload a digit" popover (opened first)."""
+    uploader = page.get_by_test_id("stFileUploader")
+    if not uploader.count():
+        page.get_by_role("button", name=re.compile(r"upload a digit", re.I)).click()
+    return uploader.locator("input[type=file]")
 
 
 def test_server_refuses_an_oversized_upload(app):
