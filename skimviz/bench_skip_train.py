@@ -35,14 +35,14 @@ VARIANTS = ("fused", "pytorch", "dense")
 def add_arguments(bsub) -> None:
     p = bsub.add_parser("skip-train", help="one training step: Skip GRU fused C++ vs its PyTorch "
                                            "path vs nn.GRU (interleaved, same threads)")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     p.add_argument("--steps", type=int, default=784, help="sequence length T (pixel MNIST: 784)")
-    p.add_argument("--hidden", type=int, default=110)
+    p.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
     p.add_argument("--cell", choices=["gru", "lstm"], default="gru",
                    help="lstm: Skip LSTM vs nn.LSTM")
     p.add_argument("--lam", type=float, default=1e-4, help="λ of the budget loss (Eq. 8)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps of each (median)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch threads for all three")
     p.add_argument("--only", default=",".join(VARIANTS),
                    help="comma-separated subset of " + ",".join(VARIANTS))
     p.add_argument("--quick", action="store_true",
@@ -99,6 +99,8 @@ def run(batch: int = 128, steps: int = 784, hidden: int = 110, repeats: int = 5,
     if min(batch, steps, hidden, repeats, threads) < 1:
         raise ValueError("--batch, --steps, --hidden, --repeats and --threads must be >= 1")
     unknown = set(only) - set(VARIANTS)
+    if not only or lam < 0:
+        raise ValueError("--only needs at least one variant and --lam must be >= 0")
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     old_threads = torch.get_num_threads()
