@@ -23,11 +23,11 @@ class AppPage(NamedTuple):
 
 
 PAGES = (
-    AppPage("pages/home.py", "Home", "", default=True),
-    AppPage("pages/skip_rnn_mnist.py", "Skip RNN — MNIST pixels", "skip-rnn-mnist"),
-    AppPage("pages/skip_rnn_signals.py", "Skip RNN — signals and clips", "skip-rnn-signals"),
-    AppPage("pages/skim_rnn_text.py", "Skim-RNN — your own text", "skim-rnn-text"),
-    AppPage("pages/transkimmer_text.py", "Transkimmer — layer-wise skimming", "transkimmer-text"),
-    AppPage("pages/speed_lab.py", "Speed lab — SRU and skipping", "speed-lab"),
-    AppPage("pages/dashboard.py", "Trade-off dashboard", "dashboard"),
+    AppPage("views/home.py", "Home", "", default=True),
+    AppPage("views/skip_rnn_mnist.py", "Skip RNN — MNIST pixels", "skip-rnn-mnist"),
+    AppPage("views/skip_rnn_signals.py", "Skip RNN — signals and clips", "skip-rnn-signals"),
+    AppPage("views/skim_rnn_text.py", "Skim-RNN — your own text", "skim-rnn-text"),
+    AppPage("views/transkimmer_text.py", "Transkimmer — layer-wise skimming", "transkimmer-text"),
+    AppPage("views/speed_lab.py", "Speed lab — SRU and skipping", "speed-lab"),
+    AppPage("views/dashboard.py", "Trade-off dashboard", "dashboard"),
 )

@@ -1,6 +1,6 @@
 """The trade-off dashboard's data: every checkpoint card as a point (task metric vs cost), the
 papers' reported points beside ours, and each card's θ sweep as a curve. Pure library code (no
-Streamlit): the page ``pages/dashboard.py`` only draws what this module returns, so a new
+Streamlit): the page ``views/dashboard.py`` only draws what this module returns, so a new
 checkpoint in ``pretrained/`` appears on the dashboard without any code change.
 
 Points are plain dicts::

@@ -21,7 +21,7 @@ from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_excepti
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MNIST_PAGE = "pages/skip_rnn_mnist.py"
+MNIST_PAGE = "views/skip_rnn_mnist.py"
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
-PAGE = "pages/dashboard.py"
+PAGE = "views/dashboard.py"
 TIMEOUT = 120
 
 

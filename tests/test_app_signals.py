@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
-PAGE = "pages/skip_rnn_signals.py"
+PAGE = "views/skip_rnn_signals.py"
 TIMEOUT = 120
 
 

@@ -26,7 +26,7 @@ from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
                            warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/skim_rnn_text.py"
+PAGE = "views/skim_rnn_text.py"
 # The vocabulary leaves out "gorgeous" and "chemistry": unknown words for the page to mark.
 VOCAB_TEXT = ("what a warm , funny little film . the two leads have real and i laughed more "
               "than expected to . costumes are but story drags ending feels like nobody knew "

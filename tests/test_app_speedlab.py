@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
-PAGE = "pages/speed_lab.py"
+PAGE = "views/speed_lab.py"
 TIMEOUT = 120
 
 

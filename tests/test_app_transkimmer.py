@@ -25,7 +25,7 @@ from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
                            array as _array, warnings as _warnings)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/transkimmer_text.py"
+PAGE = "views/transkimmer_text.py"
 NAME, OTHER = "transkimmer-small-sst2", "transkimmer-small-sst2-b"
 TWIN = "transkimmer-small-sst2-dense"
 MAX_LEN, LAYERS = 48, 3

@@ -134,13 +134,13 @@ def test_checkpoint_latency_one_thread():
 
 #: Each page with slides: its script, and the valid values of every widget a slide may set.
 LESSON_PAGES = {
-    "skip-rnn-mnist": "pages/skip_rnn_mnist.py",
-    "skim-rnn-text": "pages/skim_rnn_text.py",
-    "dashboard": "pages/dashboard.py",
-    "speed-lab": "pages/speed_lab.py",
-    "skip-rnn-signals": "pages/skip_rnn_signals.py",
-    "home": "pages/home.py",
-    "transkimmer-text": "pages/transkimmer_text.py",
+    "skip-rnn-mnist": "views/skip_rnn_mnist.py",
+    "skim-rnn-text": "views/skim_rnn_text.py",
+    "dashboard": "views/dashboard.py",
+    "speed-lab": "views/speed_lab.py",
+    "skip-rnn-signals": "views/skip_rnn_signals.py",
+    "home": "views/home.py",
+    "transkimmer-text": "views/transkimmer_text.py",
 }
 _GRID_MNIST = {round(0.05 * i, 2) for i in range(1, 21)}  # the θ slider: 0.05 … 1.00
 _GRID_SKIM = {round(0.01 * i, 2) for i in range(1, 100)}  # the Skim-RNN θ slider: 0.01 … 0.99

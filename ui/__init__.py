@@ -1,6 +1,6 @@
 """The app layer's shared components (Streamlit): every piece used by more than one page.
 
-``pages/*.py`` are layout only and call these; the computation they show lives in the
+``views/*.py`` are layout only and call these; the computation they show lives in the
 ``skimviz`` library, which never imports streamlit.
 
 * :mod:`ui.style` — constants every page shares (plot config, CPU threads, CSS);

@@ -19,13 +19,13 @@ PAGE = "home"
 # (the root URL always resolves, even on the first request to a fresh server).
 _link_page = urlstate.page_of({k: st.query_params.get_all(k) for k in st.query_params})
 if _link_page:
-    st.switch_page("pages/skim_rnn_text.py" if _link_page == urlstate.SKIM_PAGE
-                   else "pages/skip_rnn_mnist.py",
+    st.switch_page("views/skim_rnn_text.py" if _link_page == urlstate.SKIM_PAGE
+                   else "views/skip_rnn_mnist.py",
                    query_params={k: v for k, v in st.query_params.to_dict().items()
                                  if k != "page"})
 elif st.query_params.get_all("page") == ["transkimmer-text"]:
     # the Transkimmer page's links: `/?page=transkimmer-text&model=…&text=…`
-    st.switch_page("pages/transkimmer_text.py",
+    st.switch_page("views/transkimmer_text.py",
                    query_params={k: v for k, v in st.query_params.to_dict().items()
                                  if k != "page"})
 

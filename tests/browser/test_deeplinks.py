@@ -2,14 +2,13 @@
 
 With a ``pages/`` folder next to ``app.py``, Streamlit 1.67 answers a fresh server's first
 session through its legacy multipage shim, which does not know the ``url_path`` values and sends
-a blocking "Page not found" box over the right page (``app.py`` reloads that tab once; see
-``_legacy_deep_link`` there). The bug shows only on a server's first request, so every test here
-gets its own server (``fresh_streamlit_server``).
+a blocking "Page not found" box over the right page; the app's pages therefore live in
+``views/``. The bug shows only on a server's first request, so every test here gets its own
+server (``fresh_streamlit_server``): no "Page not found", logged or shown, and no reload.
 """
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 import pytest
 from playwright.sync_api import expect
@@ -47,24 +46,14 @@ def _opened_cleanly(app, path: str):
     expect(page.get_by_text("Page not found")).to_have_count(0)
     expect(page.get_by_role("dialog")).to_have_count(0)
     errors = app.watch.console_errors
-    logged = [i for i, m in enumerate(errors) if NOT_FOUND_LOG in m]
-    if logged and _reloaded(page):
-        app.watch.ignored.append(errors.pop(logged[0]))
+    assert not [m for m in errors if NOT_FOUND_LOG in m]      # no "Page not found" at all
+    assert not _reloaded(page)                                # and no reload to hide one
     return page
 
 
 def _cases():
-    """Every page; xfail (strict) where the URL path is also the file's stem (``dashboard``):
-    the legacy shim then finds ``pages/<stem>.py`` and runs it by itself, without ``app.py``
-    (no wide layout, a sidebar listing the files), so ``app.py`` cannot repair it. Renaming the
-    ``pages/`` folder (e.g. to ``views/``) removes the shim and every such case."""
-    for p in PAGES:
-        marks = ()
-        if p.url_path and p.url_path == PurePosixPath(p.file).stem:
-            marks = pytest.mark.xfail(strict=True, reason=(
-                f"Streamlit's legacy pages/ shim runs {p.file} without app.py on a fresh "
-                "server's first request: rename the pages/ folder to fix"))
-        yield pytest.param(p, marks=marks, id=p.name)
+    """Every page, by its URL path."""
+    return [pytest.param(p, id=p.name) for p in PAGES]
 
 
 @pytest.mark.parametrize("entry", list(_cases()))
