@@ -33,16 +33,19 @@ VARIANTS = ("fused", "pytorch", "dense")
 
 
 def add_arguments(bsub) -> None:
+    from . import argtypes as at
     p = bsub.add_parser("skip-train", help="one training step: Skip GRU fused C++ vs its PyTorch "
                                            "path vs nn.GRU (interleaved, same threads)")
-    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
-    p.add_argument("--steps", type=int, default=784, help="sequence length T (pixel MNIST: 784)")
-    p.add_argument("--hidden", type=int, default=110, help="units (paper: 110)")
+    p.add_argument("--batch", type=at.BATCH, default=128, help="batch size (default 128)")
+    p.add_argument("--steps", type=at.integer(1, 100_000), default=784,
+                   help="sequence length T (pixel MNIST: 784)")
+    p.add_argument("--hidden", type=at.HIDDEN, default=110, help="units (paper: 110)")
     p.add_argument("--cell", choices=["gru", "lstm"], default="gru",
                    help="lstm: Skip LSTM vs nn.LSTM")
-    p.add_argument("--lam", type=float, default=1e-4, help="λ of the budget loss (Eq. 8)")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps of each (median)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads for all three")
+    p.add_argument("--lam", type=at.NONNEG, default=1e-4, help="λ of the budget loss (Eq. 8)")
+    p.add_argument("--repeats", type=at.integer(1, 1000), default=5,
+                   help="timed steps of each (median)")
+    p.add_argument("--threads", type=at.THREADS, default=2, help="torch threads for all three")
     p.add_argument("--only", default=",".join(VARIANTS),
                    help="comma-separated subset of " + ",".join(VARIANTS))
     p.add_argument("--quick", action="store_true",
