@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_MODULES = {"streamlit", "ui", "app_support", "app_pages"}
+APP_MODULES = {"streamlit", "ui", "app_pages"}
 
 
 def _imports(path: Path) -> set:

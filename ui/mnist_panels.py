@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_support import checkpoint_stamp, load_shared, pretrained_dir, session_model
+from .checkpoints import checkpoint_stamp, load_shared, pretrained_dir, session_model
 from skimviz import attribution, checkpoint, digits, figures
 from skimviz.data import mnist
 from skimviz.speedlab import threads as torch_threads
@@ -233,16 +233,15 @@ def compare(m: dict, image, image_hash: str, theta: float, pred: dict) -> None:
              ("B", "dense GRU" if which == "dense" else f"θ = {theta_b:.2f}", pred_b)]
     for col, (tag, title, p) in zip(st.columns(2), views):
         with col:
-            st.markdown(f"**{tag}: {title}**")
+            st.markdown(f"**{tag}: {title}**, predicts {p['label']} "
+                        f"({max(p['probabilities']):.0%} sure)")
             st.plotly_chart(big(figures.used_skipped_figure(image, p["update"], side,
                                                             p["update_prob"], height=320)),
                             key=f"compare_map_{tag.lower()}", config=PLOT_CONFIG,
                             alt=f"view {tag}: map of used (red) and skipped (blue) pixels")
-            c = st.columns(3)
-            _off(c[0], f"Prediction ({tag})", str(p["label"]),
-                 f"{max(p['probabilities']):.0%} sure")
-            _off(c[1], f"Pixels used ({tag})", str(int(p["updates"])), f"of {p['steps']}")
-            _off(c[2], f"FLOP reduction ({tag})",
+            c = st.columns(2)
+            _off(c[0], f"Pixels used ({tag})", str(int(p["updates"])), f"of {p['steps']}")
+            _off(c[1], f"FLOP reduction ({tag})",
                  f"{figures.flops_ratio(float(p['flops']), ref):.2f}×", "vs dense")
     diff = int(np.sum(np.asarray(pred["update"]) != np.asarray(pred_b["update"])))
     st.caption(f"B uses {int(pred_b['updates'])} pixels against A's {int(pred['updates'])}; the "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_support import set_query, share_link
+from .urls import set_query, share_link
 from skimviz import urlstate
 from skimviz.data import mnist
 from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, check_size, image_to_digit

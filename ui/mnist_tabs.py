@@ -8,7 +8,7 @@ import json
 import streamlit as st
 import torch
 
-from app_support import pretrained_dir
+from .checkpoints import pretrained_dir
 from skimviz import checkpoint, digits, figures
 from skimviz.data import mnist
 from skimviz.speedlab import threads as torch_threads
@@ -84,8 +84,9 @@ def _describe(s: dict) -> str:
     r, c = s["metrics"], s["config"]
     return (f"Trained {s['step']} steps (seed {c['seed']}) in {s['elapsed_s']:.0f} s: "
             f"{r['valid_accuracy']:.1%} of the {r['n_valid']:,} held-out digits right, using "
-            f"{r['valid_updates_mean']:.0f} of {c['side'] ** 2} pixels on average. Pick "
-            "“My session's model” under the digit to look at it.")
+            f"{r['valid_updates_mean']:.0f} of {c['side'] ** 2} pixels on average. The "
+            "picker under the digit switches between it (“My session's model”) and the shipped "
+            "one.")
 
 
 def training() -> None:

@@ -14,6 +14,7 @@ from skimviz.data import text as textdata
 from skimviz.safety import clean_text, strip_controls
 
 from . import presentation
+from .export import export_row
 
 
 def set_example(example_key: str, text_key: str, examples: dict) -> None:
@@ -71,5 +72,4 @@ def text_box(prefix: str, empty_what: str, card: dict | None = None) -> str | No
 def export_tab(csv: tuple, trace: tuple, text: str, link: str, what: str) -> None:
     """Downloads (``csv`` and ``trace``: label, data, file name, key, help) and the link to
     this view."""
-    from app_support import export_row
     export_row(csv, trace, text, link, what)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_support import checkpoint_stamp as _stamp
-from app_support import load_shared
-from app_support import pretrained_dir as _pretrained_dir
+from ui.checkpoints import checkpoint_stamp as _stamp
+from ui.checkpoints import load_shared
+from ui.checkpoints import pretrained_dir as _pretrained_dir
 from skimviz import checkpoint, dashboard, figures
 from skimviz.checkpoint import CheckpointError
 from ui import presentation

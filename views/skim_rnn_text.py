@@ -3,7 +3,7 @@ what that saves in FLOPs, and what it saves in measured time.
 
 Layout only: the analysis is ``skimviz.tasks.skim_text``, the figures ``skimviz.figures_text``
 and ``skimviz.playback``, the shared pieces ``ui/``. A session works on its own deep copy of a
-shipped checkpoint (``app_support.session_model``), so its θ never leaks into another session.
+shipped checkpoint (``ui.checkpoints.session_model``), so its θ never leaks into another session.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app_support import (dense_twin, pretrained_dir, read_text_url, session_model, set_query,
-                         text_cards, text_share_link)
+from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
+from ui.urls import read_text_url, set_query, text_share_link
 from skimviz import checkpoint, figures, figures_text, playback, skim_speed, urlstate
 from skimviz.data import text as textdata
 from skimviz.speedlab import threads as torch_threads

@@ -4,7 +4,7 @@ tasks (Sec. 4.2, 4.1) and on digit clips read by a CNN + Skip GRU (after Sec. 4.
 Layout only. The example, its numbers, sentences and figure come from ``skimviz.signals``; the
 live training from ``ui.live_training`` (a worker thread: clicks elsewhere do not stop it);
 timing from ``ui.latency_panel``. Shipped checkpoints are loaded once per process and copied into
-the session (``app_support.session_model``).
+the session (``ui.checkpoints.session_model``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import checkpoint_stamp, pretrained_dir, session_model
+from ui.checkpoints import checkpoint_stamp, pretrained_dir, session_model
 from skimviz import checkpoint, figures, signals
 from skimviz.checkpoint import CheckpointError
 from skimviz.speedlab import threads
@@ -206,7 +206,8 @@ m4.metric(f"Validation {'MSE' if task == 'adding' else 'accuracy'}", _quality(ta
           help=f"{sel['who']} on held-out examples")
 with presentation.beside(PAGE):
     st.plotly_chart(presentation.big(signals.figure(task, ex, r)), key=f"{task}_example",
-                    config=PLOT_CONFIG, alt=f"{unit} read (red) and skipped")
+                    config=PLOT_CONFIG, alt="filmstrip: frames read (red) and skipped" if task == "frames"
+                    else "step-by-step playback: samples read (red) and skipped")
 paragraph(signals.sentence(task, ex, r, sel["who"]))
 
 t_time, t_train, t_lambda = st.tabs(["Time it", "Train your own", "Updates against λ"])

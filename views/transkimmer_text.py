@@ -3,7 +3,7 @@ each layer still works on, and what that saves in FLOPs and in measured time.
 
 Layout only: the analysis is ``skimviz.tasks.transkimmer.explain``, the figures
 ``skimviz.figures_transkimmer``, the shared pieces ``ui/``. Each session works on its own deep
-copy of a shipped checkpoint (``app_support.session_model``).
+copy of a shipped checkpoint (``ui.checkpoints.session_model``).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app_support import (dense_twin, pretrained_dir, read_text_url, session_model, set_query,
-                         text_cards, text_share_link)
+from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
+from ui.urls import read_text_url, set_query, text_share_link
 from skimviz import checkpoint, figures, urlstate
 from skimviz import figures_transkimmer as figs
 from skimviz.data import text as textdata
