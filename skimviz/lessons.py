@@ -11,9 +11,10 @@ from typing import Dict, List
 SLIDES: Dict[str, List[dict]] = {
     "skip-rnn-mnist": [
         {"title": "One pixel at a time",
-         "text": "The Skip GRU reads the digit on the left as 784 pixels, row by row. Before "
-                 "each pixel a learned gate decides: **use** the pixel and update its memory, or "
-                 "**skip** it and keep the memory as it was, which costs almost nothing.",
+         "text": "The Skip GRU reads the black-and-white digit as 784 pixels, row by row. "
+                 "Before each pixel a learned gate decides: **use** the pixel and update its "
+                 "memory, or **skip** it and keep the memory as it was, which costs almost "
+                 "nothing.",
          "state": {"theta": 0.5}},
         {"title": "Red used, blue skipped",
          "text": "In the map, red pixels were used and blue ones skipped; the strong colours "

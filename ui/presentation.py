@@ -24,7 +24,8 @@ CSS = """<style>
 h1 {font-size: 2.6rem !important;}
 [data-testid="stMetricValue"] {font-size: 2.4rem !important;}
 [class*="st-key-present_slide"] p {font-size: 1.45rem !important;}
-[class*="st-key-present_slide"] button p {font-size: 1rem !important;}
+[class*="st-key-present_slide"] button {padding-left: .4rem; padding-right: .4rem;}
+[class*="st-key-present_slide"] button p {font-size: .95rem !important;}
 </style>"""
 
 
