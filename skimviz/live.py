@@ -35,6 +35,8 @@ TRAINING, STOPPING, MEASURING = "training", "stopping", "measuring"
 DONE, STOPPED, DIVERGED, FAILED = "done", "stopped", "diverged", "failed"
 FINAL = (DONE, STOPPED, DIVERGED, FAILED)
 
+ORPHANED = "the page that started it was closed"   # no validation then: nobody will see it
+
 _slots = threading.BoundedSemaphore(MAX_RUNS)
 
 
@@ -150,7 +152,7 @@ class LiveRun:
     def _on_step(self, p: Progress) -> bool:
         self.step, self.elapsed_s, self.loss, self.stats = p.step, p.elapsed_s, p.loss, p.stats
         if self._page_gone():
-            self.stop("the page that started it was closed")
+            self.stop(ORPHANED)
         elif p.elapsed_s > self.max_seconds:
             self.stop(f"it reached the time limit of {self.max_seconds:.0f} s")
         return self._stop.is_set()
@@ -164,7 +166,7 @@ class LiveRun:
                     final = STOPPED if self._stop.is_set() and self.step < self.total else DONE
                 except TrainingDiverged as e:
                     final, self.error = DIVERGED, str(e)
-                if self.step > 0 and self._evaluate is not None:
+                if self.step > 0 and self._evaluate is not None and self.reason != ORPHANED:
                     self.status = MEASURING
                     self.metrics = self._evaluate(self.trainer.model)
                     self.trainer.model.eval()

@@ -78,6 +78,7 @@ def test_a_run_whose_page_is_gone_stops(monkeypatch):
     run = _run(steps=10_000, delay=0.01, alive=lambda: False).start()
     assert run.join(30)
     assert run.status == live.STOPPED and "closed" in run.reason
+    assert run.metrics is None and run.model is not None   # not validated: nobody would see it
 
 
 def test_divergence_and_a_failing_evaluation_are_messages_not_exceptions():

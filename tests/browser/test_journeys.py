@@ -203,23 +203,26 @@ def test_dashboard_journey(app):
 
 
 SIGNALS_PAGE = re.compile(r"Skip\s*RNN\s*[—–-]+\s*signals and clips", re.I)
-ADDING_CHART = re.compile(r"adding-task input: used \(red\) and skipped \(blue\)", re.I)
+PLAYBACK_CHART = re.compile(r"step-by-step playback: samples read \(red\) and skipped", re.I)
 
 
 def test_skip_rnn_signals_journey(app):
-    """Home → the signals page through its link: the adding-task chart (Fig. 2 style, with the
-    ũ sawtooth) is drawn in the first tab; the clips tab shows its filmstrip."""
+    """Home → the signals page through its link: the frequency task's step-by-step playback is
+    drawn on the first screen with its Play button; the digit clips show their filmstrip."""
     page = app.open()
     expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
     page.get_by_role("link", name=SIGNALS_PAGE).filter(visible=True).first.click()
     expect(page.get_by_role("heading", level=1, name=SIGNALS_PAGE)).to_be_visible()
     app.wait(SLOW_MS)
-    chart = page.get_by_role("figure", name=ADDING_CHART)
+    chart = page.get_by_role("figure", name=PLAYBACK_CHART)
     expect(chart).to_be_visible()
     expect(chart.locator(".main-svg").first).to_be_attached()  # plotly drew it
+    expect(chart.get_by_text("▶ Play")).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
-    app.screenshot("journey-signals-adding")
-    page.get_by_role("tab", name="Digit clips").click()
+    app.screenshot("journey-signals-frequency")
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="Digit clips").click()
+    app.wait(SLOW_MS)
     film = page.get_by_role("figure", name=re.compile(r"filmstrip", re.I))
     expect(film).to_be_visible()
     expect(page).to_have_url(re.compile(r"/skip-rnn-signals"))
