@@ -86,13 +86,13 @@ def main() -> None:
 
     presenting = presentation.is_on()
     with presentation.beside(PAGE):
-        cols = st.columns([1.0, 1.3, 1.3] if not presenting else [1, 1.4], gap="medium")
+        cols = st.columns([0.8, 1.1, 1.6] if not presenting else [1, 1.4], gap="small")
         with cols[0]:
-            st.plotly_chart(presentation.big(figures.digit_figure(image, height=180)),
+            st.plotly_chart(presentation.big(figures.digit_figure(image, height=170)),
                             key="digit_input", config=PLOT_CONFIG,
                             alt="the input: " + (digit_text if true_label is not None
                                                  else "your uploaded image"))
-            st.caption(f"The input: {digit_text}"
+            st.caption(digit_text[:1].upper() + digit_text[1:]
                        + (f", read at {side}×{side}" if side != 28 else "") + ".")
             theta = _theta_slider(card)
             mnist_panels.model_radio()
@@ -105,7 +105,7 @@ def main() -> None:
             return
         with cols[1]:
             st.plotly_chart(presentation.big(figures.used_skipped_figure(
-                image, pred["update"], side, pred["update_prob"], height=300)),
+                image, pred["update"], side, pred["update_prob"], height=280)),
                 key="used_skipped_chart", config=PLOT_CONFIG,
                 alt="map of used (red) and skipped (blue) pixels")
         x = mnist.to_sequence(image[None], side)
