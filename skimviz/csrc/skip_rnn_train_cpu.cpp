@@ -220,49 +220,46 @@ template <typename T>
 struct Saved {  // written by the forward, read (A: overwritten) by the backward
   T* S = nullptr;      // (T+1, B, H) h_t, S[0] = h_0
   T* C = nullptr;      // (T+1, B, H) c_t (LSTM)
-  T* A = nullptr;      // (T, B, K) activations, then pre-activation gradients
-  T* probs = nullptr;  // (B, T) ũ_t
-  T* update = nullptr; // (B, T) u_t
-  T* delta = nullptr;  // (B, T) Δũ_t
+  T* A = nullptr;      // T·B rows of K (Net::arow): activations, then pre-activation gradients
+  T* sc = nullptr;     // (T, B, 3): ũ_t, u_t, Δũ_t (time-major: a block's rows are adjacent)
 };
 
-// gi = b_ih + W_ih x_t for row b (small I), into buf.
+// One cell step for one row: gh = W_hh h (without b_hh) and the input's gate pre-activations,
+// gi (a large input: W_ih x + b_ih precomputed) or, from xp (row b, step t of x), b_ih + W_ih x
+// here → the candidate h' (and c'), and the activations the backward needs into sv.
 template <typename T>
-void input_gates(const Net<T>& n, int64_t b, int64_t t, T* buf) {
-  const int64_t GH = n.GH();
-  const T* xp = n.x + n.xoff(b, t);
-  std::copy(n.bih, n.bih + GH, buf);
-  for (int64_t i = 0; i < n.I; ++i) axpy(xp[i * n.sxi], n.wihT + i * GH, buf, GH);
-}
-
-// One cell step for one row: gi, gh (gh without b_hh) → the candidate h' (and c'), the
-// activations the backward needs into sv.
-template <typename T>
-void cell_forward(const Net<T>& n, const T* gi, const T* gh, const T* hp, const T* cp, T* hout,
-                  T* cout, T* sv) {
+void cell_forward(const Net<T>& n, const T* gi, const T* xp, const T* gh, const T* hp,
+                  const T* cp, T* hout, T* cout, T* sv) {
   using V = Vec<T>;
   using skimviz_kernels::fast_sigmoid;
   using skimviz_kernels::fast_tanh;
-  const int64_t H = n.H;
+  const int64_t H = n.H, GH = n.GH();
   const T* bh = n.bhh;
   for (int64_t j = 0; j < H; j += V::size()) {
     const int64_t c = std::min<int64_t>(V::size(), H - j);
     const auto ld = [c](const T* p) { return V::loadu(p, c); };
+    const auto in = [&](int64_t k) {  // block k of the input's pre-activation at j
+      if (gi) return ld(gi + k * H + j);
+      V acc = ld(n.bih + k * H + j);
+      for (int64_t i = 0; i < n.I; ++i)
+        acc = at::vec::fmadd(V(xp[i * n.sxi]), ld(n.wihT + i * GH + k * H + j), acc);
+      return acc;
+    };
     if (!n.lstm) {
-      const V r = fast_sigmoid(ld(gi + j) + (ld(gh + j) + ld(bh + j)));
-      const V z = fast_sigmoid(ld(gi + H + j) + (ld(gh + H + j) + ld(bh + H + j)));
+      const V r = fast_sigmoid(in(0) + (ld(gh + j) + ld(bh + j)));
+      const V z = fast_sigmoid(in(1) + (ld(gh + H + j) + ld(bh + H + j)));
       const V ghn = ld(gh + 2 * H + j) + ld(bh + 2 * H + j);
-      const V nn = fast_tanh(ld(gi + 2 * H + j) + r * ghn);
+      const V nn = fast_tanh(in(2) + r * ghn);
       (nn + z * (ld(hp + j) - nn)).store(hout + j, c);
       r.store(sv + j, c);
       z.store(sv + H + j, c);
       nn.store(sv + 2 * H + j, c);
       ghn.store(sv + 3 * H + j, c);
     } else {
-      const V i = fast_sigmoid(ld(gi + j) + (ld(gh + j) + ld(bh + j)));
-      const V f = fast_sigmoid(ld(gi + H + j) + (ld(gh + H + j) + ld(bh + H + j)));
-      const V g = fast_tanh(ld(gi + 2 * H + j) + (ld(gh + 2 * H + j) + ld(bh + 2 * H + j)));
-      const V o = fast_sigmoid(ld(gi + 3 * H + j) + (ld(gh + 3 * H + j) + ld(bh + 3 * H + j)));
+      const V i = fast_sigmoid(in(0) + (ld(gh + j) + ld(bh + j)));
+      const V f = fast_sigmoid(in(1) + (ld(gh + H + j) + ld(bh + H + j)));
+      const V g = fast_tanh(in(2) + (ld(gh + 2 * H + j) + ld(bh + 2 * H + j)));
+      const V o = fast_sigmoid(in(3) + (ld(gh + 3 * H + j) + ld(bh + 3 * H + j)));
       const V cn = f * ld(cp + j) + i * g;
       const V tc = fast_tanh(cn);
       cn.store(cout + j, c);
@@ -298,26 +295,26 @@ template <typename T>
 void forward_rows(const Net<T>& n, const Saved<T>& s, T* out, T theta, bool force, int64_t b0,
                   int64_t b1) {
   const int64_t R = b1 - b0, B = n.B, Tn = n.T_, H = n.H, GH = n.GH(), K = n.K;
-  std::vector<T> gh(R * GH), gi(GH), hc(H), cc(H), ut(R, T(1));  // ũ_1 = 1
+  std::vector<T> gh(R * GH), hc(H), cc(H), ut(R, T(1));  // ũ_1 = 1
   const T one = 1;
   for (int64_t t = 0; t < Tn; ++t) {
     const T* hprev = s.S + (t * B + b0) * H;
     gemm<T>(false, true, R, GH, H, hprev, H, n.whh, H, T(0), gh.data(), GH);  // h W_hhᵀ
     for (int64_t r = 0; r < R; ++r) {
-      const int64_t b = b0 + r, bt = b * Tn + t, row = t * B + b;  // row: of S, C, gi_all
+      const int64_t b = b0 + r, bt = b * Tn + t, row = t * B + b;  // row: of S, C, gi_all, sc
       const T u_tilde = ut[r];
       const bool up = force || u_tilde >= theta;  // Eq. 2
-      s.probs[bt] = u_tilde;
-      s.update[bt] = up ? one : T(0);
-      const T* gir = n.gi_all ? n.gi_all + row * GH : gi.data();
-      if (!n.gi_all) input_gates(n, b, t, gi.data());
+      T* sc = s.sc + row * 3;
+      sc[0] = u_tilde;
+      sc[1] = up ? one : T(0);
+      const T* gir = n.gi_all ? n.gi_all + row * GH : nullptr;
       const T* hp = hprev + r * H;
       T* hs = s.S + (row + B) * H;
       const T* cp = n.lstm ? s.C + row * H : nullptr;
       T* cs = n.lstm ? s.C + (row + B) * H : nullptr;
       // S(s_{t-1}, x_t), written straight into s_t where u_t = 1 (Eq. 3)
-      cell_forward(n, gir, gh.data() + r * GH, hp, cp, up ? hs : hc.data(), up ? cs : cc.data(),
-                   s.A + n.arow(t, b) * K);
+      cell_forward(n, gir, n.x + n.xoff(b, t), gh.data() + r * GH, hp, cp, up ? hs : hc.data(),
+                   up ? cs : cc.data(), s.A + n.arow(t, b) * K);
       if (!up) {
         std::copy(hp, hp + H, hs);
         if (n.lstm) std::copy(cp, cp + H, cs);
@@ -325,7 +322,7 @@ void forward_rows(const Net<T>& n, const Saved<T>& s, T* out, T theta, bool forc
       std::copy(hs, hs + H, out + bt * H);
       const T a = (n.lstm ? dot(n.wp, hs, H) + dot(n.wp + H, cs, H) : dot(n.wp, hs, H)) + n.bp;
       const T d = one / (one + std::exp(-a));  // Δũ_t (Eq. 4)
-      s.delta[bt] = d;
+      sc[2] = d;
       ut[r] = up ? d : u_tilde + std::min(d, one - u_tilde);  // Eq. 5
     }
   }
@@ -443,8 +440,9 @@ void backward_rows(const Net<T>& n, const Saved<T>& s, const Upstream<T>& g, boo
       const T* cs = n.lstm ? cp + B * H : nullptr;
       T* sv = s.A + n.arow(t, b) * K;
       if (g.out) add_to(g.out + bt * H, gs, H);
-      const T u_tilde = s.probs[bt], d = s.delta[bt], m = one - u_tilde;
-      const bool up = s.update[bt] != T(0);
+      const T* sc = s.sc + row * 3;
+      const T u_tilde = sc[0], d = sc[2], m = one - u_tilde;
+      const bool up = sc[1] != T(0);
       // torch.minimum(Δũ, 1 − ũ): the smaller side gets the gradient, a tie half each
       const T to_d = d < m ? one : (d > m ? T(0) : half);
       const T gun = gU[r];  // ∂L/∂ũ_{t+1}
@@ -557,10 +555,10 @@ Net<T> make_net(const Dims& d, const at::Tensor& x, const at::Tensor& wihT,
   return n;
 }
 
-// Returns {out (B, T, H), c_T (B, H; empty for the GRU), ũ (B, T), u (B, T), Δũ (B, T),
-// S (T+1, B, H), C (T+1, B, H; empty for the GRU), A (T·B rows of K, see Net::arow), workspace,
-// chunk (1,) int64}: Δũ, S, C, A and chunk are for the backward only; the first four are views of
-// `workspace` (the one given if it is a large enough contiguous 1-D tensor of x's dtype, else a
+// Returns {out (B, T, H), c_T (B, H; empty for the GRU), ũ (B, T), u (B, T), sc (T, B, 3: ũ, u,
+// Δũ), S (T+1, B, H), C (T+1, B, H; empty for the GRU), A (T·B rows of K, see Net::arow),
+// workspace, chunk (1,) int64}: sc, S, C, A and chunk are for the backward; sc, S, C, A are
+// views of `workspace` (the one given if it is a large enough contiguous 1-D tensor of x's dtype, else a
 // new one), which the caller may pass again once the backward has run.
 std::vector<at::Tensor> skip_rnn_train_forward(
     const at::Tensor& x, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
@@ -581,9 +579,9 @@ std::vector<at::Tensor> skip_rnn_train_forward(
   const auto opts = x.options();
   at::Tensor out = at::empty({B, Tn, H}, opts);
   at::Tensor probs = at::empty({B, Tn}, opts), update = at::empty({B, Tn}, opts);
-  // S, C, A and Δũ live in one flat buffer, the caller's if it is large enough: a fresh one of
-  // ~180 MB (batch 128, 784 steps, H = 110) costs ~100 ms of page faults per call
-  const int64_t nS = (Tn + 1) * B * H, nC = lstm ? nS : 0, nA = Tn * B * K, nD = B * Tn;
+  // S, C, A and (ũ, u, Δũ) live in one flat buffer, the caller's if it is large enough: a fresh
+  // one of ~180 MB (batch 128, 784 steps, H = 110) costs ~100 ms of page faults per call
+  const int64_t nS = (Tn + 1) * B * H, nC = lstm ? nS : 0, nA = Tn * B * K, nD = Tn * B * 3;
   const int64_t need = nS + nC + nA + nD;
   at::Tensor ws;
   if (workspace.has_value() && workspace->defined() && workspace->dim() == 1 &&
@@ -595,7 +593,7 @@ std::vector<at::Tensor> skip_rnn_train_forward(
   at::Tensor S = ws.narrow(0, 0, nS).view({Tn + 1, B, H});
   at::Tensor C = ws.narrow(0, nS, nC).view({lstm ? Tn + 1 : 0, B, H});
   at::Tensor A = ws.narrow(0, nS + nC, nA).view({Tn, B, K});
-  at::Tensor delta = ws.narrow(0, nS + nC + nA, nD).view({B, Tn});
+  at::Tensor sc = ws.narrow(0, nS + nC + nA, nD).view({Tn, B, 3});
   S[0].copy_(h0);
   if (lstm) C[0].copy_(*c0);
   const bool small_in = d.I <= kSmallInput;
@@ -611,8 +609,7 @@ std::vector<at::Tensor> skip_rnn_train_forward(
     const Net<T> n = make_net<T>(d, x, wihT, bih, whh, bhh, wp, b_p.item<T>(), gi_all, chunk);
     Saved<T> s;
     s.S = S.data_ptr<T>(), s.C = lstm ? C.data_ptr<T>() : nullptr, s.A = A.data_ptr<T>();
-    s.probs = probs.data_ptr<T>(), s.update = update.data_ptr<T>(),
-    s.delta = delta.data_ptr<T>();
+    s.sc = sc.data_ptr<T>();
     T* op = out.data_ptr<T>();
     at::parallel_for(0, (B + n.chunk - 1) / n.chunk, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)
@@ -621,7 +618,9 @@ std::vector<at::Tensor> skip_rnn_train_forward(
     });
   });
   at::Tensor c_n = lstm ? C[Tn].clone() : at::empty({0}, opts);
-  return {out, c_n, probs, update, delta, S, C, A, ws, at::full({1}, chunk, at::kLong)};
+  probs.copy_(sc.select(2, 0).t());
+  update.copy_(sc.select(2, 1).t());
+  return {out, c_n, probs, update, sc, S, C, A, ws, at::full({1}, chunk, at::kLong)};
 }
 
 std::optional<at::Tensor> contiguous_or_none(const std::optional<at::Tensor>& t,
@@ -640,17 +639,15 @@ std::vector<at::Tensor> skip_rnn_train_backward(
     const std::optional<at::Tensor>& grad_out, const std::optional<at::Tensor>& grad_cn,
     const std::optional<at::Tensor>& grad_probs, const std::optional<at::Tensor>& grad_update,
     const at::Tensor& x, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& w_p,
-    const at::Tensor& probs, const at::Tensor& update, const at::Tensor& delta,
-    const at::Tensor& states, const std::optional<at::Tensor>& cells, const at::Tensor& saved,
+    const at::Tensor& scalars, const at::Tensor& states, const std::optional<at::Tensor>& cells,
+    const at::Tensor& saved,
     int64_t chunk, bool straight_through, bool need_gx) {
   const bool lstm = cells.has_value() && cells->defined() && cells->numel() > 0;
   const Dims d = check_weights(x, w_ih, w_hh, w_p, lstm);
   const int64_t B = d.B, Tn = d.T, H = d.H, I = d.I, GH = d.G * H, K = lstm ? 5 * H : 4 * H;
   TORCH_CHECK(states.sizes() == at::IntArrayRef({Tn + 1, B, H}) && states.is_contiguous() &&
                   saved.sizes() == at::IntArrayRef({Tn, B, K}) && saved.is_contiguous() &&
-                  probs.sizes() == at::IntArrayRef({B, Tn}) && probs.is_contiguous() &&
-                  update.sizes() == probs.sizes() && update.is_contiguous() &&
-                  delta.sizes() == probs.sizes() && delta.is_contiguous() &&
+                  scalars.sizes() == at::IntArrayRef({Tn, B, 3}) && scalars.is_contiguous() &&
                   (!lstm || (cells->sizes() == states.sizes() && cells->is_contiguous())),
               "skip_rnn_train_backward: saved tensors do not match the forward's");
   TORCH_CHECK(chunk >= 1, "skip_rnn_train_backward: chunk must be the forward's");
@@ -658,8 +655,7 @@ std::vector<at::Tensor> skip_rnn_train_backward(
   const auto g_cn = contiguous_or_none(grad_cn, {B, H}, "grad_cn");
   const auto g_probs = contiguous_or_none(grad_probs, {B, Tn}, "grad_probs");
   const auto g_update = contiguous_or_none(grad_update, {B, Tn}, "grad_update");
-  std::vector<const at::Tensor*> all = {&x, &w_ih, &w_hh, &w_p, &probs, &update, &delta,
-                                        &states, &saved};
+  std::vector<const at::Tensor*> all = {&x, &w_ih, &w_hh, &w_p, &scalars, &states, &saved};
   for (const auto* o : {&g_out, &g_cn, &g_probs, &g_update})
     if (o->has_value()) all.push_back(&**o);
   if (lstm) all.push_back(&*cells);
@@ -680,8 +676,7 @@ std::vector<at::Tensor> skip_rnn_train_backward(
                                  at::Tensor(), chunk);
     Saved<T> s;
     s.S = states.data_ptr<T>(), s.C = lstm ? cells->data_ptr<T>() : nullptr;
-    s.A = saved.data_ptr<T>(), s.probs = probs.data_ptr<T>(), s.update = update.data_ptr<T>();
-    s.delta = delta.data_ptr<T>();
+    s.A = saved.data_ptr<T>(), s.sc = scalars.data_ptr<T>();
     Upstream<T> g;
     g.out = g_out ? g_out->data_ptr<T>() : nullptr;
     g.cn = g_cn ? g_cn->data_ptr<T>() : nullptr;
@@ -773,8 +768,8 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
         "Tensor w_p, Tensor b_p, Tensor h0, Tensor? c0, float theta, bool force_update, "
         "Tensor? workspace) -> Tensor[]");
   m.def("skip_rnn_train_backward(Tensor? grad_out, Tensor? grad_cn, Tensor? grad_probs, "
-        "Tensor? grad_update, Tensor x, Tensor w_ih, Tensor w_hh, Tensor w_p, Tensor probs, "
-        "Tensor update, Tensor delta, Tensor states, Tensor? cells, Tensor saved, int chunk, "
+        "Tensor? grad_update, Tensor x, Tensor w_ih, Tensor w_hh, Tensor w_p, Tensor scalars, "
+        "Tensor states, Tensor? cells, Tensor saved, int chunk, "
         "bool straight_through, bool need_gx) -> Tensor[]");
   m.def("skip_rnn_train_blas(int mode) -> bool", &skip_rnn_train_blas);
 }

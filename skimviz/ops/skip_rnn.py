@@ -58,11 +58,11 @@ class SkipRNNTrainFunction(torch.autograd.Function):
                 b_hh: Tensor, w_p: Tensor, b_p: Tensor, h0: Tensor, c0: Optional[Tensor],
                 theta: float, force_update: bool, straight_through: bool = True,
                 keep_saved: bool = False):
-        out, c_n, probs, update, delta, S, C, A, ws, chunk = _ext.load().skip_rnn_train_forward(
+        out, c_n, probs, update, sc, S, C, A, ws, chunk = _ext.load().skip_rnn_train_forward(
             x, w_ih, w_hh, b_ih, b_hh, w_p, b_p, h0, c0, theta, force_update,
             _WORKSPACE.pop(x.dtype, None))
-        ctx.save_for_backward(x, w_ih, w_hh, w_p, probs, update)
-        ctx.buffers = (delta, S, C if c0 is not None else None, A, ws)  # views of ws
+        ctx.save_for_backward(x, w_ih, w_hh, w_p)
+        ctx.buffers = (sc, S, C if c0 is not None else None, A, ws)  # views of ws
         ctx.lstm, ctx.keep, ctx.chunk = c0 is not None, keep_saved, int(chunk)
         ctx.straight = straight_through and not force_update
         ctx.set_materialize_grads(False)
@@ -80,8 +80,8 @@ class SkipRNNTrainFunction(torch.autograd.Function):
                 "SkipRNNTrainFunction: backward through the same forward twice is not supported "
                 "(the first one overwrote the saved activations); run the forward again, or set "
                 f"{ENV}=python for the PyTorch training path")
-        x, w_ih, w_hh, w_p, probs, update = ctx.saved_tensors
-        delta, S, C, A, ws = ctx.buffers
+        x, w_ih, w_hh, w_p = ctx.saved_tensors
+        sc, S, C, A, ws = ctx.buffers
         if ctx.keep:
             A = A.clone()
         else:
@@ -90,8 +90,7 @@ class SkipRNNTrainFunction(torch.autograd.Function):
         gx, gw_ih, gw_hh, gb_ih, gb_hh, gw_p, gb_p, gh0, gc0 = \
             _ext.load().skip_rnn_train_backward(
                 g_out, g_cn if ctx.lstm else None, g_probs, g_update if ctx.straight else None,
-                x, w_ih, w_hh, w_p, probs, update, delta, S, C, A, ctx.chunk, ctx.straight,
-                need_gx)
+                x, w_ih, w_hh, w_p, sc, S, C, A, ctx.chunk, ctx.straight, need_gx)
         if not ctx.keep:
             _WORKSPACE[ws.dtype] = ws  # free for the next forward
         # the gate reaches the loss only through u (straight-through) or ũ after step 1: where
