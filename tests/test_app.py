@@ -538,12 +538,12 @@ def test_url_opens_the_view(pretrained_env):
 
 def test_url_on_the_page_path(pretrained_env):
     """``/skip-rnn-mnist?digit=12&theta=0.7``: the page reads its own query parameters."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(MNIST_PAGE)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # views/ are known after a run
     at.query_params["digit"] = "12"
     at.query_params["theta"] = "0.7"
-    at.run()
+    at.switch_page(MNIST_PAGE).run()
     _no_exception(at)
+    assert at.title[0].value == "Skip RNN — MNIST pixels"
     assert at.session_state["digit"]["index"] == 12
     assert at.slider(key="theta").value == pytest.approx(0.7)
 
