@@ -121,7 +121,7 @@ def pixel_playback(image: np.ndarray, update: Sequence[float], u_tilde: Sequence
         fig.add_trace(tr, row=1, col=1 if i < 2 else 2)
     fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1, 2, 3]) for t in steps]
     fig.add_hline(y=theta, line=dict(color=USED_COLOR, dash="dot", width=1), row=1, col=2,
-                  annotation_text=f"θ = {theta:g}", annotation_position="top right")
+                  annotation_text=f"θ = {theta:g}", annotation_position="top left")
     for name, colour in (("used (state updated)", USED_COLOR),
                          ("skipped (state copied)", SKIPPED_COLOR), ("not reached yet", UNSEEN)):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
