@@ -179,8 +179,8 @@ def test_dashboard_journey(app):
     are in pretrained/); presentation mode shows the first slide and steps to the next."""
     page = app.open()
     expect(page.get_by_role("heading", name=HOME_TITLE).first).to_be_visible()
-    page.get_by_role("link", name=re.compile(r"Trade-off dashboard", re.I)).filter(
-        visible=True).first.click()
+    page.get_by_test_id("stSidebarNav").get_by_role(
+        "link", name=re.compile(r"Trade-off dashboard", re.I)).first.click()
     expect(page.get_by_role("heading", level=1, name=DASHBOARD)).to_be_visible()
     app.wait()
     chart = page.get_by_role("figure", name=TRADEOFF_CHART)
@@ -192,7 +192,7 @@ def test_dashboard_journey(app):
     page.get_by_text("Presentation mode", exact=True).click()
     app.wait()
     expect(page.get_by_text(re.compile(r"Slide 1 of \d"))).to_be_visible()
-    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    expect(page.get_by_test_id("stSidebar")).to_be_visible()      # navigation stays
     page.get_by_role("button", name="Next").click()
     app.wait()
     expect(page.get_by_text(re.compile(r"Slide 2 of \d"))).to_be_visible()
