@@ -13,6 +13,8 @@ straight-through round of Eq. 7), which stays the oracle:
 
 The ``cpp`` fixture (tests/conftest.py) builds the extension if needed and skips if it cannot.
 """
+import contextlib
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -22,6 +24,25 @@ from skimviz.models.skip_rnn import SkipRNN
 from skimviz.ops import skip_rnn as ops
 
 CELLS = ("gru", "lstm")
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The PyTorch reference path runs hundreds of tiny ops; on a busy machine each one's
+    OpenMP barrier can cost milliseconds with 2 threads. Tests that need the op's thread
+    blocks ask for threads themselves."""
+    with threads(1):
+        yield
 
 
 def make_model(cell: str, I: int, H: int, dtype=torch.float64, seed: int = 0,
@@ -53,12 +74,8 @@ def run(m: SkipRNN, x, backend: str, monkeypatch, hx=None, seed: int = 1,
                for t in (out, *states, tr.update_prob))
     if tr.update.requires_grad:
         loss = loss + (tr.update * torch.randn(tr.update.shape, generator=g, dtype=x.dtype)).sum()
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(backward_threads or threads)
+    with threads(backward_threads or torch.get_num_threads()):
         loss.backward()
-    finally:
-        torch.set_num_threads(threads)
     # None: no gradient (h0 when hx is given)
     grads = {n: None if p.grad is None else p.grad.clone() for n, p in m.named_parameters()}
     grads["x"] = x.grad
@@ -124,13 +141,9 @@ def test_float64_thread_blocks(cpp, monkeypatch, cell):
     backward), and the backward run at another thread count than the forward."""
     m = make_model(cell, 1, 16, seed=6, bias=-1.0)
     x = torch.randn(11, 130, 1, dtype=torch.float64)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(3)
+    with threads(3):
         c3 = run(m, x, "cpp", monkeypatch)
         c31 = run(m, x, "cpp", monkeypatch, backward_threads=1)  # the forward's blocks still
-    finally:
-        torch.set_num_threads(threads)
     py = run(m, x, "python", monkeypatch)
     assert_same(c3, py, atol=1e-10)
     assert_same(c31, py, atol=1e-10)
@@ -174,7 +187,8 @@ def test_gradcheck(cpp, cell, force):
 @pytest.mark.parametrize("cell", CELLS)
 def test_float32_realistic_size(cpp, monkeypatch, cell):
     """Batch 8, 100 steps, hidden 110, input 1 (pixel MNIST's cell), θ = 0.6, a Linear head on
-    the last output, cross-entropy + budget loss (λ = 0.01): everything to atol 1e-5."""
+    the last output, cross-entropy + budget loss (λ = 0.01): everything to atol 1e-5. The fused
+    op runs on 2 threads (two blocks of 4 rows)."""
     torch.manual_seed(11)
     model = SequenceClassifier(1, 110, 10, cell=cell).train()
     rnn = model.rnn
@@ -193,7 +207,8 @@ def test_float32_realistic_size(cpp, monkeypatch, cell):
         return logits.detach(), loss.item(), tr, {n: p.grad.clone()
                                                   for n, p in model.named_parameters()}
 
-    lc, loss_c, tr_c, g_c = step("cpp")
+    with threads(2):
+        lc, loss_c, tr_c, g_c = step("cpp")
     lp, loss_p, tr_p, g_p = step("python")
     assert torch.equal(tr_c.update, tr_p.update)
     assert 0.2 < float(tr_p.update.detach().mean()) < 0.9
