@@ -141,7 +141,7 @@ def legend_html(layers: int, show_unknown: bool = False) -> str:
     unknown = (f' &nbsp;·&nbsp; <span style="{UNKNOWN_STYLE}">dotted underline</span>: a word '
                'the vocabulary does not know' if show_unknown else "")
     return ('<div class="skimviz-tk-legend" style="font-size: 0.9rem;">'
-            '<div style="display: flex; gap: 0; margin: 4px 0;">' + "".join(cells) + "</div>"
+            '<div style="display: flex; flex-wrap: wrap; gap: 2px 0; margin: 4px 0;">' + "".join(cells) + "</div>"
             "Colour = the layer before which the word was skimmed (it went through the layers "
             "to the left of its swatch); <b>black</b>: kept to the last layer" + unknown
             + "</div>")

@@ -104,3 +104,14 @@ def beside(page: str) -> Iterator[None]:
         _slide(page)
     with right:
         yield
+
+
+def metric_slots(n: int = 4) -> list:
+    """Columns for ``n`` metrics: one row normally; two per row in presentation mode, where the
+    slide takes a third of the width and four values in a row would be cut to "…"."""
+    if not is_on():
+        return list(st.columns(n))
+    slots: list = []
+    for i in range(0, n, 2):
+        slots += list(st.columns(min(2, n - i)))
+    return slots

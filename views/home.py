@@ -31,7 +31,7 @@ elif st.query_params.get_all("page") == ["transkimmer-text"]:
 
 #: What each page shows, in one sentence (keyed by its URL path).
 SEE = {
-    "skip-rnn-mnist": "A GRU reads a handwritten digit pixel by pixel and learns to skip most "
+    "skip-rnn-mnist": "A GRU reads a handwritten digit pixel by pixel and learns to skip "
                       "pixels: see which ones it read, and move the threshold θ.",
     "skip-rnn-signals": "The same skipping gate on a sine wave, the adding task and short "
                         "digit clips: see which samples and frames it used.",

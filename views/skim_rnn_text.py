@@ -154,7 +154,7 @@ def main() -> None:
         ids = vocab.encode(res["tokens"])
         timing = latency_panel.quick(name, model, dense, (torch.tensor([ids]),),
                                      model_key=model_key, extra=round(theta, 4))
-        m = st.columns(4)
+        m = presentation.metric_slots(4)
         m[0].metric("Prediction", LABELS.get(res["label"], str(res["label"])),
                     f"{res['probability']:.0%} sure", delta_color="off", delta_arrow="off")
         m[1].metric("Words skimmed", f"{skimmed} of {n}", f"{res['skim_rate']:.0%}",

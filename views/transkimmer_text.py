@@ -160,7 +160,7 @@ def main() -> None:
                 alt="share of tokens entering each layer, this text and the average")
         timing = latency_panel.quick(name, model, dense, (torch.tensor([ids]),),
                                      model_key=model_key)
-        m = st.columns(4)
+        m = presentation.metric_slots(4)
         m[0].metric("Prediction", LABELS.get(res["label"], str(res["label"])),
                     f"{res['probability']:.0%} sure", delta_color="off", delta_arrow="off")
         m[1].metric("Kept to the end", f"{kept_end} of {len(words)}", "words",
