@@ -15,6 +15,7 @@ from skimviz import figures, latency
 from skimviz.speedlab import threads as torch_threads
 
 from .glossary import definition
+from .session_cache import cached
 from .style import THREADS
 
 _CACHE = "_latency_panel"
@@ -30,16 +31,12 @@ def _key(name: str, model_key, inputs, extra) -> str:
 def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
     """(result, impl) for ``inputs``, timed once per session and input (``extra``: anything
     else the result depends on, e.g. θ). Raises :class:`skimviz.latency.LatencyError`."""
-    cache = st.session_state.setdefault(_CACHE, {})
-    key = _key(name, model_key, inputs, extra)
-    if key not in cache:
+    def timed():
         with st.spinner("Timing dense, masked and skipped runs…"), torch_threads(THREADS):
             fns, flops, impl = latency.runners(model, dense, inputs)
-            result = latency.measure(fns, flops, rounds=9, max_seconds=1.5)
-        if len(cache) > 32:
-            cache.clear()
-        cache[key] = (result, impl)
-    return cache[key]
+            return latency.measure(fns, flops, rounds=9, max_seconds=1.5), impl
+
+    return cached(_CACHE, _key(name, model_key, inputs, extra), timed, limit=32)
 
 
 def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, extra=None,

@@ -11,6 +11,7 @@ from skimviz import attribution_text, figures, figures_text, skim_speed, urlstat
 from skimviz.speedlab import threads as torch_threads
 
 from .presentation import big, is_on
+from .session_cache import cached
 from .style import PLOT_CONFIG, THREADS
 
 LABELS = {0: "negative", 1: "positive"}
@@ -33,20 +34,14 @@ def attributions(model, model_key, vocab, res: dict, text_hash: str, theta: floa
                 "with the largest attribution should be the read ones.")
     method = st.radio("Attribution method", list(attribution_text.METHODS),
                       key="skim_attr_method", horizontal=True, format_func=ATTR_LABELS.get)
-    cache = st.session_state.setdefault("_skim_attr", {})
-    key = (model_key, text_hash, round(theta, 4), method)
-    r = cache.get(key)
-    if r is None:
-        try:
-            with st.spinner("Computing the attribution…"), torch_threads(THREADS):
-                r = attribution_text.attribute_skim(model, vocab.encode(res["tokens"]), method,
-                                                    target=res["label"])
-        except Exception as e:  # attributions are informative only
-            st.warning(f"The attribution could not be computed: {e}")
-            return
-        if len(cache) > 64:
-            cache.clear()
-        cache[key] = r
+    try:
+        with st.spinner("Computing the attribution…"), torch_threads(THREADS):
+            r = cached("_skim_attr", (model_key, text_hash, round(theta, 4), method),
+                       lambda: attribution_text.attribute_skim(
+                           model, vocab.encode(res["tokens"]), method, target=res["label"]))
+    except Exception as e:  # attributions are informative only
+        st.warning(f"The attribution could not be computed: {e}")
+        return
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Read / skimmed** (the decisions)")

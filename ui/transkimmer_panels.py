@@ -10,6 +10,7 @@ from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import transkimmer as tk
 
 from .presentation import big, is_on
+from .session_cache import cached
 from .style import PLOT_CONFIG, THREADS
 
 LABELS = {0: "negative", 1: "positive"}
@@ -39,22 +40,16 @@ def attributions(model, model_key, enc: tk.TextEncoder, res: dict, known, text: 
              "pruning path). Integrated Gradients: from the [PAD] embedding ([CLS] kept), "
              "score = sum over the embedding dimensions; Saliency: L2 norm of the "
              "gradient. A word's score joins its pieces'.")
-    cache = st.session_state.setdefault("_tk_attr", {})
-    key = (model_key, text_hash, method)
-    r = cache.get(key)
-    if r is None:
-        try:
+    try:
+        with st.spinner("Computing the attribution…"), torch_threads(THREADS):
             e = enc.encode(text)
-            with st.spinner("Computing the attribution…"), torch_threads(THREADS):
-                r = attribution_text.attribute_transkimmer(model, e["ids"], e["words"], method,
-                                                           min_layers=KEPT_MIN_LAYERS,
-                                                           target=res["label"])
-        except Exception as ex:  # attributions are informative only
-            st.warning(f"The attribution could not be computed: {ex}")
-            return
-        if len(cache) > 64:
-            cache.clear()
-        cache[key] = r
+            r = cached("_tk_attr", (model_key, text_hash, method),
+                       lambda: attribution_text.attribute_transkimmer(
+                           model, e["ids"], e["words"], method, min_layers=KEPT_MIN_LAYERS,
+                           target=res["label"]))
+    except Exception as ex:  # attributions are informative only
+        st.warning(f"The attribution could not be computed: {ex}")
+        return
     words = res["words"]
     if len(r["word_attr"]) != len(words):
         st.warning("The attribution does not line up with the words shown; not displayed.")
