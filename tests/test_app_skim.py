@@ -192,6 +192,7 @@ def test_exports(skim_env):
 def _from_url(params: dict) -> AppTest:
     """The page's own address with parameters (``/skim-rnn-text?model=…&theta=…&text=…``)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()  # pages in views/ are known to AppTest after one run
     at.switch_page(PAGE)
     for k, v in params.items():
         at.query_params[k] = v

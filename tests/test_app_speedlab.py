@@ -186,8 +186,9 @@ def test_presentation_mode_steps_through_slides():
 
 def test_presentation_mode_from_a_link():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"   # the link's parameters, from the session's first run
+    at.run()  # pages in views/ are known to AppTest after one run
     at.switch_page(PAGE)
-    at.query_params["present"] = "1"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.toggle(key="present_toggle_speed-lab").value is True

@@ -205,6 +205,7 @@ def test_model_switch_and_sweep_not_run(tk_env):
 
 def test_url_state_and_bad_parameters(tk_env):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()  # pages in views/ are known to AppTest after one run
     at.switch_page(PAGE)
     for k, v in {"model": OTHER, "text": "quiet and funny"}.items():
         at.query_params[k] = v
@@ -216,6 +217,8 @@ def test_url_state_and_bad_parameters(tk_env):
     assert link and "text=quiet+and+funny" in link[0] and f"model={OTHER}" in link[0]
 
     bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.run()  # pages in views/ are known to AppTest after one run
+
     bad.switch_page(PAGE)
     for k, v in {"model": "../etc", "text": "<script>" * 100}.items():
         bad.query_params[k] = v
