@@ -23,7 +23,8 @@
 # edit a requirements file and the next `make run`/`make test` installs again.
 #
 # Variables: PYTHON (interpreter that creates the venv, 3.11), HOST, PORT, PYTEST_ARGS
-# (e.g. make test PYTEST_ARGS="-x -k mnist"), TORCH_PIP_ARGS, GALLERY_ARGS.
+# (e.g. make test PYTEST_ARGS="-x -k mnist"), PYTEST_WORKERS (test processes, default 2, one per
+# core of the project's machines; 0 runs the suite in one process), TORCH_PIP_ARGS, GALLERY_ARGS.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,6 +37,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8501
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 TORCH_PIP_ARGS ?=
 GALLERY_ARGS ?=
 
@@ -55,7 +57,7 @@ run: $(RUN_STAMP) ext
 
 test: $(TEST_STAMP) ext
 	@$(CHECK_ENV)
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 gallery: $(TEST_STAMP) ext
 	@$(CHECK_ENV)

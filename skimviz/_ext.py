@@ -3,7 +3,7 @@
     python -m skimviz._ext build     # compile skimviz/csrc/*.cpp (SOURCES) into build/ext/
     python -m skimviz._ext status    # is a build for this source and this torch present?
 
-Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz_sru``
+Nothing is compiled at import. :func:`load` returns the op namespace ``torch.ops.skimviz``
 when a library built from the current sources exists, else ``None``, and
 :mod:`skimviz.models.sru`, :mod:`skimviz.models.skip_rnn` and :mod:`skimviz.models.skim_rnn`
 then fall back to PyTorch. The
@@ -27,12 +27,13 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, List, Optional, Tuple
 
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# One library, one op namespace (torch.ops.skimviz_sru): the SRU recurrence (models/sru.py), the
+# One library (skimviz_ops_<hash>.so), one op namespace (torch.ops.skimviz): the SRU recurrence (models/sru.py), the
 # batch-1 Skip RNN jump loop (models/skip_rnn.py), the Skip RNN training forward/backward
 # (ops/skip_rnn.py), the batch-1 Skim-RNN loop
 # (models/skim_rnn.py) and the batch-1 encoder layer on a few tokens (models/transkimmer.py).
@@ -67,24 +68,40 @@ def library_path() -> Path:
     key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES + HEADERS)
                          + torch.__version__.encode()
                          + " ".join(FLAGS).encode()).hexdigest()[:16]
-    return BUILD_DIR / f"sru_cpu_{key}.so"
+    return BUILD_DIR / f"skimviz_ops_{key}.so"
 
 
 _LIBRARY = library_path()
 
 
-def compile_command(output: Path) -> List[str]:
-    """The compiler command line that builds ``SOURCES`` into ``output``."""
+def _torch_paths() -> Tuple[List[str], List[str]]:
     from torch.utils import cpp_extension  # imports setuptools: only when building
-    libs = cpp_extension.library_paths()
-    return ([os.environ.get("CXX", "c++"), *map(str, SOURCES), "-o", str(output), *FLAGS]
-            + [f"-I{p}" for p in cpp_extension.include_paths()]
-            + [f"-L{p}" for p in libs] + [f"-Wl,-rpath,{p}" for p in libs]
+    return ([str(p) for p in cpp_extension.include_paths()],
+            [str(p) for p in cpp_extension.library_paths()])
+
+
+def compile_commands(output: Path, objdir: Path) -> Tuple[List[List[str]], List[str]]:
+    """The compiler command lines: one per source (``-c`` into ``objdir``, run in parallel),
+    then the link of their objects into ``output``."""
+    cxx = os.environ.get("CXX", "c++")
+    includes, libs = _torch_paths()
+    compiles = [[cxx, "-c", str(src), "-o", str(objdir / (src.stem + ".o")), *FLAGS]
+                + [f"-I{p}" for p in includes] for src in SOURCES]
+    link = ([cxx, *(str(objdir / (src.stem + ".o")) for src in SOURCES), "-o", str(output),
+             *FLAGS] + [f"-L{p}" for p in libs] + [f"-Wl,-rpath,{p}" for p in libs]
             + ["-lc10", "-ltorch_cpu"])
+    return compiles, link
 
 
-def build(verbose: bool = False) -> Path:
+def _run(cmd: List[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def build(verbose: bool = False, jobs: Optional[int] = None) -> Path:
     """Compile the extension (a no-op if it is already built) and return the library's path.
+    The sources compile in parallel, ``jobs`` at a time (default: one per core).
 
     Raises ``RuntimeError`` with the compiler's output if compilation fails.
     """
@@ -93,19 +110,23 @@ def build(verbose: bool = False) -> Path:
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)  # then an atomic rename
     os.close(fd)
-    cmd = compile_command(Path(tmp))
-    if verbose:
-        print(shlex.join(cmd), flush=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            names = ", ".join(s.name for s in SOURCES)
-            raise RuntimeError(f"compiling {names} failed ({proc.returncode}):\n"
-                               f"{proc.stderr[-3000:]}")
+        with tempfile.TemporaryDirectory(dir=BUILD_DIR) as objdir:
+            compiles, link = compile_commands(Path(tmp), Path(objdir))
+            jobs = max(1, min(len(compiles), jobs or os.cpu_count() or 1))
+            with ThreadPoolExecutor(jobs) as pool:
+                for cmd in compiles:
+                    if verbose:
+                        print(shlex.join(cmd), flush=True)
+                list(pool.map(lambda c: _run(c, f"compiling {Path(c[2]).name}"), compiles))
+            if verbose:
+                print(shlex.join(link), flush=True)
+            _run(link, "linking the extension")
         os.replace(tmp, _LIBRARY)
-        for stale in BUILD_DIR.glob("sru_cpu_*.so"):  # builds of older sources or flags
-            if stale != _LIBRARY:
-                stale.unlink(missing_ok=True)
+        for pattern in ("skimviz_ops_*.so", "sru_cpu_*.so"):  # older sources, flags or names
+            for stale in BUILD_DIR.glob(pattern):
+                if stale != _LIBRARY:
+                    stale.unlink(missing_ok=True)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -113,12 +134,12 @@ def build(verbose: bool = False) -> Path:
 
 
 def load() -> Optional[Any]:
-    """``torch.ops.skimviz_sru`` if the extension is built (loading it once), else ``None``."""
+    """``torch.ops.skimviz`` if the extension is built (loading it once), else ``None``."""
     global _ops
     if _ops is None and _LIBRARY.is_file():
         try:
             torch.ops.load_library(str(_LIBRARY))
-            _ops = torch.ops.skimviz_sru
+            _ops = torch.ops.skimviz
         except (OSError, RuntimeError) as exc:  # e.g. built against another libtorch
             warnings.warn(f"skimviz: could not load {_LIBRARY}: {exc}; using PyTorch instead")
     return _ops

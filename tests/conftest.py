@@ -5,6 +5,9 @@
 - Hypothesis: no per-example deadline (this runs on small, busy CI machines where a torch op can
   take a second); under CI (``CI`` set) examples are derandomized so a run is reproducible.
 - ``REPO_ROOT`` / ``repo_root``: the repository root, for tests that need files by path.
+- Under pytest-xdist (``make test`` runs two workers), each worker's torch uses one thread: two
+  workers of two threads each on two cores would oversubscribe them (OpenMP threads spin while
+  they wait). A test that needs more threads sets them itself.
 """
 from __future__ import annotations
 
@@ -32,6 +35,13 @@ if settings is not None:
                           or ("ci" if os.environ.get("CI") else "skimviz"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.path)).resolve()
@@ -46,7 +56,7 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def cpp():
-    """torch.ops.skimviz_sru (the SRU and Skip RNN C++ ops), building the extension first if
+    """torch.ops.skimviz (the SRU and Skip RNN C++ ops), building the extension first if
     needed; skips the test, with the compiler's reason, if it cannot be built or loaded."""
     from skimviz import _ext
 

@@ -65,6 +65,12 @@ def _on_class() -> None:
 
 def _on_upload() -> None:
     f = st.session_state.get("digit_upload")
+    # A file already handled (its change event seen again in a later run) is not a new pick:
+    # it must not bring back its error, or the upload, over the digit picked since.
+    seen = getattr(f, "file_id", None)
+    if f is not None and seen is not None and seen == st.session_state.get("_upload_seen"):
+        return
+    st.session_state["_upload_seen"] = seen
     st.session_state["upload_error"] = None
     if f is None:
         return

@@ -20,7 +20,7 @@
 // c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c').
 //
 // The SIMD helpers (matvec, dot_simd, lstm_update) are in kernels_common.h, shared with
-// skip_rnn_cpu.cpp. Called as torch.ops.skimviz_sru.skim_rnn_forward (same
+// skip_rnn_cpu.cpp. Called as torch.ops.skimviz.skim_rnn_forward (same
 // extension library as sru_cpu.cpp and skip_rnn_cpu.cpp).
 #include <ATen/ATen.h>
 #include <ATen/cpu/vec/vec.h>
@@ -122,10 +122,10 @@ std::vector<at::Tensor> skim_rnn_forward(
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
+TORCH_LIBRARY_FRAGMENT(skimviz, m) {
   m.def("skim_rnn_forward(Tensor x, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, "
         "Tensor ws_ih, Tensor ws_hh, Tensor bs_ih, Tensor bs_hh, Tensor w_d, Tensor b_d, "
         "Tensor h0, Tensor c0, float theta, int force) -> Tensor[]");
 }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) { m.impl("skim_rnn_forward", &skim_rnn_forward); }
+TORCH_LIBRARY_IMPL(skimviz, CPU, m) { m.impl("skim_rnn_forward", &skim_rnn_forward); }

@@ -25,7 +25,7 @@
 // kAcc SIMD vectors kept in registers. W_ih x is computed only at updating steps (with T = 784 and input size 1 a (T, I) × (I, 3H) GEMM for all steps would do
 // more work than the per-update products, and write a (T, 3H) buffer).
 //
-// Called as torch.ops.skimviz_sru.skip_rnn_forward (same extension module as sru_cpu.cpp).
+// Called as torch.ops.skimviz.skip_rnn_forward (same extension module as sru_cpu.cpp).
 #include <ATen/ATen.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
@@ -185,10 +185,10 @@ std::vector<at::Tensor> skip_rnn_forward(const at::Tensor& x, const at::Tensor& 
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
+TORCH_LIBRARY_FRAGMENT(skimviz, m) {
   m.def("skip_rnn_forward(Tensor x, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, "
         "Tensor w_p, Tensor b_p, Tensor h0, Tensor? c0, float theta, bool force_update) "
         "-> Tensor[]");
 }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) { m.impl("skip_rnn_forward", &skip_rnn_forward); }
+TORCH_LIBRARY_IMPL(skimviz, CPU, m) { m.impl("skip_rnn_forward", &skip_rnn_forward); }

@@ -48,7 +48,7 @@
 //
 // GEMMs call the BLAS that libtorch_cpu exports (MKL's sgemm_/dgemm_, weak symbols: no dispatcher
 // call or tensor per step); without it, or with skip_rnn_train_blas(0), at::mm_out / addmm_ on
-// from_blob views. float32 and float64 (gradcheck). Called as torch.ops.skimviz_sru.
+// from_blob views. float32 and float64 (gradcheck). Called as torch.ops.skimviz.
 // skip_rnn_train_forward / _backward from skimviz/ops/skip_rnn.py (SkipRNNTrainFunction).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -763,7 +763,7 @@ bool skip_rnn_train_blas(int64_t mode) {
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
+TORCH_LIBRARY_FRAGMENT(skimviz, m) {
   m.def("skip_rnn_train_forward(Tensor x, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, "
         "Tensor w_p, Tensor b_p, Tensor h0, Tensor? c0, float theta, bool force_update, "
         "Tensor? workspace) -> Tensor[]");
@@ -774,7 +774,7 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
   m.def("skip_rnn_train_blas(int mode) -> bool", &skip_rnn_train_blas);
 }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) {
+TORCH_LIBRARY_IMPL(skimviz, CPU, m) {
   m.impl("skip_rnn_train_forward", &skip_rnn_train_forward);
   m.impl("skip_rnn_train_backward", &skip_rnn_train_backward);
 }

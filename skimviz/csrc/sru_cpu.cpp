@@ -15,10 +15,10 @@
 // when built for AVX2 (see skimviz/_ext.py); plain std::exp/tanh otherwise.
 //
 // Built ahead of time by `python -m skimviz._ext build`; loaded with torch.ops.load_library and
-// called as torch.ops.skimviz_sru.forward / .backward from skimviz/models/sru.py.
+// called as torch.ops.skimviz.sru_forward / .sru_backward from skimviz/models/sru.py.
 //
 // TODO(cuda): a CUDA kernel (one thread per (b, j) column, as in the paper's Sec. 2.3) would be
-// registered with TORCH_LIBRARY_IMPL(skimviz_sru, CUDA, m). There is no GPU to build or test it
+// registered with TORCH_LIBRARY_IMPL(skimviz, CUDA, m). There is no GPU to build or test it
 // on here; CUDA tensors use the PyTorch fallback (_recurrence_python).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -525,26 +525,26 @@ std::vector<at::Tensor> sru_layer_backward(const at::Tensor& grad_h, const at::T
 
 }  // namespace
 
-TORCH_LIBRARY(skimviz_sru, m) {
-  m.def("forward(Tensor U, Tensor? x, Tensor c0, Tensor bias, Tensor? v) -> Tensor[]");
-  m.def("backward(Tensor grad_h, Tensor grad_cn, Tensor U, Tensor? x, Tensor c0, Tensor bias, "
+TORCH_LIBRARY(skimviz, m) {
+  m.def("sru_forward(Tensor U, Tensor? x, Tensor c0, Tensor bias, Tensor? v) -> Tensor[]");
+  m.def("sru_backward(Tensor grad_h, Tensor grad_cn, Tensor U, Tensor? x, Tensor c0, Tensor bias, "
         "Tensor? v, Tensor c) -> Tensor[]");
-  m.def("layer_forward(Tensor x, Tensor W, Tensor c0, Tensor bias, Tensor? v, bool keep_c) "
+  m.def("sru_layer_forward(Tensor x, Tensor W, Tensor c0, Tensor bias, Tensor? v, bool keep_c) "
         "-> Tensor[]");
-  m.def("layer_backward(Tensor grad_h, Tensor grad_cn, Tensor x, Tensor W, Tensor c0, "
+  m.def("sru_layer_backward(Tensor grad_h, Tensor grad_cn, Tensor x, Tensor W, Tensor c0, "
         "Tensor bias, Tensor? v, Tensor c, bool need_gx) -> Tensor[]");
-  m.def("layer_max_input() -> int");
+  m.def("sru_layer_max_input() -> int");
 }
 
 int64_t sru_layer_max_input() { return kMaxFusedInput; }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) {
-  m.impl("forward", &sru_forward);
-  m.impl("backward", &sru_backward);
-  m.impl("layer_forward", &sru_layer_forward);
-  m.impl("layer_backward", &sru_layer_backward);
+TORCH_LIBRARY_IMPL(skimviz, CPU, m) {
+  m.impl("sru_forward", &sru_forward);
+  m.impl("sru_backward", &sru_backward);
+  m.impl("sru_layer_forward", &sru_layer_forward);
+  m.impl("sru_layer_backward", &sru_layer_backward);
 }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CompositeExplicitAutograd, m) {
-  m.impl("layer_max_input", &sru_layer_max_input);
+TORCH_LIBRARY_IMPL(skimviz, CompositeExplicitAutograd, m) {
+  m.impl("sru_layer_max_input", &sru_layer_max_input);
 }

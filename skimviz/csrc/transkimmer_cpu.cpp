@@ -37,7 +37,7 @@
 // The AVX-512 kernels are chosen at run time (the library is built for AVX2); see that section.
 // TranskimmerWeights.run is the model's `forward(ids)` for one text, with the input checks.
 // The dense twin runs through the same engine (no predictors), so both are timed alike.
-// transkimmer_layer is also an op (torch.ops.skimviz_sru.transkimmer_layer) for the Python
+// transkimmer_layer is also an op (torch.ops.skimviz.transkimmer_layer) for the Python
 // pruning path's small layers (batches with padding). Same extension module as sru_cpu.cpp.
 #include <ATen/ATen.h>
 #include <ATen/cpu/vec/vec.h>
@@ -432,7 +432,7 @@ bool cpu_has_avx512() { return false; }
 bool g_avx512 = false;
 #endif
 
-// torch.ops.skimviz_sru.transkimmer_avx512(mode): see the section's header.
+// torch.ops.skimviz.transkimmer_avx512(mode): see the section's header.
 bool transkimmer_avx512(int64_t mode) {
   if (mode >= 0) g_avx512 = mode > 0 && cpu_has_avx512();
   return g_avx512;
@@ -1018,7 +1018,7 @@ struct TranskimmerWeights : torch::CustomClassHolder {
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
+TORCH_LIBRARY_FRAGMENT(skimviz, m) {
   m.def("transkimmer_layer(Tensor h, Tensor[] w, int heads, float eps) -> Tensor");
   m.def("transkimmer_avx512(int mode) -> bool", &transkimmer_avx512);
   m.class_<TranskimmerWeights>("TranskimmerWeights")
@@ -1032,6 +1032,6 @@ TORCH_LIBRARY_FRAGMENT(skimviz_sru, m) {
       .def("int8_linears", &TranskimmerWeights::int8_linears);
 }
 
-TORCH_LIBRARY_IMPL(skimviz_sru, CPU, m) {
+TORCH_LIBRARY_IMPL(skimviz, CPU, m) {
   m.impl("transkimmer_layer", &transkimmer_layer);
 }

@@ -332,7 +332,7 @@ class SkimRNN(nn.Module):
 
     @torch.no_grad()
     def _forward_cpp(self, x: Tensor, h: Tensor, c: Tensor):
-        """The eval loop (``_step_hard``) at batch 1 in C++ (torch.ops.skimviz_sru.
+        """The eval loop (``_step_hard``) at batch 1 in C++ (torch.ops.skimviz.
         skim_rnn_forward): the same decisions, states and FLOPs. x (1, T, I), h, c (1, d)."""
         b, s = self.big, self.small
         out, h_n, c_n, skim, p_skim = _ext.load().skim_rnn_forward(

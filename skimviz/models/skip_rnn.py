@@ -303,7 +303,7 @@ class SkipRNN(nn.Module):
                     and any(t.requires_grad for t in (x, *state[0], *self.parameters())))
 
     def _forward_jump_cpp(self, x: Tensor, state: list, need_trace: bool = True):
-        """:meth:`_forward_jump` in C++ (torch.ops.skimviz_sru.skip_rnn_forward). At a low update
+        """:meth:`_forward_jump` in C++ (torch.ops.skimviz.skip_rnn_forward). At a low update
         rate the loop itself takes a few hundred µs, so the Python around it is kept short (no
         trace tensors unless asked for: ``need_trace``)."""
         c = self.cells[0]

@@ -32,11 +32,11 @@ loop :func:`_recurrence_python`; both give the same numbers. CUDA tensors always
 loop (TODO(cuda): a fused kernel). ``SKIMVIZ_SRU_BACKEND=python`` forces the fallback.
 
 With the extension, a layer with a small input (I ≤ ``FUSED_MAX_INPUT`` = 8 and I ≠ H, e.g. pixel
-MNIST's I = 1) skips the matmul too: one op (``layer_forward``) computes U = x Wᵀ inside the loop,
+MNIST's I = 1) skips the matmul too: one op (``sru_layer_forward``) computes U = x Wᵀ inside the loop,
 reading x in place (a batch-first input is not copied), so no (T, B, 4H) U is written and read,
 and a layer is one call into C++ (:class:`SRULayerFunction` when autograd records;
-its backward ``layer_backward`` accumulates dL/dW, dL/db and dL/dx in the same loop, without a
-dL/dU buffer). Without autograd, any other CPU layer is one call too (``layer_forward`` does
+its backward ``sru_layer_backward`` accumulates dL/dW, dL/db and dL/dx in the same loop, without a
+dL/dU buffer). Without autograd, any other CPU layer is one call too (``sru_layer_forward`` does
 the matmul itself, then the loop). The C++ loops use a SIMD exp (Cephes' polynomial) for
 float32 σ and tanh (absolute error ~3e-7; float64 keeps SLEEF's).
 """
@@ -101,7 +101,7 @@ class SRUFunction(torch.autograd.Function):
     def forward(ctx, U: Tensor, x: Optional[Tensor], c0: Tensor,  # type: ignore[override]
                 bias: Tensor, v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         U, x, c0, bias, v = (None if t is None else t.contiguous() for t in (U, x, c0, bias, v))
-        h, c = _ext.load().forward(U, x, c0, bias, v)  # c: (T, B, H), every c_t
+        h, c = _ext.load().sru_forward(U, x, c0, bias, v)  # c: (T, B, H), every c_t
         ctx.save_for_backward(U, x, c0, bias, v, c)
         return h, c[-1].clone()
 
@@ -109,22 +109,22 @@ class SRUFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor, grad_cn: Tensor):  # type: ignore[override]
         U, x, c0, bias, v, c = ctx.saved_tensors
-        gU, gx, gc0, gbias, gv = _ext.load().backward(
+        gU, gx, gc0, gbias, gv = _ext.load().sru_backward(
             grad_h.contiguous(), grad_cn.contiguous(), U, x, c0, bias, v, c)
         return gU, (gx if x is not None else None), gc0, gbias, (gv if v is not None else None)
 
 
 class SRULayerFunction(torch.autograd.Function):
-    """One SRU layer with the input projection done in the C++ loop (``layer_forward``):
+    """One SRU layer with the input projection done in the C++ loop (``sru_layer_forward``):
     (x (T, B, I), W (4H, I), c0 (B, H), bias (2H,), v (2H,) or None) -> (h (T, B, H), c_T (B, H)),
     the same as ``_recurrence(F.linear(x, W), None, c0, bias, v)``, for CPU float32/float64 with
-    1 <= I <= ``FUSED_MAX_INPUT`` and 4H rows in W. The backward is ``layer_backward``."""
+    1 <= I <= ``FUSED_MAX_INPUT`` and 4H rows in W. The backward is ``sru_layer_backward``."""
 
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, c0: Tensor,  # type: ignore[override]
                 bias: Tensor, v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         c0, bias, v = (None if t is None else t.contiguous() for t in (c0, bias, v))
-        h, c, c_n = _ext.load().layer_forward(x, w, c0, bias, v, True)  # c: every c_t
+        h, c, c_n = _ext.load().sru_layer_forward(x, w, c0, bias, v, True)  # c: every c_t
         ctx.save_for_backward(x, w, c0, bias, v, c)
         return h, c_n
 
@@ -132,7 +132,7 @@ class SRULayerFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor, grad_cn: Tensor):  # type: ignore[override]
         x, w, c0, bias, v, c = ctx.saved_tensors
-        gx, gw, gc0, gbias, gv = _ext.load().layer_backward(
+        gx, gw, gc0, gbias, gv = _ext.load().sru_layer_backward(
             grad_h, grad_cn, x, w, c0, bias, v, c, ctx.needs_input_grad[0])
         return ((gx if ctx.needs_input_grad[0] else None), gw, gc0, gbias,
                 (gv if v is not None else None))
@@ -142,7 +142,7 @@ FUSED_MAX_INPUT = 8  # the largest input size SRULayerFunction / layer_forward t
 
 
 def _fused_ok(x: Tensor, w: Tensor, hidden: int) -> bool:
-    """Can this layer run as one ``layer_forward`` call (see :class:`SRULayerFunction`)?"""
+    """Can this layer run as one ``sru_layer_forward`` call (see :class:`SRULayerFunction`)?"""
     return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
             and w.dtype == x.dtype and w.shape[0] == 4 * hidden
             and 1 <= w.shape[1] <= FUSED_MAX_INPUT and backend() == "cpp")
@@ -150,24 +150,24 @@ def _fused_ok(x: Tensor, w: Tensor, hidden: int) -> bool:
 
 def _register_flop_formulas() -> None:
     """Let ``torch.utils.flop_counter.FlopCounterMode`` (and so ``cost.measured_matmul_flops``)
-    count the matmul inside ``layer_forward`` / ``layer_backward`` as it counts F.linear's:
+    count the matmul inside ``sru_layer_forward`` / ``sru_layer_backward`` as it counts F.linear's:
     2·T·B·kH·I forward; backward dL/dW, plus dL/dx when asked for."""
     ops = _ext.load()
     try:
         from torch.utils.flop_counter import flop_registry, register_flop_formula
     except ImportError:  # an older torch: the counter just does not see these ops
         return
-    if ops is None or ops.layer_forward in flop_registry:
+    if ops is None or ops.sru_layer_forward in flop_registry:
         return
 
     def layer_flops(x_shape, w_shape) -> int:
         return 2 * x_shape[0] * x_shape[1] * w_shape[0] * w_shape[1]
 
-    @register_flop_formula(ops.layer_forward)
+    @register_flop_formula(ops.sru_layer_forward)
     def _forward_flops(x, w, *args, out_shape=None, **kwargs) -> int:
         return layer_flops(x, w)
 
-    @register_flop_formula(ops.layer_backward)
+    @register_flop_formula(ops.sru_layer_backward)
     def _backward_flops(grad_h, grad_cn, x, w, c0, bias, v, c, need_gx, out_shape=None,
                         **kwargs) -> int:
         return layer_flops(x, w) * (2 if need_gx else 1)
@@ -179,17 +179,17 @@ _register_flop_formulas()
 def _layer(x: Tensor, w: Tensor, c0: Tensor, bias: Tensor, v: Optional[Tensor],
            hidden: int) -> Tuple[Tensor, Tensor]:
     """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H)). Without autograd a CPU
-    layer is one C++ call (``layer_forward``: for a larger I it does the matmul itself)."""
+    layer is one C++ call (``sru_layer_forward``: for a larger I it does the matmul itself)."""
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                            for t in (x, w, c0, bias, v))
     if _fused_ok(x, w, hidden):
         if grad:
             return SRULayerFunction.apply(x, w, c0, bias, v)
-        h, _, c_n = _ext.load().layer_forward(x, w, c0.contiguous(), bias, v, False)
+        h, _, c_n = _ext.load().sru_layer_forward(x, w, c0.contiguous(), bias, v, False)
         return h, c_n
     if (not grad and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
             and w.dtype == x.dtype and backend() == "cpp"):
-        h, _, c_n = _ext.load().layer_forward(x, w, c0.contiguous(), bias, v, False)
+        h, _, c_n = _ext.load().sru_layer_forward(x, w, c0.contiguous(), bias, v, False)
         return h, c_n
     U = F.linear(x, w)                    # Eq. 3–5 (and W_h x) as one matmul, Eq. 8
     return _recurrence(U, x if w.shape[0] == 3 * hidden else None, c0, bias, v)   # Eq. 4–7

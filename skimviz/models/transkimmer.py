@@ -336,7 +336,7 @@ class TranskimmerClassifier(_KernelCache):
             head = [self.pooler.weight, self.pooler.bias, self.classifier.weight,
                     self.classifier.bias]
             eps_p = self.gate[0].net[0].eps if self.skim else 1e-5
-            k = torch.classes.skimviz_sru.TranskimmerWeights(
+            k = torch.classes.skimviz.TranskimmerWeights(
                 [t.detach() for t in emb], [t.detach() for t in layers],
                 [t.detach() for t in preds], [t.detach() for t in head], self.layers[0].heads,
                 self.layers[0].attn_norm.eps, eps_p, SMALL_TOKENS, self.pool == "mean")

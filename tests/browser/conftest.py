@@ -287,8 +287,9 @@ def _served(log_name: str) -> Iterator[StreamlitServer]:
 
 @pytest.fixture(scope="session")
 def streamlit_server() -> Iterator[StreamlitServer]:
-    """The app, served once for the whole browser session."""
-    with _served("streamlit-server.log") as server:
+    """The app, served once for the whole browser session (once per pytest-xdist worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    with _served(f"streamlit-server-{worker}.log" if worker else "streamlit-server.log") as server:
         yield server
 
 
