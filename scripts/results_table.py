@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-
-from skimviz import checkpoint  # noqa: E402
 from skimviz.tasks import mnist as task  # noqa: E402
+from skimviz.training import checkpoint  # noqa: E402
 
 
 def rows():

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
-from skimviz import checkpoint  # noqa: E402
 from skimviz.data.text import load_sst2  # noqa: E402
 from skimviz.tasks import transkimmer as tk  # noqa: E402
+from skimviz.training import checkpoint  # noqa: E402
 
 
 def shift_keep_bias(model, deltas) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from skimviz import checkpoint  # noqa: E402
+from skimviz.training import checkpoint  # noqa: E402
 
 # (bench row name, shipped name)
 ROWS = [("paper-frequency-gru-skip-lam0-1ms", "skip-gru-frequency-lam0"),

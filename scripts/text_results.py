@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-
-from skimviz import checkpoint  # noqa: E402
 from skimviz.data import text as textdata  # noqa: E402
 from skimviz.tasks import skim_text, transkimmer  # noqa: E402
+from skimviz.training import checkpoint  # noqa: E402
 
 
 def skim_rows(data_dir: str, min_flop_r: float = 2.5):

@@ -21,13 +21,12 @@ import argparse
 import math
 import statistics
 import time
-from pathlib import Path
-
 
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from skimviz import _ext, checkpoint  # noqa: E402
+from skimviz import _ext
+from skimviz.training import checkpoint  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
-from skimviz import checkpoint  # noqa: E402
 from skimviz.data.text import load_imdb  # noqa: E402
 from skimviz.tasks import transkimmer as tk  # noqa: E402
+from skimviz.training import checkpoint  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,7 @@ parsed, so a bad value is one argparse usage error (exit code 2) before any work
 never a folder created outside ``--work`` by ``--name ../../x``, never a training that runs to
 its end and then fails, never ``range() arg 3 must not be zero`` from ``--batch-size 0``.
 
-Bounds on model sizes are those of :mod:`skimviz.card_schema`, so what the CLI trains, the
+Bounds on model sizes are those of :mod:`skimviz.training.card_schema`, so what the CLI trains, the
 checkpoint loader accepts.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from . import card_schema
-from .safety import strip_controls, shorten
+from skimviz.safety import shorten, strip_controls
+from skimviz.training import card_schema
 
 Err = argparse.ArgumentTypeError
 

@@ -12,11 +12,18 @@ import tarfile
 import zlib
 from typing import List, Optional
 
-from . import argtypes as at
+from skimviz import argtypes as at
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a shipped model (resumable)")
+    p = sub.add_parser("train", help="train a shipped model (resumable)",
+                       description="Train one task's model. `skimviz train --config "
+                       "configs/<checkpoint>.toml --data-dir ../shared/data` runs the recipe of "
+                       "a shipped checkpoint (the task comes from the file; options after it are "
+                       "added and win).")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="a recipe file (configs/<checkpoint>.toml) in place of the task and its "
+                        "options")
     tsub = p.add_subparsers(dest="task", required=True)
     m = tsub.add_parser("mnist", help="Skip RNN / RNN on MNIST pixel sequences (paper Sec. 4.3)")
     m.add_argument("--name", default="skip-gru-mnist", type=at.name,
@@ -58,9 +65,9 @@ def _add_train(sub) -> None:
             ("frames", "CNN + Skip RNN on digit clips (our take on paper Sec. 4.5)",
              "skip-gru-frames", "frames")):
         _add_signal_task(tsub, task, help_, name, extra)
-    from .tasks import skim_text
+    from skimviz.tasks import skim_text
     skim_text.add_arguments(tsub)
-    from .tasks import transkimmer
+    from skimviz.tasks import transkimmer
     transkimmer.add_arguments(tsub)
 
 
@@ -153,9 +160,9 @@ def _add_bench(sub) -> None:
     k.add_argument("--threads", type=at.THREADS, default=1, help="torch threads while timing")
     k.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     k.add_argument("--json", action="store_true", help="print one JSON object")
-    from .bench_transkimmer import add_arguments as _add_bench_transkimmer
+    from skimviz.bench.transkimmer import add_arguments as _add_bench_transkimmer
     _add_bench_transkimmer(bsub)
-    from .bench_skip_train import add_arguments as _add_bench_skip_train
+    from skimviz.bench.skip_train import add_arguments as _add_bench_skip_train
     _add_bench_skip_train(bsub)
     pp = bsub.add_parser("paper", help="reproduce a paper's tables")
     psub = pp.add_subparsers(dest="paper", required=True)
@@ -193,14 +200,14 @@ class Parser(argparse.ArgumentParser):
 def one_line(message: object) -> str:
     """A message as one terminal line: bidi controls removed, other unprintable characters
     (newlines, escape sequences) shown escaped, as Python writes them."""
-    from .safety import strip_bidi
+    from skimviz.safety import strip_bidi
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in strip_bidi(str(message)))
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="skimviz",
                 description="skimviz: see and measure conditional computation.")
-    from . import __version__
+    from skimviz import __version__
     ap.add_argument("--version", action="version", version=f"skimviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     _add_train(sub)
@@ -241,14 +248,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     command refuses, with a one-line message; 1: a training that diverged)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    from skimviz.safety import InputError
+    from skimviz.training import configs
     try:
-        args = parser.parse_args(argv)
+        expanded, configs.current = configs.expand(argv)
+    except InputError as e:
+        print(f"skimviz train: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(expanded)
         _check(args, parser)
     except SystemExit as e:             # argparse printed the usage error (or --help)
         return e.code if isinstance(e.code, int) else 2
-    args.argv = argv  # recorded in model cards as the reproducing command
-    from .checkpoint import CheckpointError
-    from .train import TrainingDiverged
+    args.argv = argv  # recorded in model cards as the reproducing command (with --config, if any)
+    from skimviz.training.checkpoint import CheckpointError
+    from skimviz.training.loop import TrainingDiverged
 
     try:
         return _run(args)
@@ -271,38 +285,38 @@ def entry() -> None:
 
 def _run(args) -> int:
     """The work of a parsed, checked command line."""
-    from . import _ext
+    from skimviz import _ext
     if args.command == "ext":
         return _ext.main([args.action])
     _ext.ensure()                        # first use: compile the C++ kernels once
     if args.command == "train":
-        from . import tasks
+        from skimviz import tasks
         return tasks.module(args.task).train_command(args)
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "predict":
         return _predict(args)
     if args.command == "bench" and args.what == "transkimmer":
-        from . import bench_transkimmer
+        from skimviz.bench import transkimmer as bench_transkimmer
         return bench_transkimmer.main(args)
     if args.command == "bench" and args.what == "skip-train":
-        from . import bench_skip_train
+        from skimviz.bench import skip_train as bench_skip_train
         return bench_skip_train.main(args)
     if args.command == "bench" and args.what == "paper":
-        from . import bench_paper
+        from skimviz.bench import paper as bench_paper
         return bench_paper.main(args)
-    from . import bench
+    from skimviz.bench import skip_rnn as bench
     return bench.main(args)
 
 
 def _load(name: str):
-    from . import checkpoint
+    from skimviz.training import checkpoint
     return checkpoint.load(name)
 
 
 def _evaluate(args) -> int:
     model, card = _load(args.name)
-    from . import tasks
+    from skimviz import tasks
     task = tasks.by_card_task(card.get("task"))
     if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
@@ -328,16 +342,16 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     model, card = _load(args.name)
     if card.get("task") == "text-classification":
-        from .tasks import skim_text
+        from skimviz.tasks import skim_text
         return skim_text.predict_command(model, card, args)
     if card.get("task") == "sst2-transkimmer":
-        from .tasks import transkimmer
+        from skimviz.tasks import transkimmer
         return transkimmer.predict_command(model, card, args)
     if card.get("task") not in (None, "mnist-pixels"):
         raise ValueError(f"predict runs MNIST digit and text checkpoints; {args.name} is a "
                          f"{card['task']!r} model: use evaluate")
-    from .data import images, mnist
-    from .tasks import mnist as task
+    from skimviz.data import images, mnist
+    from skimviz.tasks import mnist as task
     if args.threshold is not None:
         model.set_threshold(args.threshold)
     if args.index is not None:
@@ -358,8 +372,8 @@ def _predict(args) -> int:
 def _read_image(path: str) -> bytes:
     """The bytes of an image file, its true size checked against the upload limit first (a
     50 MB file is reported as 50 MB, not as the part that was read)."""
-    from .data import images
-    from .safety import InputError, shorten, strip_controls
+    from skimviz.data import images
+    from skimviz.safety import InputError, shorten, strip_controls
     size = os.stat(path).st_size
     try:
         images.check_size(size)

@@ -8,10 +8,11 @@ FlopCounterMode reports 0 for ``nn.LSTM`` on its oneDNN path.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict
+from typing import Callable, Dict, Iterator, Optional
 
 import torch
 
@@ -203,3 +204,18 @@ def describe_device(device: str = "cpu") -> str:
     import platform
     n = torch.get_num_threads()
     return f"CPU: {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''}"
+
+
+@contextlib.contextmanager
+def threads(n: Optional[int]) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the old value afterwards
+    (``None``: leave it as it is)."""
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

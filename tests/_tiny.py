@@ -4,12 +4,12 @@ from pathlib import Path
 
 import torch
 
-from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.models.transkimmer import TranskimmerClassifier
 from skimviz.tasks import mnist
 from skimviz.tasks.transkimmer import CLS
+from skimviz.training import checkpoint
 
 WORDS = ["good", "bad", "film", "fun", "dull", "a", "the", "is", "!"]
 

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests._helpers import (APP, TIMEOUT, open_page, no_exception as _no_exception,
-                           metric as _metric, chart as _chart, array as _array)
-
+from tests._helpers import APP, TIMEOUT, open_page
+from tests._helpers import array as _array
+from tests._helpers import chart as _chart
+from tests._helpers import metric as _metric
+from tests._helpers import no_exception as _no_exception
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MNIST_PAGE = "views/skip_rnn_mnist.py"
@@ -96,8 +98,10 @@ def test_presentation_mode_on_the_home_page():
 
 
 def test_no_material_icons_or_remote_assets():
-    for path in [REPO_ROOT / "app.py", *(REPO_ROOT / "pages").glob("*.py"),
-                 REPO_ROOT / "skimviz" / "figures.py"]:
+    paths = [REPO_ROOT / "app.py", *(REPO_ROOT / "views").glob("*.py"),
+             *(REPO_ROOT / "ui").glob("*.py"), *(REPO_ROOT / "skimviz" / "viz").glob("*.py")]
+    assert len(paths) > 20
+    for path in paths:
         text = path.read_text()
         assert ":material/" not in text, path
         assert "http://" not in text and "https://" not in text, path
@@ -157,7 +161,7 @@ def test_first_screen_map_metrics_and_sentence(pretrained_env):
 def test_time_tab_is_measured_and_matches_the_first_screen(pretrained_env):
     """The Time tab's three times come from the same measurement as the first screen's metric,
     and its sentence is generated from them (no hand-written speed claim)."""
-    from skimviz import latency
+    from skimviz.bench import latency
 
     at = _mnist()
     times = {k: _metric(at, latency.LABELS[k]) for k in latency.KEYS}
@@ -185,8 +189,8 @@ def test_paper_tab_fig3_from_the_cards_and_fig4_grid(pretrained_env):
     of each class) with the pixels used under each."""
     import json as _json
 
-    from skimviz import digits
     from skimviz.data import mnist
+    from ui import digits
 
     at = _mnist()
     fig3 = _chart(at, "fig3_chart")
@@ -444,7 +448,7 @@ def test_short_training_run(pretrained_env):
 
 
 def test_training_nan_shows_message(pretrained_env, monkeypatch):
-    from skimviz import train
+    from skimviz.training import loop as train
 
     def diverge(self, *args, **kwargs):
         raise train.TrainingDiverged("the loss became nan at step 1; lower the learning rate")
@@ -636,7 +640,7 @@ def test_presentation_mode_on_the_mnist_page(pretrained_env):
         _no_exception(at)
     assert any("Slide 3 of 4" in c.value for c in at.caption)
     assert at.slider(key="theta").value == pytest.approx(0.8)
-    from skimviz import lessons
+    from ui import lessons
 
     shown = {m.label for m in at.metric} | {t.label for t in at.tabs} | {"use", "skip"}
     for slide in lessons.slides("skip-rnn-mnist"):

@@ -22,8 +22,8 @@ TIMEOUT = 120
 def _tiny(directory: Path, name: str, skip: bool, accuracy: float) -> Path:
     """A tiny MNIST checkpoint (8 units, 7×7 digits) with a card like a training's: metrics, a
     θ sweep for a skipping model, and a target note with training advice (never shown)."""
-    from skimviz import checkpoint
     from skimviz.tasks import mnist
+    from skimviz.training import checkpoint
     torch.manual_seed(0)
     m = mnist.make_model("gru", 8, skip=skip)
     card = mnist.base_card(name, m, 7)
@@ -99,7 +99,8 @@ def _text(at: AppTest) -> str:
 
 def _groups(directory: Path | None) -> list:
     """The task picker's entries (its values) for the checkpoints in ``directory``."""
-    from skimviz import checkpoint, dashboard
+    from skimviz.training import checkpoint
+    from ui import dashboard
     cards = [checkpoint.load_card(n, directory) for n in checkpoint.list_pretrained(directory)]
     return dashboard.groups(dashboard.points_from_cards(cards) if cards
                             else dashboard.paper_points())
@@ -115,7 +116,7 @@ def _pick(at: AppTest, group: str, axis: str = "flops") -> AppTest:
 def test_renders_with_the_real_pretrained_folder(monkeypatch):
     """Each task of the picker draws its checkpoints in at most 3 columns, with a generated
     sentence naming the ringed best trade-off; every shipped checkpoint is in one of them."""
-    from skimviz import checkpoint
+    from skimviz.training import checkpoint
     at = _page(monkeypatch, None)
     assert at.title[0].value == "Trade-off dashboard"
     options = at.segmented_control(key="dash_task").options
@@ -144,7 +145,7 @@ def test_renders_with_the_real_pretrained_folder(monkeypatch):
 def test_no_training_status_or_commands_anywhere(monkeypatch, dry_checkpoints):
     """Neither the shipped cards' target notes ("continue it with --resume, see README") nor
     the dry run's status reach the page, in any task or cost."""
-    from skimviz import checkpoint
+    from skimviz.training import checkpoint
     assert any("--resume" in str(checkpoint.load_card(n).get("target"))
                for n in checkpoint.list_pretrained())  # the cards do hold such notes
     for directory in (None, dry_checkpoints / "pretrained"):
@@ -191,7 +192,7 @@ def test_latency_times_every_checkpoint_of_the_task(monkeypatch, dry_checkpoints
 def test_latency_of_every_shipped_task(monkeypatch):
     """Every shipped checkpoint, task by task, gets a measured time (text models read their own
     vocabulary, signals and clips their own generated input)."""
-    from skimviz import checkpoint
+    from skimviz.training import checkpoint
     at = _page(monkeypatch, None)
     timed = {}
     for group in _groups(None):

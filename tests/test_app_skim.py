@@ -17,13 +17,15 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.tasks import skim_text
-from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
-                           no_exception as _no_exception, metric as _metric, array as _array,
-                           warnings as _warnings)
+from skimviz.training import checkpoint
+from tests._helpers import APP, TIMEOUT, block, open_page, use_pretrained
+from tests._helpers import array as _array
+from tests._helpers import metric as _metric
+from tests._helpers import no_exception as _no_exception
+from tests._helpers import warnings as _warnings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE = "views/skim_rnn_text.py"
@@ -178,13 +180,14 @@ def test_exports(skim_env):
     assert {"Words as CSV", "Trace as JSON"} <= set(buttons)
     # AppTest exposes the download's data through its media URL only; rebuild it the page's
     # way and check it against what the page shows instead.
-    from skimviz import figures, figures_text
+    from skimviz.viz import common
+    from skimviz.viz import tokens as figures_text
 
     spans = _spans(_tokens_html(at))
     model, _ = checkpoint.load("skim-lstm-sst2", skim_env)
     vocab = skim_text.load_vocab(skim_env / "skim-lstm-sst2")
     res = skim_text.analyse(model, vocab, "A funny film , not bad at all !")
-    rows = list(csv.DictReader(io.StringIO(figures.to_csv(figures_text.token_rows(res)))))
+    rows = list(csv.DictReader(io.StringIO(common.to_csv(figures_text.token_rows(res)))))
     assert [r["token"] for r in rows] == [html.unescape(t) for _, t in spans]
     assert [r["decision"] == "skimmed" for r in rows] == ["skimviz-skim" in c for c, _ in spans]
 
@@ -237,7 +240,7 @@ def test_no_checkpoint_is_an_error_not_a_crash(tmp_path, monkeypatch):
 
 
 def test_speedup_button(skim_env, monkeypatch):
-    from skimviz import skim_speed
+    from skimviz.bench import skim_speed
 
     monkeypatch.setattr(skim_speed, "THRESHOLDS", (0.01, 0.99))
     at = _page()
@@ -278,7 +281,7 @@ def test_presentation_mode(skim_env):
 
 
 def test_presentation_slides_move_theta(skim_env):
-    """The guided sequence (skimviz.lessons) steps through slides; slide 3 lowers θ, which
+    """The guided sequence (ui.lessons) steps through slides; slide 3 lowers θ, which
     skims more of the same text."""
     at = _page()
     at.toggle(key="present_toggle_skim-rnn-text").set_value(True).run()

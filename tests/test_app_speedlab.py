@@ -158,7 +158,7 @@ def test_bad_hidden_and_no_cells():
 
 
 def test_presentation_mode_steps_through_slides():
-    """The toggle shows the page's slides (skimviz.lessons) beside the main chart, keeps every
+    """The toggle shows the page's slides (ui.lessons) beside the main chart, keeps every
     control and present=1 in the URL; a slide sets the rate p."""
     at = _page()
     assert not any("Slide" in c.value for c in at.caption)

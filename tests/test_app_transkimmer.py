@@ -16,13 +16,16 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from skimviz import checkpoint
 from skimviz.data import text as textdata
 from skimviz.models.transkimmer import TranskimmerClassifier
 from skimviz.tasks import transkimmer as tk
-from tests._helpers import (APP, TIMEOUT, block, open_page, use_pretrained,
-                           no_exception as _no_exception, metric as _metric, chart as _chart,
-                           array as _array, warnings as _warnings)
+from skimviz.training import checkpoint
+from tests._helpers import APP, TIMEOUT, block, open_page, use_pretrained
+from tests._helpers import array as _array
+from tests._helpers import chart as _chart
+from tests._helpers import metric as _metric
+from tests._helpers import no_exception as _no_exception
+from tests._helpers import warnings as _warnings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE = "views/transkimmer_text.py"

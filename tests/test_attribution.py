@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skimviz import attribution as A
+from skimviz.attribution import pixels as A
 from skimviz.tasks import mnist as task
 
 

@@ -1,4 +1,4 @@
-"""Attributions on text (skimviz.attribution_text): shapes, the agreement numbers on a model
+"""Attributions on text (skimviz.attribution.text): shapes, the agreement numbers on a model
 whose logit depends on one token only (the answer is known), the Transkimmer's masking path,
 and the set-level summary."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from skimviz import attribution_text as AT
+from skimviz.attribution import text as AT
 from skimviz.models.skim_rnn import SkimTrace
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.models.transkimmer import TranskimmerClassifier

@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from skimviz import checkpoint
-from skimviz.checkpoint import CheckpointError
 from skimviz.tasks import mnist as task
+from skimviz.training import checkpoint
+from skimviz.training.checkpoint import CheckpointError
 
 
 def _card(model, name="tiny"):
@@ -99,7 +99,8 @@ def test_shipped_checkpoints_load():
 
 def test_extra_files_are_saved_and_read_back_safely(tmp_path):
     from torch import nn as _nn
-    from skimviz import checkpoint as ck
+
+    from skimviz.training import checkpoint as ck
     m = _nn.Linear(2, 2)
     card = {"name": "x", "architecture": "SequenceClassifier", "config": {}}
     d = ck.save(m, card, tmp_path / "x", extra_files={"vocab.txt": "<pad>\n<unk>\na\n"})

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from skimviz import card_schema, checkpoint, cli
-from skimviz.checkpoint import CheckpointError
+from skimviz import cli
 from skimviz.safety import human_bytes
-
+from skimviz.training import card_schema, checkpoint
+from skimviz.training.checkpoint import CheckpointError
 from tests._tiny import mnist_checkpoint, text_checkpoint, transkimmer_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
-"""skimviz.dashboard: points from constructed model cards, the paper's points, θ sweeps,
-missing fields, latency; and skimviz.lessons' slides."""
+"""ui.dashboard: points from constructed model cards, the paper's points, θ sweeps,
+missing fields, latency; and ui.lessons' slides."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from skimviz import checkpoint, cost, dashboard as D, lessons
+from skimviz import cost
+from skimviz.training import checkpoint
+from ui import dashboard as D
+from ui import lessons
 
 
 def _card(name="skip-a", skip=True, acc=0.9, flops=3.0e7, updates=400.0, sweep=True,
@@ -310,15 +313,15 @@ def test_latency_inputs_run_every_shipped_checkpoint():
 
 # --- the trade-off figure ------------------------------------------------------------------------
 def test_tradeoff_figure_grid_legend_and_ring():
-    from skimviz import figures as F
+    from skimviz.viz import common, tradeoff
 
     cards = [{**_card(f"m{i}"), "task": t} for i, t in
              enumerate(["adding", "frequency", "frames", "mnist-pixels"])]
     pts = D.points_from_cards(cards)
-    fig = F.tradeoff_figure(pts, highlight=["m1"])
+    fig = tradeoff.tradeoff_figure(pts, highlight=["m1"])
     domains = {tuple(fig.layout[k].domain) for k in fig.layout if k.startswith("xaxis")}
     assert len(domains) == 2  # four panels as 2 × 2, never more than 3 columns
-    fig3 = F.tradeoff_figure(pts[:3] + [p for p in pts if p["task"] == "adding"])
+    fig3 = tradeoff.tradeoff_figure(pts[:3] + [p for p in pts if p["task"] == "adding"])
     assert len({tuple(fig3.layout[k].domain) for k in fig3.layout
                 if k.startswith("xaxis")}) == 3
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.y == 1
@@ -326,16 +329,16 @@ def test_tradeoff_figure_grid_legend_and_ring():
     assert len(ring) == 1 and ring[0].meta["task"] == "frequency"
     names = [t.name for t in fig.data if t.showlegend is not False]
     assert len(names) == len(set(names))  # one legend entry per kind, not per panel
-    assert fig.layout.margin.t >= 12 * 1.9 * F.legend_rows(names, 12, 680)
+    assert fig.layout.margin.t >= 12 * 1.9 * common.legend_rows(names, 12, 680)
 
 
 def test_log_ticks_and_short_numbers():
-    from skimviz import figures as F
+    from skimviz.viz import common
 
-    assert F.log_ticks(1e6, 1e8) == [1e6, 1e7, 1e8] or len(F.log_ticks(1e6, 1e8)) <= 5
-    t = F.log_ticks(1.2e6, 3.4e6)
+    assert common.log_ticks(1e6, 1e8) == [1e6, 1e7, 1e8] or len(common.log_ticks(1e6, 1e8)) <= 5
+    t = common.log_ticks(1.2e6, 3.4e6)
     assert 2 <= len(t) <= 5 and all(1.2e6 <= v <= 3.4e6 for v in t)
-    assert len(F.log_ticks(0.2, 60)) <= 5 and F.log_ticks(0, 1) == []
-    assert [F.short_number(v) for v in (2e7, 5e5, 3e9, 0.5)] == ["20M", "500k", "3G", "0.5"]
-    assert F.legend_rows([], 12, 600) == 0
-    assert F.legend_rows(["a" * 40] * 6, 12, 600) > F.legend_rows(["a" * 40] * 6, 12, 2000)
+    assert len(common.log_ticks(0.2, 60)) <= 5 and common.log_ticks(0, 1) == []
+    assert [common.short_number(v) for v in (2e7, 5e5, 3e9, 0.5)] == ["20M", "500k", "3G", "0.5"]
+    assert common.legend_rows([], 12, 600) == 0
+    assert common.legend_rows(["a" * 40] * 6, 12, 600) > common.legend_rows(["a" * 40] * 6, 12, 2000)

@@ -1,11 +1,11 @@
-"""skimviz.digits: the MNIST page's sentences say exactly the numbers they are given; the Fig. 3
+"""ui.digits: the MNIST page's sentences say exactly the numbers they are given; the Fig. 3
 history comes from the cards; live training runs and repeats with its seed."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from skimviz import digits
+from ui import digits
 
 
 def _pred(update, flops=50.0, dense=100.0):

@@ -1,5 +1,5 @@
-"""The Skim-RNN page's pure builders (skimviz.figures_text), the speed-up measurement
-(skimviz.skim_speed) and its URL state (skimviz.urlstate.parse_skim / encode_skim), tested on
+"""The Skim-RNN page's pure builders (skimviz.viz.tokens), the speed-up measurement
+(skimviz.bench.skim_speed) and its URL state (ui.urlstate.parse_skim / encode_skim), tested on
 their data."""
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import re
 import pytest
 import torch
 
-from skimviz import figures, figures_text, skim_speed, urlstate
+from skimviz.bench import skim_speed
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
+from skimviz.viz import common
+from skimviz.viz import tokens as figures_text
+from ui import urlstate
 
 SWEEP = [{"threshold": 0.2, "accuracy": 0.70, "skim_rate": 0.8, "flop_r": 3.0},
          {"threshold": 0.5, "accuracy": 0.80, "skim_rate": 0.5, "flop_r": 1.8},
@@ -68,7 +71,7 @@ def test_token_rows_and_trace_json():
                 "p_skim": [0.1, 0.8, 0.3], "label": 1, "probability": 0.9, "flop_r": 1.5}
     rows = figures_text.token_rows(analysis)
     assert [r["decision"] for r in rows] == ["read", "skimmed", "read"]
-    parsed = list(csv.DictReader(io.StringIO(figures.to_csv(rows))))
+    parsed = list(csv.DictReader(io.StringIO(common.to_csv(rows))))
     assert parsed[2] == {"index": "2", "token": "zork", "decision": "read", "p_skim": "0.3",
                          "known": "0"}
     j = json.loads(figures_text.trace_json(analysis, {"model": "m", "theta": 0.4}))

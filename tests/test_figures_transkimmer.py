@@ -1,4 +1,4 @@
-"""The Transkimmer page's pure figure builders (skimviz.figures_transkimmer), tested on data."""
+"""The Transkimmer page's pure figure builders (skimviz.viz.layers), tested on data."""
 from __future__ import annotations
 
 import csv
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from skimviz import figures
-from skimviz import figures_transkimmer as ft
+from skimviz.viz import common
+from skimviz.viz import layers as ft
 
 
 def _words():
@@ -104,7 +104,7 @@ def test_word_rows_and_csv():
     assert [r["kept_to_end"] for r in rows] == [0, 0, 1, 0]
     assert rows[3]["pieces"] == "un ##believ ##ably"
     assert [r["known"] for r in rows] == [1, 1, 0, 1]
-    back = list(csv.DictReader(io.StringIO(figures.to_csv(rows))))
+    back = list(csv.DictReader(io.StringIO(common.to_csv(rows))))
     assert [r["word"] for r in back] == ["the", "film", "great", "unbelievably"]
     assert "known" not in ft.word_rows(res)[0]
 

@@ -27,9 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skimviz import card_schema, checkpoint, cli
-from skimviz.checkpoint import CheckpointError
+from skimviz import cli
 from skimviz.tasks import _input
+from skimviz.training import card_schema, checkpoint
+from skimviz.training.checkpoint import CheckpointError
 from tests._tiny import mnist_checkpoint, text_checkpoint, transkimmer_checkpoint
 
 # on top of the session's profile (tests/conftest.py: "skimviz", or "ci" with derandomize)

@@ -9,12 +9,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skimviz import safety, urlstate
+from skimviz import safety
 from skimviz.data import text as textdata
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.models.transkimmer import TranskimmerClassifier
 from skimviz.tasks import skim_text
 from skimviz.tasks import transkimmer as tk
+from ui import urlstate
 
 FAST = settings(max_examples=120, deadline=2000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -226,8 +226,8 @@ def test_shipped_model_reads_photo_digits():
     """The shipped skip-gru-mnist on photo-like digits after this preparation: a ring "0" and a
     "7" (a bar and a diagonal), each at three stroke widths, PNG and JPEG. These two read
     robustly (probability ≥ 0.75 in exploration over lighting, widths and jitter)."""
-    from skimviz import checkpoint
     from skimviz.tasks import mnist as task
+    from skimviz.training import checkpoint
 
     try:
         model, _ = checkpoint.load("skip-gru-mnist", REPO_ROOT / "pretrained")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from skimviz import latency
+from skimviz.bench import latency
 from skimviz.models.classifier import SequenceClassifier
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.models.transkimmer import TranskimmerClassifier

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from skimviz import playback
+from skimviz.viz import playback
 
 
 def test_frame_steps_end_at_T_and_are_capped():

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from skimviz import checkpoint
 from skimviz.tasks import frequency
+from skimviz.training import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,6 +143,7 @@ def test_transfer_check_evaluates_on_held_out_imdb_reviews(tmp_path, capsys):
     import io
     import tarfile
     import zlib
+
     from skimviz.data.text import IMDB_VALID_SHARE
     check = _script("transkimmer_transfer_check")
     src, texts, labels = _tk_checkpoint(tmp_path)

@@ -191,7 +191,7 @@ def test_text_classifier_dense_and_skim_agree_when_reading():
 def test_decisions_replay_equals_inference(batch):
     """``decisions`` replays the inference path's read/skim choices in the differentiable
     two-candidate path: same logits (and states), with gradients reaching the embeddings."""
-    from skimviz.attribution_text import skim_logits
+    from skimviz.attribution.text import skim_logits
 
     torch.manual_seed(3)
     model = TextClassifier(40, 8, 16, 4, 2, skim=True).eval()

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from skimviz import speedlab
+from skimviz.bench import speedlab
 from skimviz.models import skim_rnn
 from skimviz.models.skim_rnn import SkimRNN
 

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from skimviz import checkpoint
 from skimviz.cli import main
 from skimviz.data import text as T
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.tasks import skim_text
+from skimviz.training import checkpoint
 
 POS = ["a warm and funny film", "i loved every minute of it", "great acting , great story",
        "the best thing i have seen this year", "moving and beautifully made"]

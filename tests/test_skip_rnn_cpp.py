@@ -140,7 +140,7 @@ def test_force_update_equals_dense(cpp, monkeypatch, cell):
 
 def test_constant_gate_update_period(cpp, monkeypatch):
     """speedlab's knob (W_p = 0, b_p = logit(d)) updates every round(1/p) steps in C++ too."""
-    from skimviz import speedlab
+    from skimviz.bench import speedlab
     m = SkipRNN(1, 32).eval()
     x = torch.randn(1, 784, 1)
     for p in (1.0, 0.5, 0.25, 0.1):

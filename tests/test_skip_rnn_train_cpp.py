@@ -222,7 +222,7 @@ def test_float32_realistic_size(cpp, monkeypatch, cell):
 def test_training_loop_same_first_steps(cpp, monkeypatch):
     """Three Trainer steps (Adam, clipping, the gate's own learning rate, λ ramp) from one seed:
     the same losses and weights on the fused and the PyTorch path."""
-    from skimviz.train import Trainer, batches, classification_loss
+    from skimviz.training.loop import Trainer, batches, classification_loss
 
     def train(backend):
         monkeypatch.setenv(ops.ENV, backend)

@@ -1,4 +1,4 @@
-"""skimviz.speedlab: the benchmark runner behind the Speed lab page and ``bench kernels``.
+"""skimviz.bench.speedlab: the benchmark runner behind the Speed lab page and ``bench kernels``.
 
 Tiny sizes only (a 2-core machine shared with trainings): these test the machinery, not speed.
 """
@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from skimviz import cost, speedlab
+from skimviz import cost
+from skimviz.bench import speedlab
 from skimviz.models.skim_rnn import SkimRNN
 from skimviz.models.skip_rnn import SkipRNN
 
@@ -20,7 +21,7 @@ KEYS = {"cell", "backend", "seq_len", "batch", "hidden", "mode", "ms", "flops", 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    with speedlab.threads(1):
+    with cost.threads(1):
         yield
 
 
@@ -230,7 +231,7 @@ def test_total_cap_skips_points():
 
 def test_threads_context_restores():
     old = torch.get_num_threads()
-    with speedlab.threads(old + 1):
+    with cost.threads(old + 1):
         assert torch.get_num_threads() == old + 1
     assert torch.get_num_threads() == old
     rows = speedlab.run_grid(["lstm"], [5], [1], 8, n_threads=old + 1, repeats=1,

@@ -1,4 +1,4 @@
-"""skimviz.speedlab_summary: what the Speed lab page says about a benchmark — each cell against
+"""skimviz.bench.speedlab_summary: what the Speed lab page says about a benchmark — each cell against
 nn.LSTM, sentences generated from the numbers, plain tables — and its main chart. Constructed rows
 only (no timing)."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from skimviz import figures as F
-from skimviz import speedlab_summary as S
+from skimviz.bench import speedlab_summary as S
+from skimviz.viz import speed
 
 RAW_KEYS = {"theory_speedup_flops", "measured_speedup", "gflops_per_s", "p10_ms", "seq_len",
             "update_rate", "requested_update_rate", "backend"}
@@ -82,7 +82,7 @@ def test_chart_sentences():
     assert S.gflops_sentence(ROWS).startswith(
         "nn.LSTM did the most arithmetic per second (0.33 GFLOP/s at 100 steps, batch 4); "
         "nn.GRU the least (0.04 GFLOP/s at 100 steps, batch 1)")
-    pts = F.skip_speedup_points(ROWS)
+    pts = speed.skip_speedup_points(ROWS)
     s = S.skip_sentence(pts, "inference")
     assert "ran 2.0× faster than at p = 1; the FLOPs alone promise 4.0×" in s
     assert "noise" not in s and "train mode" in S.skip_sentence(pts, "train")
@@ -116,7 +116,7 @@ def test_backends_sentence_has_no_commands():
 
 def test_dumbbell_figure():
     e = S.headline(ROWS)
-    fig = F.speed_dumbbell_figure(e)
+    fig = speed.speed_dumbbell_figure(e)
     flops, time_ = [t for t in fig.data if t.name]
     assert flops.name == "FLOPs: × fewer than nn.LSTM"
     assert time_.name == "time: × faster than nn.LSTM"
@@ -124,10 +124,10 @@ def test_dumbbell_figure():
     assert time_.text[0] == "" and time_.text[2] == "20×"  # the baseline row is not labelled
     assert fig.layout.xaxis.type == "log" and fig.layout.legend.orientation == "h"
     assert list(fig.layout.yaxis.categoryarray)[-1] == "nn.LSTM"  # the baseline on top
-    assert "nothing measured" in F.speed_dumbbell_figure([]).layout.annotations[0].text
+    assert "nothing measured" in speed.speed_dumbbell_figure([]).layout.annotations[0].text
 
 
 def test_module_does_not_import_streamlit():
-    code = "import sys, skimviz.speedlab_summary; print('streamlit' in sys.modules)"
+    code = "import sys, skimviz.bench.speedlab_summary; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from skimviz import checkpoint
 from skimviz.data import clips
 from skimviz.models import build
 from skimviz.models.clip_classifier import ClipClassifier
 from skimviz.tasks import _runner, adding, frames, frequency
-from skimviz.train import Trainer, regression_loss
+from skimviz.training import checkpoint
+from skimviz.training.loop import Trainer, regression_loss
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +196,7 @@ def test_adding_export_choice_prefers_solved_then_fewer_updates():
     assert adding.score({"mse": 0.01, "updates": 1}) > adding.score({"mse": 0.02, "updates": 1})
 
 
-# --- the app's live training (skimviz.signals, the LIVE recipes) -----------------------------------
+# --- the app's live training (ui.signals, the LIVE recipes) -----------------------------------
 #: The default live runs (``signals.live_run(task, seed)``) as the page starts them, measured on
 #: this 2-core server with ``nice -n 10``, one torch thread, the fused C++ training path
 #: (skimviz.ops), while the machine also ran other engineers' trainings and test suites: seconds
@@ -226,7 +226,7 @@ LIVE_TABLE = {"frequency": [(12.5, 0.24), (8.1, 0.60), (8.1, 0.50)],
 
 @pytest.mark.parametrize("task", sorted(LIVE_TABLE))
 def test_stated_live_times_cover_the_measured_runs(task):
-    from skimviz import signals
+    from ui import signals
     mod = signals.MODULES[task]
     slowest = max(t for t, _ in LIVE_TABLE[task])
     assert slowest <= mod.LIVE_SECONDS <= 3 * slowest            # measured, with a margin
@@ -238,7 +238,7 @@ def test_stated_live_times_cover_the_measured_runs(task):
 @pytest.mark.parametrize("task,metric", [("frequency", "accuracy"), ("adding", "mse"),
                                          ("frames", "accuracy")])
 def test_live_run_recipe_and_a_two_step_run(task, metric):
-    from skimviz import signals
+    from ui import signals
     run = signals.live_run(task, 5, lam=1e-3, steps=2)
     cfg = signals.MODULES[task].LIVE
     assert run.total == 2 and run.config["lam"] == 1e-3 and run.config["seed"] == 5
@@ -256,7 +256,7 @@ def test_live_run_recipe_and_a_two_step_run(task, metric):
 def test_default_live_run_skips_within_the_stated_time():
     """The page's default live run (frequency, seed 0, the LIVE recipe) with its stated time as
     the budget: it must finish inside it and skip visibly (10–30 s here)."""
-    from skimviz import signals
+    from ui import signals
     run = signals.live_run("frequency", 0)
     run.max_seconds = frequency.LIVE_SECONDS          # stops the run past the stated time
     t0 = time.perf_counter()
@@ -272,7 +272,7 @@ def test_default_live_run_skips_within_the_stated_time():
 
 
 def test_example_numbers_and_sentence():
-    from skimviz import signals
+    from ui import signals
     torch.manual_seed(0)
     model = signals.new_model("frequency")
     with torch.no_grad():

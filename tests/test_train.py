@@ -6,8 +6,16 @@ import torch
 
 from skimviz.data import mnist
 from skimviz.tasks import mnist as task
-from skimviz.train import (StopTraining, Trainer, TrainingDiverged, batches, classification_loss,
-                           evaluate_classifier, summarize_history, threshold_sweep)
+from skimviz.training.loop import (
+    StopTraining,
+    Trainer,
+    TrainingDiverged,
+    batches,
+    classification_loss,
+    evaluate_classifier,
+    summarize_history,
+    threshold_sweep,
+)
 
 
 def _data(n=256, side=7):
@@ -182,7 +190,7 @@ def test_a_nan_gradient_stops_training_with_the_last_finite_weights(clip):
 
 
 def test_detect_collapse():
-    from skimviz.train import collapse_warning, detect_collapse
+    from skimviz.training.loop import collapse_warning, detect_collapse
     assert detect_collapse(accuracy=0.97, num_classes=10, use=0.4) is None
     assert detect_collapse(accuracy=0.97, num_classes=10, use=1.0) is None   # reads all: fine
     c = detect_collapse(accuracy=0.11, num_classes=10, use=0.5)

@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from skimviz import checkpoint, cli
+from skimviz import cli
 from skimviz.models import build
-from skimviz.models.transkimmer import (SkimPredictor, TranskimmerClassifier, bert_state_dict,
-                                        from_bert_safetensors, layer_flops, skim_attention)
+from skimviz.models.transkimmer import (
+    SkimPredictor,
+    TranskimmerClassifier,
+    bert_state_dict,
+    from_bert_safetensors,
+    layer_flops,
+    skim_attention,
+)
 from skimviz.tasks import transkimmer as task
+from skimviz.training import checkpoint
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAS_SST2 = (DATA / "sst2" / "dev.tsv").is_file()
@@ -215,7 +222,7 @@ def test_training_smoke_learns_synthetic_text():
     vocab = task.build_vocab(texts, min_freq=1)
     enc = task.TextEncoder("words", vocab.to_text())
     m = TranskimmerClassifier(len(vocab), 16, 2, 2, 32, 32, dropout=0.0)
-    from skimviz.train import Trainer, batches
+    from skimviz.training.loop import Trainer, batches
     tr = Trainer(m, task.skim_loss_fn(0.5), lr=3e-3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)                       # tiny matrices: threads only add overhead

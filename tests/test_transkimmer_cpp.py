@@ -221,7 +221,7 @@ def int8_model(seed=0, d=32):
     exactly int8 codes × per-row scales (as the shipped models'), so the engine's small layers
     read the int8 codes; with d a multiple of 64 every such Linear also has panels for the int8
     GEMM of larger layers and of the predictors."""
-    from skimviz.checkpoint import int8_roundtrip
+    from skimviz.training.checkpoint import int8_roundtrip
     m = pruning_model(seed, d=d)
     with torch.no_grad():
         for layer in m.layers:

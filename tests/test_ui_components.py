@@ -37,6 +37,7 @@ def test_every_glossary_entry_is_plain_and_short():
 
 def _panel_script():
     import torch
+
     from skimviz.models.classifier import SequenceClassifier
     from ui.latency_panel import panel
     torch.manual_seed(0)
@@ -70,6 +71,7 @@ def test_latency_panel_numbers_and_sentence_agree():
 
 def _present_script():
     import streamlit as st
+
     from ui import presentation
     on = presentation.toggle("skim-rnn-text")
     st.slider("θ", 0.0, 1.0, 0.5, key="skim_theta")
@@ -87,7 +89,7 @@ def test_presentation_puts_the_slide_beside_the_figure_and_keeps_controls():
     assert at.slider(key="skim_theta")                     # the control a slide mentions stays
     assert "display: none" not in " ".join(m.value for m in at.markdown)
     # a slide's state is applied when it is shown
-    from skimviz import lessons
+    from ui import lessons
     slides = lessons.slides("skim-rnn-text")
     at.button(key="present_next_skim-rnn-text").click().run()
     want = (slides[1].get("state") or {}).get("skim_theta")

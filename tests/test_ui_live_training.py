@@ -1,4 +1,4 @@
-"""Live training off the script thread: :class:`skimviz.live.LiveRun` (start, stop, the
+"""Live training off the script thread: :class:`skimviz.training.live.LiveRun` (start, stop, the
 per-process cap, a closed tab, divergence, a failing evaluation) and the shared Streamlit
 component :mod:`ui.live_training` (other clicks do not stop a run, the finished run stays until
 the next, a new run asks before replacing it, one run per session)."""
@@ -11,9 +11,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from skimviz import live
 from skimviz.models import SequenceClassifier
-from skimviz.train import Trainer, classification_loss
+from skimviz.training import live
+from skimviz.training.loop import Trainer, classification_loss
 
 
 def _data(delay: float = 0.0, nan_at: int | None = None):
@@ -101,9 +101,9 @@ def _script():
     import streamlit as st
     import torch
 
-    from skimviz import live
     from skimviz.models import SequenceClassifier
-    from skimviz.train import Trainer, classification_loss
+    from skimviz.training import live
+    from skimviz.training.loop import Trainer, classification_loss
     from ui import live_training
 
     delay, steps = st.session_state.get("delay", 0.0), st.session_state.get("steps", 4)

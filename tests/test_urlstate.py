@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from skimviz import urlstate as U
+from ui import urlstate as U
 
 
 def test_defaults_without_params():

@@ -9,6 +9,6 @@
 * :mod:`ui.latency_panel` — dense / masked / skipped for real, measured in one run, with the
   sentence generated from the numbers;
 * :mod:`ui.live_training` — Start/Stop, progress and curves of a training in a worker thread
-  (:class:`skimviz.live.LiveRun`): other clicks do not stop it, the finished run stays until the
+  (:class:`skimviz.training.live.LiveRun`): other clicks do not stop it, the finished run stays until the
   next one, which asks before replacing it; one run per session.
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from skimviz import checkpoint
+from skimviz.training import checkpoint
 
 
 def pretrained_dir() -> str | None:

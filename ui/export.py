@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from skimviz import urlstate
+from ui import urlstate
 
 
 def export_row(csv: tuple, trace: tuple, text: str, link: str, what: str) -> None:

@@ -1,6 +1,6 @@
 """One honest latency panel, shared by every page: dense, masked and skipped for real.
 
-The three are timed in the same run, interleaved (:mod:`skimviz.latency`), at batch 1 on this
+The three are timed in the same run, interleaved (:mod:`skimviz.bench.latency`), at batch 1 on this
 server's CPU, with the FLOPs of each beside its time, and one sentence generated from the numbers
 says which is faster and why. Results are cached per session and input, so a rerun of the page
 does not time again.
@@ -11,8 +11,9 @@ import hashlib
 
 import streamlit as st
 
-from skimviz import figures, latency
-from skimviz.speedlab import threads as torch_threads
+from skimviz.bench import latency
+from skimviz.cost import threads as torch_threads
+from skimviz.viz import common
 
 from .glossary import definition
 from .session_cache import cached
@@ -30,7 +31,7 @@ def _key(name: str, model_key, inputs, extra) -> str:
 
 def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
     """(result, impl) for ``inputs``, timed once per session and input (``extra``: anything
-    else the result depends on, e.g. θ). Raises :class:`skimviz.latency.LatencyError`."""
+    else the result depends on, e.g. θ). Raises :class:`skimviz.bench.latency.LatencyError`."""
     def timed():
         with st.spinner("Timing dense, masked and skipped runs…"), torch_threads(THREADS):
             fns, flops, impl = latency.runners(model, dense, inputs)
@@ -53,7 +54,7 @@ def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, ext
         col.metric(latency.LABELS[k], f"{r['ms']:.2f} ms",
                    help=definition({"dense": "dense", "masked": "masked",
                                     "skipped": "skipped for real"}[k]))
-        col.caption(f"{figures.format_flops(r['flops'])} · {impl[k]}")
+        col.caption(f"{common.format_flops(r['flops'])} · {impl[k]}")
     st.markdown(latency.sentence(result, unit, impl))
     st.caption(f"Batch 1 on this server's CPU ({THREADS} "
                f"thread{'s' if THREADS != 1 else ''}), the three timed in turn in one run (median of up to 9 rounds).")

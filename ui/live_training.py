@@ -1,6 +1,6 @@
 """Live training on a page: Start/Stop, a progress bar and live curves, the finished run kept.
 
-The training runs in a worker thread (:class:`skimviz.live.LiveRun`), not in the page's script,
+The training runs in a worker thread (:class:`skimviz.training.live.LiveRun`), not in the page's script,
 so clicking anything else on the page (another control, another task, presentation mode) does
 not stop it. Fragments (``st.fragment(run_every=…)``) redraw the progress bar every
 :data:`POLL_S` while the run trains; when it ends, the whole page reruns once so the page can
@@ -9,7 +9,7 @@ offer the trained model (:func:`just_finished`, :func:`model`).
 Rules, the same on every page: one run trains at a time per browser session (any page); the
 last run of each slot stays, with its curves and result, until the user starts another one in
 that slot — and the Start button then asks first, since a new run replaces the model; a run
-stops when its browser tab has been closed for a minute (:data:`skimviz.live.ORPHAN_S`).
+stops when its browser tab has been closed for a minute (:data:`skimviz.training.live.ORPHAN_S`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from typing import Callable, Optional, Sequence
 
 import streamlit as st
 
-from skimviz import figures, live
-from skimviz.live import LiveRun
-from skimviz.train import summarize_history
+from skimviz.training import live
+from skimviz.training.live import LiveRun
+from skimviz.training.loop import summarize_history
+from skimviz.viz import curves as curves_figs
 
 from .style import PLOT_CONFIG
 
@@ -144,16 +145,16 @@ def _curves(key: str, curves) -> None:
         return
     if not run.finished and len(history) > LIVE_POINTS:
         history = summarize_history(history, -(-len(history) // LIVE_POINTS))
-    st.plotly_chart(figures.training_curves_figure(history, curves=curves),
+    st.plotly_chart(curves_figs.training_curves_figure(history, curves=curves),
                     key=f"{key}_curves", config=PLOT_CONFIG, alt="training curves")
 
 
-def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=figures.CURVES,
+def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=curves_figs.CURVES,
           describe: Callable[[dict], str], problems: Sequence[str] = ()) -> None:
     """Start/Stop for the slot ``key`` and its run's progress or result.
 
     ``build(alive)`` returns the run to start (not started; ``alive`` goes to
-    :class:`~skimviz.live.LiveRun`); ``label`` names it in messages; ``describe(snapshot)`` is
+    :class:`~skimviz.training.live.LiveRun`); ``label`` names it in messages; ``describe(snapshot)`` is
     the sentence about a finished run's numbers; ``problems`` (the page's invalid inputs) keep
     Start from running and are shown."""
     run = current(key)

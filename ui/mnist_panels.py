@@ -3,7 +3,7 @@ matter (attributions), a second view side by side, the paper's Fig. 3 and Fig. 4
 Skip GRU in the session, export.
 
 Numbers come from ``skimviz`` (``tasks.mnist``, ``attribution``, ``digits``), figures from
-``skimviz.figures``; live training is the shared :mod:`ui.live_training`.
+``skimviz.viz.figures``; live training is the shared :mod:`ui.live_training`.
 """
 from __future__ import annotations
 
@@ -13,13 +13,17 @@ import numpy as np
 import streamlit as st
 import torch
 
-from .checkpoints import checkpoint_stamp, load_shared, pretrained_dir, session_model
-from skimviz import attribution, checkpoint, digits, figures
+from skimviz.attribution import pixels as attribution
+from skimviz.cost import threads as torch_threads
 from skimviz.data import mnist
-from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import mnist as task
+from skimviz.training import checkpoint
+from skimviz.viz import common
+from skimviz.viz import pixels as pixels_figs
+from ui import digits
 
 from . import live_training
+from .checkpoints import checkpoint_stamp, load_shared, pretrained_dir, session_model
 from .presentation import big
 from .style import PLOT_CONFIG, THREADS
 
@@ -103,7 +107,7 @@ def dense_checkpoint(side: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def _agreement_set(_model, model_key, theta: float, method: str, side: int) -> dict:
     x, y = mnist.load_bundled()
-    idx = figures.live_split(y, digits.LIVE_VALID_PER_CLASS)[1][::10][:SET_N]
+    idx = pixels_figs.live_split(y, digits.LIVE_VALID_PER_CLASS)[1][::10][:SET_N]
     with torch_threads(THREADS):
         return attribution.agreement_over_set(_model, x[idx], side, SET_N, method,
                                               steps=SET_IG_STEPS)
@@ -139,7 +143,7 @@ def attributions(m: dict, image, image_hash: str, theta: float, pred: dict):
     top = digits.top_used_share(res["attr"], pred["update"], g["k"])
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(figures.attribution_figure(res["attr"], side, pred["update"], k=g["k"],
+        st.plotly_chart(pixels_figs.attribution_figure(res["attr"], side, pred["update"], k=g["k"],
                                                    signed=method == "ig", height=360),
                         key="attribution_chart", config=PLOT_CONFIG,
                         alt=f"attribution map ({attribution.METHODS[method]})")
@@ -185,7 +189,7 @@ def _agreement_summary(m: dict, theta: float, method: str) -> None:
     _off(c[0], "Mean attribution on used", f"{s['mass_on_used_mean']:.0%}",
          f"chance: {s['used_fraction_mean']:.0%}")
     _off(c[1], "Digits above chance", f"{s['share_above_chance']:.0%}", f"of {SET_N}")
-    st.plotly_chart(figures.agreement_figure(s, height=300), key="agreement_chart",
+    st.plotly_chart(pixels_figs.agreement_figure(s, height=300), key="agreement_chart",
                     config=PLOT_CONFIG, alt="attribution on used pixels against pixels used")
     st.caption(f"One point per digit (10 per class); above the dashed line, more attribution "
                f"on the used pixels than chance. Computed in {s['seconds']:.1f} s.")
@@ -235,14 +239,14 @@ def compare(m: dict, image, image_hash: str, theta: float, pred: dict) -> None:
         with col:
             st.markdown(f"**{tag}: {title}**, predicts {p['label']} "
                         f"({max(p['probabilities']):.0%} sure)")
-            st.plotly_chart(big(figures.used_skipped_figure(image, p["update"], side,
+            st.plotly_chart(big(pixels_figs.used_skipped_figure(image, p["update"], side,
                                                             p["update_prob"], height=320)),
                             key=f"compare_map_{tag.lower()}", config=PLOT_CONFIG,
                             alt=f"view {tag}: map of used (red) and skipped (blue) pixels")
             c = st.columns(2)
             _off(c[0], f"Pixels used ({tag})", str(int(p["updates"])), f"of {p['steps']}")
             _off(c[1], f"FLOP reduction ({tag})",
-                 f"{figures.flops_ratio(float(p['flops']), ref):.2f}×", "vs dense")
+                 f"{common.flops_ratio(float(p['flops']), ref):.2f}×", "vs dense")
     diff = int(np.sum(np.asarray(pred["update"]) != np.asarray(pred_b["update"])))
     st.caption(f"B uses {int(pred_b['updates'])} pixels against A's {int(pred['updates'])}; the "
                f"maps differ on {diff} of {side * side} pixels and the predictions "

@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from .urls import set_query, share_link
-from skimviz import urlstate
 from skimviz.data import mnist
 from skimviz.data.images import MAX_UPLOAD_BYTES, ImageError, check_size, image_to_digit
 from skimviz.safety import human_bytes, label
+from ui import urlstate
 
 from . import presentation
+from .urls import set_query, share_link
 
 N_DIGITS = mnist.N_BUNDLED
 SEED_MAX = urlstate.SEED_MAX
@@ -139,7 +139,7 @@ def controls(page: str) -> None:
 # --- the view in the URL ------------------------------------------------------------------------
 def read_url() -> None:
     """Once per session: the query parameters become the widgets' starting values; every bad
-    value falls back to its default with a notice (``skimviz.urlstate``)."""
+    value falls back to its default with a notice (``ui.urlstate``)."""
     if st.session_state.get("_url_read"):
         return
     st.session_state["_url_read"] = True

@@ -8,18 +8,22 @@ import json
 import streamlit as st
 import torch
 
-from .checkpoints import pretrained_dir
-from skimviz import checkpoint, digits, figures
+from skimviz.cost import threads as torch_threads
 from skimviz.data import mnist
-from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import mnist as task
+from skimviz.training import checkpoint
+from skimviz.viz import common
+from skimviz.viz import curves as curves_figs
+from skimviz.viz import pixels as pixels_figs
+from ui import digits
 
 from . import live_training, mnist_picker
+from .checkpoints import pretrained_dir
 from .glossary import definition
 from .lede import paragraph
+from .mnist_panels import DENSE_NAME, SKIP_NAME, SLOT
 from .presentation import big
 from .style import PLOT_CONFIG, THREADS
-from .mnist_panels import DENSE_NAME, SKIP_NAME, SLOT
 
 FIG3 = ("It follows validation accuracy during training, over 4 runs of 600 epochs each: the Skip GRU (λ = 10⁻⁴) climbs faster and varies less between runs than "
         "the plain GRU. The authors' guess: skipping makes the sequences the network really "
@@ -39,7 +43,7 @@ def paper(m: dict, theta: float) -> None:
     curves = [("Skip GRU", digits.history(_card(SKIP_NAME))),
               ("GRU (no skipping)", digits.history(_card(DENSE_NAME)))]
     left, right = st.columns([3, 2], gap="medium")
-    left.plotly_chart(big(figures.epoch_accuracy_figure(curves, height=300)), key="fig3_chart",
+    left.plotly_chart(big(curves_figs.epoch_accuracy_figure(curves, height=300)), key="fig3_chart",
                       config=PLOT_CONFIG, alt="validation accuracy per epoch, Skip GRU and GRU")
     with right:
         st.markdown("**The paper's Fig. 3**")
@@ -63,7 +67,7 @@ def paper(m: dict, theta: float) -> None:
     st.markdown("**The paper's Fig. 4**, with this page's model: two digits of every class, "
                 "red pixels used, blue skipped")
     order = [k for r in range(2) for k in range(r, len(idx), 2)]  # row 1: first of each class
-    st.plotly_chart(figures.pixel_map_grid_figure([x[idx[k]] for k in order],
+    st.plotly_chart(pixels_figs.pixel_map_grid_figure([x[idx[k]] for k in order],
                                                   [updates[k] for k in order], side,
                                                   titles=[str(int(y[idx[k]])) for k in order],
                                                   cols=10),
@@ -145,10 +149,10 @@ def export(m: dict, image, pred: dict, theta: float, attr, choice: str, true_lab
     view = mnist_picker.view(choice)
     stem = (f"digit{view['digit']}" if view["digit"] is not None else "upload") + \
         f"-{choice}-theta{theta:.2f}"
-    rows = figures.pixel_table(image, m["side"], pred["update"], pred["update_prob"],
+    rows = pixels_figs.pixel_table(image, m["side"], pred["update"], pred["update_prob"],
                                attr["attr"] if attr else None)
     e1, e2, e3 = st.columns([1, 1, 3])
-    e1.download_button("Pixels as CSV", figures.to_csv(rows), file_name=f"{stem}-pixels.csv",
+    e1.download_button("Pixels as CSV", common.to_csv(rows), file_name=f"{stem}-pixels.csv",
                        mime="text/csv", key="download_pixels", on_click="ignore",
                        help="One row per pixel: row, column, step, value, used, ũ, attribution.")
     meta = {"model": SKIP_NAME if choice == "shipped" else "session", "theta": theta,

@@ -2,7 +2,7 @@
 
 Nothing is hidden: the sidebar (page navigation) and every control stay, so a slide that says
 "move θ" has its slider on screen. The mode enlarges text and figures and puts the page's short
-guided sequence (:mod:`skimviz.lessons`) in a column next to the page's main figure, with
+guided sequence (:mod:`ui.lessons`) in a column next to the page's main figure, with
 Previous/Next. A slide may set widget values (its ``state``) when it is shown, so what it
 describes is what the screen shows. The URL keeps ``present=1`` while it is on.
 """
@@ -13,7 +13,8 @@ from typing import Iterator
 
 import streamlit as st
 
-from skimviz import figures, lessons, urlstate
+from skimviz.viz import common
+from ui import lessons, urlstate
 
 STATE = "_present"
 
@@ -35,7 +36,7 @@ def is_on() -> bool:
 
 def big(fig):
     """``fig`` enlarged (taller, larger fonts) in presentation mode; unchanged otherwise."""
-    return figures.enlarge(fig) if is_on() else fig
+    return common.enlarge(fig) if is_on() else fig
 
 
 def _apply(page: str, i: int) -> None:

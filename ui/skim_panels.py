@@ -7,8 +7,12 @@ import time
 
 import streamlit as st
 
-from skimviz import attribution_text, figures, figures_text, skim_speed, urlstate
-from skimviz.speedlab import threads as torch_threads
+from skimviz.attribution import text as attribution_text
+from skimviz.bench import skim_speed
+from skimviz.cost import threads as torch_threads
+from skimviz.viz import common
+from skimviz.viz import tokens as figures_text
+from ui import urlstate
 
 from .presentation import big, is_on
 from .session_cache import cached
@@ -88,7 +92,7 @@ def attributions(model, model_key, vocab, res: dict, text_hash: str, theta: floa
                f"{s['used_auc_mean']:.2f} over {s['used_auc_n']} texts") + ".")
     rows = attribution_text.token_rows(res["tokens"], r["attr"], r["read"], "read",
                                        {"p_skim": [round(p, 6) for p in res["p_skim"]]})
-    st.download_button("Attributions as CSV", figures.to_csv(rows),
+    st.download_button("Attributions as CSV", common.to_csv(rows),
                        file_name=f"{stem}-attributions-{method}.csv", mime="text/csv",
                        key="download_skim_attr", on_click="ignore")
     st.caption(f"{attribution_text.METHODS[method]} on the word embeddings (captum), towards "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from skimviz import attribution_text, figures, figures_text
-from skimviz import figures_transkimmer as figs
-from skimviz.speedlab import threads as torch_threads
+from skimviz.attribution import text as attribution_text
+from skimviz.cost import threads as torch_threads
 from skimviz.tasks import transkimmer as tk
+from skimviz.viz import common
+from skimviz.viz import layers as figs
+from skimviz.viz import tokens as figures_text
 
 from .presentation import big, is_on
 from .session_cache import cached
@@ -117,7 +119,7 @@ def attributions(model, model_key, enc: tk.TextEncoder, res: dict, known, text: 
         [w["word"] for w in words], r["word_attr"], r["kept"], "kept",
         {"prune_layer": r["word_prune_layer"],
          "pieces": [" ".join(map(str, w["pieces"])) for w in words]})
-    st.download_button("Attributions as CSV", figures.to_csv(rows),
+    st.download_button("Attributions as CSV", common.to_csv(rows),
                        file_name=f"{name}-attributions-{method}.csv", mime="text/csv",
                        key="download_tk_attr", on_click="ignore",
                        help="one row per word: index, word, attribution, share of the "

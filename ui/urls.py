@@ -5,7 +5,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from skimviz import urlstate
+from ui import urlstate
 
 
 def set_query(params: dict) -> None:

@@ -2,8 +2,8 @@
 measured time per input, one task family at a time (a picker), the papers' reported points beside
 ours, and one sentence per task, generated from the numbers, naming the best trade-off.
 
-A thin page: the points, the latency inputs and the sentences come from ``skimviz.dashboard``,
-the chart from ``skimviz.figures.tradeoff_figure``, so a new checkpoint in ``pretrained/``
+A thin page: the points, the latency inputs and the sentences come from ``ui.dashboard``,
+the chart from ``skimviz.viz.tradeoff.tradeoff_figure``, so a new checkpoint in ``pretrained/``
 appears here without a code change.
 """
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from skimviz.training import checkpoint
+from skimviz.training.checkpoint import CheckpointError
+from skimviz.viz import tradeoff
+from ui import dashboard, presentation
 from ui.checkpoints import checkpoint_stamp as _stamp
 from ui.checkpoints import load_shared
 from ui.checkpoints import pretrained_dir as _pretrained_dir
-from skimviz import checkpoint, dashboard, figures
-from skimviz.checkpoint import CheckpointError
-from ui import presentation
 from ui.lede import lede
 from ui.style import PLOT_CONFIG, THREADS
 
@@ -102,7 +103,7 @@ if axis == "latency_ms" and ours:
 # --- the chart and what it says ------------------------------------------------------------------
 best = [b["pick"]["name"] for t in tasks
         if (b := dashboard.best_tradeoff(shown, t, axis)) is not None]
-fig = figures.tradeoff_figure(shown, x=axis, curves=curves if axis == "flops" else None,
+fig = tradeoff.tradeoff_figure(shown, x=axis, curves=curves if axis == "flops" else None,
                               font_size=16 if presenting else 12, highlight=best)
 with presentation.beside(PAGE):
     st.plotly_chart(presentation.big(fig), key="tradeoff_chart", config=PLOT_CONFIG,

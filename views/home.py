@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 import app_pages
-from skimviz import cost, urlstate
-from ui import presentation
+from skimviz import cost
+from ui import presentation, urlstate
 from ui.lede import lede
 
 PAGE = "home"

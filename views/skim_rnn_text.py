@@ -1,8 +1,8 @@
 """Skim-RNN — which words of your text a Skim-LSTM reads with its big cell and which it skims,
 what that saves in FLOPs, and what it saves in measured time.
 
-Layout only: the analysis is ``skimviz.tasks.skim_text``, the figures ``skimviz.figures_text``
-and ``skimviz.playback``, the shared pieces ``ui/``. A session works on its own deep copy of a
+Layout only: the analysis is ``skimviz.tasks.skim_text``, the figures ``skimviz.viz.tokens``
+and ``skimviz.viz.playback``, the shared pieces ``ui/``. A session works on its own deep copy of a
 shipped checkpoint (``ui.checkpoints.session_model``), so its θ never leaks into another session.
 """
 from __future__ import annotations
@@ -13,16 +13,19 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
-from ui.urls import read_text_url, set_query, text_share_link
-from skimviz import checkpoint, figures, figures_text, playback, skim_speed, urlstate
+from skimviz.bench import skim_speed
+from skimviz.cost import threads as torch_threads
 from skimviz.data import text as textdata
-from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import skim_text
-from ui import latency_panel, presentation, skim_panels, text_page
+from skimviz.training import checkpoint
+from skimviz.viz import common, playback
+from skimviz.viz import tokens as figures_text
+from ui import latency_panel, presentation, skim_panels, text_page, urlstate
+from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
 from ui.glossary import definition
 from ui.lede import lede
 from ui.style import PLOT_CONFIG, THREADS
+from ui.urls import read_text_url, set_query, text_share_link
 
 PAGE = urlstate.SKIM_PAGE
 TASK = "text-classification"
@@ -100,7 +103,7 @@ def main() -> None:
     if state and state["theta"] is not None:
         st.session_state["_skim_url_theta"] = state["theta"]
     for notice in st.session_state.pop("_skim_url_notices", []):
-        st.warning(notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+        st.warning(notice)  # built by ui.urlstate: URL text reduced to a safe excerpt
     if not cards:
         st.error("No Skim-RNN model is installed: this page needs a text classifier with a "
                  "Skim-LSTM in the app's model folder (see the README).")
@@ -205,7 +208,7 @@ def main() -> None:
         meta = {"model": name, "dataset": card.get("dataset"), "theta": theta,
                 "dense_twin": card.get("dense_twin"), "text": text}
         text_page.export_tab(
-            ("Words as CSV", figures.to_csv(figures_text.token_rows(res)), f"{stem}-tokens.csv",
+            ("Words as CSV", common.to_csv(figures_text.token_rows(res)), f"{stem}-tokens.csv",
              "download_tokens", "one row per word: index, word, read/skimmed, p_skim, known"),
             ("Trace as JSON", figures_text.trace_json(res, meta), f"{stem}-trace.json",
              "download_trace", "words, decisions, p_skim, prediction and FLOPs"),

@@ -2,7 +2,7 @@
 saves in FLOPs and in measured time, and a Skip GRU trained in the session.
 
 Layout only: numbers from ``skimviz`` (``tasks.mnist``, ``digits``), figures from
-``skimviz.figures`` and ``skimviz.playback``, the pieces in ``ui/`` (``mnist_picker`` for the
+``skimviz.viz.figures`` and ``skimviz.viz.playback``, the pieces in ``ui/`` (``mnist_picker`` for the
 digit and the link, ``mnist_panels`` / ``mnist_tabs`` for the tabs). A session works on its own
 deep copy of the shipped checkpoint, so its θ never leaks into another session.
 """
@@ -13,13 +13,14 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from skimviz import digits, figures, playback, urlstate
-from skimviz.checkpoint import CheckpointError
+from skimviz.cost import threads as torch_threads
 from skimviz.data import mnist
 from skimviz.data.images import digit_check
-from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import mnist as task
-from ui import latency_panel, mnist_panels, mnist_picker, mnist_tabs, presentation
+from skimviz.training.checkpoint import CheckpointError
+from skimviz.viz import common, playback, tradeoff
+from skimviz.viz import pixels as pixels_figs
+from ui import digits, latency_panel, mnist_panels, mnist_picker, mnist_tabs, presentation, urlstate
 from ui.glossary import definition
 from ui.lede import lede
 from ui.style import PLOT_CONFIG, THREADS
@@ -42,7 +43,7 @@ def _theta_slider(card) -> float:
 
 def _metrics(cols, pred: dict, timing) -> None:
     """Prediction, pixels used, FLOP reduction, measured time: one metric per column."""
-    ratio = figures.flops_ratio(float(pred["flops"]), float(pred["dense_flops"]))
+    ratio = common.flops_ratio(float(pred["flops"]), float(pred["dense_flops"]))
     off = dict(delta_color="off", delta_arrow="off")
     cols[0].metric("Prediction", str(pred["label"]), f"{max(pred['probabilities']):.0%} sure",
                    **off)
@@ -64,7 +65,7 @@ def main() -> None:
           "Fig. 3, Fig. 4, Table 3."])
     mnist_picker.read_url()
     for notice in st.session_state.pop("_url_notices", []):
-        st.warning(notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+        st.warning(notice)  # built by ui.urlstate: URL text reduced to a safe excerpt
     mnist_picker.controls(PAGE)
     image, digit_text, true_label = mnist_picker.current_digit()
     choice = mnist_panels.choose_model()
@@ -73,7 +74,7 @@ def main() -> None:
     except CheckpointError as e:
         st.error(f"The shipped Skip GRU ({mnist_panels.SKIP_NAME}) is not available: {e}. You "
                  "can still train a small one in this session, under “Train your own” below.")
-        st.plotly_chart(figures.digit_figure(image, height=220), key="digit_input",
+        st.plotly_chart(pixels_figs.digit_figure(image, height=220), key="digit_input",
                         config=PLOT_CONFIG, alt=f"the input: {digit_text}")
         st.subheader("Train your own")
         mnist_tabs.training()
@@ -88,7 +89,7 @@ def main() -> None:
     with presentation.beside(PAGE):
         cols = st.columns([0.8, 1.1, 1.6] if not presenting else [1, 1.4], gap="small")
         with cols[0]:
-            st.plotly_chart(presentation.big(figures.digit_figure(image, height=170)),
+            st.plotly_chart(presentation.big(pixels_figs.digit_figure(image, height=170)),
                             key="digit_input", config=PLOT_CONFIG,
                             alt="the input: " + (digit_text if true_label is not None
                                                  else "your uploaded image"))
@@ -104,7 +105,7 @@ def main() -> None:
             st.error(f"The model could not run on this digit: {e}")
             return
         with cols[1]:
-            st.plotly_chart(presentation.big(figures.used_skipped_figure(
+            st.plotly_chart(presentation.big(pixels_figs.used_skipped_figure(
                 image, pred["update"], side, pred["update_prob"], height=280)),
                 key="used_skipped_chart", config=PLOT_CONFIG,
                 alt="map of used (red) and skipped (blue) pixels")
@@ -131,10 +132,10 @@ def main() -> None:
                    "updated, blue where it was skipped; on the right ũ grows at every skipped "
                    f"pixel until it reaches θ = {theta:.2f}, and the next pixel is used.")
         c1, c2 = st.columns(2)
-        c1.plotly_chart(figures.update_prob_figure(pred["update_prob"], side, theta, height=320),
+        c1.plotly_chart(pixels_figs.update_prob_figure(pred["update_prob"], side, theta, height=320),
                         key="update_prob_chart", config=PLOT_CONFIG, alt="map of ũ per pixel")
         c1.caption("ũ, the update probability, before each pixel.")
-        c2.plotly_chart(figures.probabilities_figure(pred["probabilities"], true_label,
+        c2.plotly_chart(pixels_figs.probabilities_figure(pred["probabilities"], true_label,
                                                      height=320),
                         key="probabilities", config=PLOT_CONFIG, alt="class probabilities")
         c2.caption("The ten class probabilities; the predicted class in green.")
@@ -143,10 +144,10 @@ def main() -> None:
                             extra=round(theta, 4))
         st.caption(f"Dense: {m['dense_note']}.")
     with tabs[2]:
-        st.plotly_chart(presentation.big(figures.threshold_sweep_figure(
+        st.plotly_chart(presentation.big(tradeoff.threshold_sweep_figure(
             m["sweep"], theta, side * side, height=340)), key="sweep_chart", config=PLOT_CONFIG,
             alt="validation accuracy against pixels used across θ")
-        mark = figures.sweep_marker(m["sweep"], theta)
+        mark = tradeoff.sweep_marker(m["sweep"], theta)
         st.caption("Each grey point is the model at one θ on the validation digits; the star is "
                    "your θ" + (f": {mark['accuracy']:.1%} right with {mark['updates']:.0f} "
                                f"pixels used ({mark['note']})." if mark else "."))

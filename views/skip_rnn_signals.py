@@ -1,7 +1,7 @@
 """Skip RNN — signals and clips: the gate on the paper's frequency discrimination and adding
 tasks (Sec. 4.2, 4.1) and on digit clips read by a CNN + Skip GRU (after Sec. 4.5).
 
-Layout only. The example, its numbers, sentences and figure come from ``skimviz.signals``; the
+Layout only. The example, its numbers, sentences and figure come from ``ui.signals``; the
 live training from ``ui.live_training`` (a worker thread: clicks elsewhere do not stop it);
 timing from ``ui.latency_panel``. Shipped checkpoints are loaded once per process and copied into
 the session (``ui.checkpoints.session_model``).
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from skimviz.cost import threads
+from skimviz.training import checkpoint
+from skimviz.training.checkpoint import CheckpointError
+from skimviz.viz import common, tradeoff
+from skimviz.viz import curves as curves_figs
+from ui import latency_panel, live_training, presentation, signals
 from ui.checkpoints import checkpoint_stamp, pretrained_dir, session_model
-from skimviz import checkpoint, figures, signals
-from skimviz.checkpoint import CheckpointError
-from skimviz.speedlab import threads
-from ui import latency_panel, live_training, presentation
 from ui.glossary import definition
 from ui.lede import lede, paragraph
 from ui.style import PLOT_CONFIG, THREADS
@@ -56,7 +58,7 @@ def _quality(task: str, m: dict | None) -> str:
 def _pick_model(task: str, col) -> dict:
     """The "Model" picker: shipped checkpoints of this task (one per cell, λ and sampling
     period), the model trained here, an untrained one → model, who, metrics, choice, ms."""
-    pts = [p for p in figures.lambda_points(_cards(), signals.MODULES[task].TASK)
+    pts = [p for p in tradeoff.lambda_points(_cards(), signals.MODULES[task].TASK)
            if checkpoint_stamp(str(p["name"]), pretrained_dir())]
     ms = {str(p["name"]): p["sampling_ms"] or 1.0 for p in pts}
     labels = {str(p["name"]): f"Shipped {str(p['cell']).upper()}, λ = {_fmt_lambda(p['lambda'])}"
@@ -141,7 +143,7 @@ def _train_tab(task: str) -> None:
         f"live_{task}", f"the {signals.TITLES[task].lower()} model",
         lambda alive: signals.live_run(task, int(_state("train_seed")), lam=_state("lambda_live"),
                                        steps=int(_state("steps")), alive=alive),
-        curves=figures.REGRESSION_CURVES if metric == "mse" else figures.CURVES,
+        curves=curves_figs.REGRESSION_CURVES if metric == "mse" else curves_figs.CURVES,
         describe=describe, problems=problems)
 
 
@@ -154,12 +156,12 @@ def _lambda_tab(task: str, ms: float) -> None:
                       "config": {"skip": True}, "training": {"lambda": s["config"]["lam"]},
                       "input": {"sampling_ms": s["config"]["sampling_ms"]},
                       "metrics": s["metrics"]})
-    pts = figures.lambda_points(cards, signals.MODULES[task].TASK,
+    pts = tradeoff.lambda_points(cards, signals.MODULES[task].TASK,
                                 sampling_ms=ms if task == "frequency" else None)
     if not pts:
         st.info("No models of this task to compare yet: train one in “Train your own”.")
         return
-    st.plotly_chart(figures.lambda_figure(pts), key=f"{task}_lambda", config=PLOT_CONFIG,
+    st.plotly_chart(tradeoff.lambda_figure(pts), key=f"{task}_lambda", config=PLOT_CONFIG,
                     alt="updates and quality against λ")
     lo, hi = min(pts, key=lambda p: p["lambda"]), max(pts, key=lambda p: p["lambda"])
     st.caption(f"One point per model. From λ = {_fmt_lambda(lo['lambda'])} to "
@@ -216,8 +218,8 @@ with t_time:
     if dense is None:
         st.markdown(f"At batch 1 the clip model runs its CNN only on the {r['updates']} frames it "
                     f"reads, so the {r['steps'] - r['updates']} skipped frames cost no encoder "
-                    f"work: {figures.format_flops(r['flops'])} against "
-                    f"{figures.format_flops(r['dense_flops'])} for every frame.")
+                    f"work: {common.format_flops(r['flops'])} against "
+                    f"{common.format_flops(r['dense_flops'])} for every frame.")
     else:
         latency_panel.panel(PAGE, model, dense, (ex["x"][None],), unit,
                             model_key=f"{task}|{sel['choice']}|{id(model) if sel['choice'] == 'session' else ''}",

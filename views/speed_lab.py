@@ -1,8 +1,8 @@
 """Speed lab — SRU and skipping: recurrent cells timed live on this server, time beside FLOPs.
 
-A thin page: the runner is :mod:`skimviz.speedlab` (hard time caps per point and in total), what
+A thin page: the runner is :mod:`skimviz.bench.speedlab` (hard time caps per point and in total), what
 is said about its rows (the quick look, each cell against nn.LSTM, the sentences, plain tables)
-is :mod:`skimviz.speedlab_summary`, the charts come from :mod:`skimviz.figures`. One benchmark
+is :mod:`skimviz.bench.speedlab_summary`, the charts come from :mod:`skimviz.viz.figures`. One benchmark
 runs at a time in the whole server (a process-wide lock), because two at once would time each
 other.
 """
@@ -14,8 +14,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from skimviz import cost, figures, speedlab
-from skimviz import speedlab_summary as summary
+from skimviz import cost
+from skimviz.bench import speedlab
+from skimviz.bench import speedlab_summary as summary
+from skimviz.viz import common
+from skimviz.viz import speed as speed_figs
 from ui import presentation
 from ui.glossary import definition
 from ui.lede import lede
@@ -43,7 +46,7 @@ def _quick_look() -> dict:
     if not lock.acquire(timeout=90):
         raise RuntimeError("another benchmark is running")
     try:
-        with speedlab.threads(THREADS):
+        with cost.threads(THREADS):
             rows = summary.quick_look()
     finally:
         lock.release()
@@ -69,7 +72,7 @@ lede("Speed lab — SRU and skipping",
 c1, c2, c3 = st.columns([3.4, 2.6, 1.3], vertical_alignment="bottom")
 cells = c1.multiselect("Cells", list(speedlab.CELLS), default=DEFAULT_CELLS,
                        format_func=lambda c: speedlab.CELLS[c], key="sl_cells")
-if "sl_rate" not in st.session_state:  # no value= below: slides set it (skimviz.lessons)
+if "sl_rate" not in st.session_state:  # no value= below: slides set it (ui.lessons)
     st.session_state["sl_rate"] = 1 / 4
 rate = c2.select_slider("Update rate p of the skipping cells", RATES, key="sl_rate",
                         format_func=lambda p: "1 (no skipping)" if p == 1 else
@@ -125,7 +128,7 @@ if run_slot.button("Run benchmark", type="primary", disabled=grid is None, key="
     else:
         bar = notes.progress(0.0, text="starting…")
         try:
-            with speedlab.threads(THREADS):
+            with cost.threads(THREADS):
                 rows = summary.run_with_references(
                     grid, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
                     MAX_POINT_S, MAX_TOTAL_S)
@@ -156,7 +159,7 @@ def _main(res: dict) -> None:
     rows, g = res["rows"], res["grid"]
     entries = summary.headline(rows)
     with presentation.beside(PAGE):
-        st.plotly_chart(presentation.big(figures.speed_dumbbell_figure(
+        st.plotly_chart(presentation.big(speed_figs.speed_dumbbell_figure(
             entries, font_size=15 if presentation.is_on() else 12)), key="sl_fig_main",
             config=PLOT_CONFIG, alt="each cell's FLOP saving and measured speed-up over nn.LSTM")
         metrics = summary.summary_metrics(entries)
@@ -182,7 +185,7 @@ def _main(res: dict) -> None:
 def _views(rows: list, mode: str) -> None:
     """The other views, one tab each, each with its sentence; the numbers last."""
     measured = [r for r in rows if not str(r["status"]).startswith("skipped")]
-    pts = figures.skip_speedup_points(rows)
+    pts = speed_figs.skip_speedup_points(rows)
     skim = summary.plain_skim(rows)
     names = (["Time vs length", "Time vs batch", "Arithmetic per second"]
              + (["Skipping vs its bound"] if pts else []) + (["Skim-RNN"] if skim else [])
@@ -192,15 +195,15 @@ def _views(rows: list, mode: str) -> None:
         with tabs[tab]:
             st.markdown(summary.growth_sentence(rows, x))
             if len({r[x] for r in measured}) > 1:  # one value draws no line
-                st.plotly_chart(figures.latency_figure(rows, x), config=PLOT_CONFIG,
+                st.plotly_chart(speed_figs.latency_figure(rows, x), config=PLOT_CONFIG,
                                 key="sl_fig_seq" if x == "seq_len" else "sl_fig_batch")
     with tabs["Arithmetic per second"]:
         st.markdown(summary.gflops_sentence(rows))
-        st.plotly_chart(figures.gflops_figure(rows), key="sl_fig_gflops", config=PLOT_CONFIG)
+        st.plotly_chart(speed_figs.gflops_figure(rows), key="sl_fig_gflops", config=PLOT_CONFIG)
     if pts:
         with tabs["Skipping vs its bound"]:
             st.markdown(summary.skip_sentence(pts, mode))
-            st.plotly_chart(figures.speedup_figure(pts), key="sl_fig_speedup",
+            st.plotly_chart(speed_figs.speedup_figure(pts), key="sl_fig_speedup",
                             config=PLOT_CONFIG)
     if skim:
         with tabs["Skim-RNN"]:
@@ -214,7 +217,7 @@ def _views(rows: list, mode: str) -> None:
         skipped = len(rows) - len(measured)
         st.caption(f"{len(measured)} points measured"
                    + (f", {skipped} skipped by the time cap." if skipped else "."))
-        st.download_button("Download results (CSV)", figures.to_csv(rows),
+        st.download_button("Download results (CSV)", common.to_csv(rows),
                            file_name="speed_lab.csv", mime="text/csv", key="sl_csv")
 
 

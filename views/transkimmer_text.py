@@ -2,7 +2,7 @@
 each layer still works on, and what that saves in FLOPs and in measured time.
 
 Layout only: the analysis is ``skimviz.tasks.transkimmer.explain``, the figures
-``skimviz.figures_transkimmer``, the shared pieces ``ui/``. Each session works on its own deep
+``skimviz.viz.layers``, the shared pieces ``ui/``. Each session works on its own deep
 copy of a shipped checkpoint (``ui.checkpoints.session_model``).
 """
 from __future__ import annotations
@@ -13,18 +13,19 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
-from ui.urls import read_text_url, set_query, text_share_link
-from skimviz import checkpoint, figures, urlstate
-from skimviz import figures_transkimmer as figs
+from skimviz.cost import threads as torch_threads
 from skimviz.data import text as textdata
 from skimviz.models.transkimmer import TranskimmerClassifier
-from skimviz.speedlab import threads as torch_threads
 from skimviz.tasks import transkimmer as tk
-from ui import latency_panel, presentation, text_page, transkimmer_panels
+from skimviz.training import checkpoint
+from skimviz.viz import common
+from skimviz.viz import layers as figs
+from ui import latency_panel, presentation, text_page, transkimmer_panels, urlstate
+from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
 from ui.glossary import definition
 from ui.lede import lede
 from ui.style import PLOT_CONFIG, THREADS
+from ui.urls import read_text_url, set_query, text_share_link
 
 PAGE = "transkimmer-text"
 MINILM_NAME = "transkimmer-minilm-sst2"
@@ -101,7 +102,7 @@ def main() -> None:
              if (c.get("config") or {}).get("skim", True)}
     read_text_url("tk", cards, ignore=("theta",))
     for notice in st.session_state.pop("_tk_url_notices", []):
-        st.warning(notice)  # built by skimviz.urlstate: URL text reduced to a safe excerpt
+        st.warning(notice)  # built by ui.urlstate: URL text reduced to a safe excerpt
     if not cards:
         st.error("No Transkimmer model is installed: this page needs one in the app's model "
                  "folder (see the README).")
@@ -187,7 +188,7 @@ def main() -> None:
     with tabs[3]:
         meta = {"model": name, "dense_twin": card.get("dense_twin"), "text": text}
         text_page.export_tab(
-            ("Words as CSV", figures.to_csv(figs.word_rows(res, known)), f"{name}-words.csv",
+            ("Words as CSV", common.to_csv(figs.word_rows(res, known)), f"{name}-words.csv",
              "download_tk_words", "one row per word: word, pieces, prune layer, layers run"),
             ("Trace as JSON", figs.trace_json(res, meta), f"{name}-trace.json",
              "download_tk_trace", "tokens, prune layers, words, tokens per layer, FLOPs"),

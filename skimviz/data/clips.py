@@ -23,7 +23,7 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
-from . import mnist
+from skimviz.data import mnist
 
 SIDE = 28
 LENGTH = 48

@@ -21,7 +21,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..safety import strip_controls
+from skimviz.safety import strip_controls
 
 PAD, UNK = "<pad>", "<unk>"
 #: Longest input a page accepts, in characters; longer text is cut with a notice.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .. import cost
-from .skip_rnn import SkipRNN, SkipTrace
-from .sru import SRU
+from skimviz import cost
+from skimviz.models.skip_rnn import SkipRNN, SkipTrace
+from skimviz.models.sru import SRU
 
 
 class SequenceClassifier(nn.Module):
@@ -64,12 +64,12 @@ class SequenceClassifier(nn.Module):
             self.rnn.update_threshold = theta
 
 
-from .clip_classifier import ClipClassifier  # noqa: E402  (registered here, defined there)
-from .text_classifier import TextClassifier  # noqa: E402
+from skimviz.models.clip_classifier import ClipClassifier  # noqa: E402  (registered here, defined there)
+from skimviz.models.text_classifier import TextClassifier  # noqa: E402
 
 ARCHITECTURES = {"SequenceClassifier": SequenceClassifier, "ClipClassifier": ClipClassifier,
                  "TextClassifier": TextClassifier}
-from .transkimmer import TranskimmerClassifier  # noqa: E402
+from skimviz.models.transkimmer import TranskimmerClassifier  # noqa: E402
 
 ARCHITECTURES["TranskimmerClassifier"] = TranskimmerClassifier
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import cost
-from .skip_rnn import SkipRNN, SkipTrace
+from skimviz import cost
+from skimviz.models.skip_rnn import SkipRNN, SkipTrace
 
 
 def conv_flops(c_in: int, c_out: int, k: int, out_hw: int) -> int:

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .. import _ext, cost
+from skimviz import _ext, cost
 
 READ, SKIM = 0, 1
 FORCE_CODES = {None: 0, "read": 1, "skim": 2}  # SkimRNN.force → the C++ op's ``force``

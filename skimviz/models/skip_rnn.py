@@ -51,9 +51,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import _ext, cost
-from ..ops import skip_rnn as skip_train
-from .sru import SRUCell
+from skimviz import _ext, cost
+from skimviz.models.sru import SRUCell
+from skimviz.ops import skip_rnn as skip_train
 
 State = Union[Tensor, Tuple[Tensor, Tensor]]
 

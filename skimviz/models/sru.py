@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .. import _ext
+from skimviz import _ext
 
 
 def backend() -> str:

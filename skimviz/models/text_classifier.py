@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .. import cost
-from .skim_rnn import SkimRNN, SkimTrace
+from skimviz import cost
+from skimviz.models.skim_rnn import SkimRNN, SkimTrace
 
 
 class TextClassifier(nn.Module):

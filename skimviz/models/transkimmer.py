@@ -36,8 +36,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .. import _ext
-from ..cost import linear_flops
+from skimviz import _ext
+from skimviz.cost import linear_flops
 
 TAU, MU0 = 0.1, 5.0  # Gumbel temperature (Eq. 5) and unbalanced-init bias mean (Eq. 9)
 # Inference at batch 1 on at most this many tokens runs each layer as one C++ call

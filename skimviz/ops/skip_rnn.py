@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .. import _ext
+from skimviz import _ext
 
 ENV = "SKIMVIZ_SKIP_TRAIN_BACKEND"
 # The forward's saved buffers (states, activations: ~180 MB at batch 128 × 784 steps, H = 110),
@@ -118,8 +118,8 @@ def train_ok(rnn, x: Tensor, state: list) -> bool:
 def forward_blend(rnn, x: Tensor, state: list) -> Tuple[Tensor, list, "object"]:
     """``SkipRNN._forward_blend`` in one C++ call: (out (B, T, H), [(h_T,)] or [(h_T, c_T)],
     SkipTrace). h_T is a view of out's last step, as in the PyTorch path."""
-    from ..models.skip_rnn import SkipTrace
-    from .. import cost
+    from skimviz import cost
+    from skimviz.models.skip_rnn import SkipTrace
     c = rnn.cells[0]
     lstm = rnn.cell == "lstm"
     out, c_n, probs, update = SkipRNNTrainFunction.apply(

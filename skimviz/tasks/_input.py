@@ -13,8 +13,8 @@ import os
 import sys
 from typing import List, Tuple
 
-from ..data.text import MAX_CHARS
-from ..safety import InputError, clean_text, human_bytes, shorten, strip_controls
+from skimviz.data.text import MAX_CHARS
+from skimviz.safety import InputError, clean_text, human_bytes, shorten, strip_controls
 
 MAX_INPUT_BYTES = 16 * 2**20
 MAX_LINES = 10_000

@@ -23,16 +23,23 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
-from .. import card_schema, checkpoint
-from ..train import (Progress, Trainer, TrainingDiverged, collapse_warning, detect_collapse,
-                     seed_everything, summarize_history)
+from skimviz.training import card_schema, checkpoint
+from skimviz.training.loop import (
+    Progress,
+    Trainer,
+    TrainingDiverged,
+    collapse_warning,
+    detect_collapse,
+    seed_everything,
+    summarize_history,
+)
 
 TRAIN_SEED_BASE = 10_000_000
 
 
 def check_model(make: Callable[[], torch.nn.Module], name: str, task: str) -> None:
     """Refuse, before any data is loaded or weights allocated, a model whose checkpoint the
-    loader would refuse (:mod:`skimviz.card_schema`: e.g. over its weight limit): ``make`` runs
+    loader would refuse (:mod:`skimviz.training.card_schema`: e.g. over its weight limit): ``make`` runs
     on PyTorch's meta device, which allocates nothing."""
     with torch.device("meta"):
         m = make()
@@ -69,7 +76,7 @@ class Spec:
     #: metric itself (lower MSE / higher accuracy is better)
     score: Optional[Callable] = None
     #: the MSE of predicting the mean (the target's variance), for metric "mse": a run no
-    #: better than that collapsed (:func:`~skimviz.train.detect_collapse`)
+    #: better than that collapsed (:func:`~skimviz.training.loop.detect_collapse`)
     baseline_mse: Optional[float] = None
 
 
@@ -112,7 +119,7 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
     The state is saved after every chunk. Past ``max_minutes`` (0: no limit) the run stops at the
     next step, saves and says to rerun with ``--resume``. A diverged loss is exit code 1 (the
     state and export keep the last finite weights: :class:`TrainingDiverged` comes before the
-    bad step). ``collapse(v)`` (:func:`~skimviz.train.detect_collapse` on an evaluation) is
+    bad step). ``collapse(v)`` (:func:`~skimviz.training.loop.detect_collapse` on an evaluation) is
     stored in ``v["collapsed"]`` before ``export`` sees it, and when the run ends with an
     exported model that collapsed, one warning line says so (``name`` names the model).
     ``step_line`` is printed every ``step_every`` steps; ``quiet`` silences all but errors.
@@ -173,7 +180,7 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
 
 
 def signal_collapse(spec: Spec, args, model) -> Callable[[dict], Optional[dict]]:
-    """:func:`~skimviz.train.detect_collapse` for an evaluation of a signal task: chance
+    """:func:`~skimviz.training.loop.detect_collapse` for an evaluation of a signal task: chance
     accuracy or an MSE no better than the mean; for a Skip RNN, almost no updates."""
     skip = not getattr(args, "dense", False)
 

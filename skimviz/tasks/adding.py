@@ -11,17 +11,17 @@ from typing import Dict
 
 import torch
 
-from ..data.synthetic import ADDING_TARGET_VARIANCE, adding_task
-from ..models import SequenceClassifier
-from ..train import evaluate_regressor, infer_one, regression_loss, trace_fields
-from . import _runner
+from skimviz.data.synthetic import ADDING_TARGET_VARIANCE, adding_task
+from skimviz.models import SequenceClassifier
+from skimviz.tasks import _runner
+from skimviz.training.loop import evaluate_regressor, infer_one, regression_loss, trace_fields
 
 TASK = "adding"
 LENGTH = 50
 TEST_SEED, VALID_SEED = 2018_41, 4_1
 N_TEST, N_VALID = 10_000, 1_000
 SOLVED_FACTOR = 100.0
-#: The app's live training (:func:`skimviz.signals.live_run`): visible skipping within
+#: The app's live training (:func:`ui.signals.live_run`): visible skipping within
 #: :data:`LIVE_SECONDS` on the 2-core server (measured, 3 seeds: see tests/test_tasks_signals.py).
 #: The budget ramps up over the first 300 steps so the sum is learnt before the gate closes.
 LIVE = dict(hidden=32, batch=64, lr=1e-2, gate_lr_scale=1.0, lam=5e-4, warmup=300, steps=1000,

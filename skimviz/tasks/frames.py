@@ -12,15 +12,15 @@ from typing import Dict
 
 import torch
 
-from ..data import clips
-from ..models.clip_classifier import ClipClassifier
-from ..train import classification_loss, evaluate_classifier, infer_one, trace_fields
-from . import _runner
+from skimviz.data import clips
+from skimviz.models.clip_classifier import ClipClassifier
+from skimviz.tasks import _runner
+from skimviz.training.loop import classification_loss, evaluate_classifier, infer_one, trace_fields
 
 TASK = "frames"
 TEST_SEED, VALID_SEED = 2018_45, 4_5
 N_TEST, N_VALID = 1_000, 500
-#: The app's live training (:func:`skimviz.signals.live_run`): a small CNN (32 features) and
+#: The app's live training (:func:`ui.signals.live_run`): a small CNN (32 features) and
 #: Skip GRU that skip visibly within :data:`LIVE_SECONDS` on the 2-core server (measured,
 #: 3 seeds: see tests/test_tasks_signals.py).
 LIVE = dict(hidden=32, feature_size=32, batch=16, lr=5e-3, gate_lr_scale=1.0, lam=1e-3,

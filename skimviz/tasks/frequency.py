@@ -11,16 +11,16 @@ from typing import Dict
 
 import torch
 
-from ..data.synthetic import frequency_task
-from ..models import SequenceClassifier
-from ..train import classification_loss, evaluate_classifier, infer_one, trace_fields
-from . import _runner
+from skimviz.data.synthetic import frequency_task
+from skimviz.models import SequenceClassifier
+from skimviz.tasks import _runner
+from skimviz.training.loop import classification_loss, evaluate_classifier, infer_one, trace_fields
 
 TASK = "frequency"
 TEST_SEED, VALID_SEED = 2018_42, 4_2
 N_TEST, N_VALID = 10_000, 1_000
 SOLVED_ACCURACY = 0.99
-#: The app's live training (:func:`skimviz.signals.live_run`): a small Skip GRU that reaches
+#: The app's live training (:func:`ui.signals.live_run`): a small Skip GRU that reaches
 #: visible skipping in :data:`LIVE_SECONDS` on the 2-core server (measured, 3 seeds: see
 #: tests/test_tasks_signals.py). λ is larger and the gate learns at the full rate, unlike the
 #: shipped model's recipe: the gate must move within a few hundred steps.

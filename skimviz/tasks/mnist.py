@@ -17,13 +17,24 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from .. import checkpoint, cost
-from ..data import mnist
-from ..models import SequenceClassifier
-from ..train import (Trainer, TrainingDiverged, batches, classification_loss, collapse_warning,
-                     detect_collapse, evaluate_classifier, infer_one, seed_everything,
-                     summarize_history, threshold_sweep)
-from . import _runner
+from skimviz import cost
+from skimviz.data import mnist
+from skimviz.models import SequenceClassifier
+from skimviz.tasks import _runner
+from skimviz.training import checkpoint
+from skimviz.training.loop import (
+    Trainer,
+    TrainingDiverged,
+    batches,
+    classification_loss,
+    collapse_warning,
+    detect_collapse,
+    evaluate_classifier,
+    infer_one,
+    seed_everything,
+    summarize_history,
+    threshold_sweep,
+)
 
 TASK = "mnist-pixels"
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -152,7 +163,7 @@ def train_command(args) -> int:
 
 
 def collapsed(v: dict, model: SequenceClassifier) -> Optional[dict]:
-    """:func:`~skimviz.train.detect_collapse` on a validation result: chance accuracy, or a
+    """:func:`~skimviz.training.loop.detect_collapse` on a validation result: chance accuracy, or a
     Skip RNN that reads (almost) no pixels."""
     return detect_collapse(accuracy=v["accuracy"], num_classes=model.config["num_classes"],
                            use=v["update_rate"] if model.skip else None, used="pixels read")
@@ -213,7 +224,7 @@ def reexport_command(args) -> int:
     """``train mnist ... --reexport``: rebuild the card of the exported (best) checkpoint from its
     weights and the run's saved state — fresh validation numbers, sweep and target status — and
     keep the original training command. A card or state without the record this needs (the
-    schema leaves ``training`` free-form) is a :class:`~skimviz.checkpoint.CheckpointError`."""
+    schema leaves ``training`` free-form) is a :class:`~skimviz.training.checkpoint.CheckpointError`."""
     try:
         return _reexport(args)
     except (KeyError, TypeError, ZeroDivisionError) as e:

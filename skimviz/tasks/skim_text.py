@@ -26,14 +26,14 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import torch
 from torch.nn import functional as F
 
-from .. import argtypes as at
-from .. import card_schema, checkpoint
-from ..data import text as textdata
-from ..models.skim_rnn import skim_loss
-from ..models.text_classifier import TextClassifier
-from ..train import Trainer, detect_collapse, seed_everything, summarize_history
-from . import _input
-from ._runner import check_model, command_line, run_resumable
+from skimviz import argtypes as at
+from skimviz.data import text as textdata
+from skimviz.models.skim_rnn import skim_loss
+from skimviz.models.text_classifier import TextClassifier
+from skimviz.tasks import _input
+from skimviz.tasks._runner import check_model, command_line, run_resumable
+from skimviz.training import card_schema, checkpoint
+from skimviz.training.loop import Trainer, detect_collapse, seed_everything, summarize_history
 
 TASK = "text-classification"
 THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
@@ -369,7 +369,7 @@ def train_command(args) -> int:
 
 
 def collapsed(v: dict, num_classes: int, skim: bool) -> Optional[dict]:
-    """:func:`~skimviz.train.detect_collapse` on a validation result: chance accuracy, or a
+    """:func:`~skimviz.training.loop.detect_collapse` on a validation result: chance accuracy, or a
     Skim-LSTM that skims (almost) every token (its big LSTM reads under 2 %)."""
     return detect_collapse(accuracy=v["accuracy"], num_classes=num_classes,
                            use=1.0 - v["skim_rate"] if skim else None,

@@ -25,14 +25,15 @@ from typing import Dict, List, Optional
 import torch
 from torch.nn import functional as F
 
-from .. import argtypes as at
-from .. import card_schema, checkpoint, cost
-from ..data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
-from ..models.transkimmer import TranskimmerClassifier, from_bert_safetensors
-from ..train import Trainer, detect_collapse, seed_everything, summarize_history
-from . import _input
-from ._runner import check_model, command_line, run_resumable
-from .skim_text import length_batches
+from skimviz import argtypes as at
+from skimviz import cost
+from skimviz.data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
+from skimviz.models.transkimmer import TranskimmerClassifier, from_bert_safetensors
+from skimviz.tasks import _input
+from skimviz.tasks._runner import check_model, command_line, run_resumable
+from skimviz.tasks.skim_text import length_batches
+from skimviz.training import card_schema, checkpoint
+from skimviz.training.loop import Trainer, detect_collapse, seed_everything, summarize_history
 
 TASK = "sst2-transkimmer"
 CLS = "[CLS]"
@@ -446,7 +447,7 @@ def train(args, quiet: bool = False) -> int:
 
 
 def collapsed(v: dict, num_classes: int, skim: bool) -> Optional[dict]:
-    """:func:`~skimviz.train.detect_collapse` on a dev evaluation: chance accuracy, or a
+    """:func:`~skimviz.training.loop.detect_collapse` on a dev evaluation: chance accuracy, or a
     Transkimmer that reads (almost) nothing beyond [CLS] (the share of the other tokens that
     enter each layer, averaged over layers)."""
     use = None

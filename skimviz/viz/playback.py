@@ -1,0 +1,232 @@
+"""Step-by-step playback: the input as the model reads it, one step after another.
+
+Each builder returns one Plotly figure with animation frames, a Play/Pause button and a time
+slider, so a class can watch (or a student scrub through) what happens at every step without any
+server round trip: the browser animates the frames.
+
+* :func:`pixel_playback` — Skip RNN on a digit (the paper's Fig. 4 drawn as it happens): pixels
+  read so far, coloured used/skipped, beside ũ_t accumulating (Eq. 5) and the gate firing when
+  it reaches θ (Eq. 2);
+* :func:`signal_playback` — the same for a 1-D signal;
+* :func:`token_playback` — Skim-RNN on a text: each word as it is reached, read by the big LSTM
+  or skimmed by the small one, beside p_skim against θ.
+
+Frames are sampled (at most ``max_frames``) so a 784-step digit stays a small figure.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from skimviz.viz.common import SKIPPED_COLOR, USED_COLOR, _base_layout, as_grid, ink
+from skimviz.viz.tokens import READ_COLOR, SKIM_COLOR
+
+UNSEEN = "#f2f2f2"
+
+
+def frame_steps(T: int, max_frames: int) -> List[int]:
+    """The steps shown as frames: evenly spaced, ending at T (the number of steps read)."""
+    if T < 1:
+        raise ValueError("nothing to play: the input has no steps")
+    n = max(1, min(int(max_frames), T))
+    return sorted({int(round(T * (i + 1) / n)) for i in range(n)})
+
+
+def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) -> go.Figure:
+    """Play/Pause buttons and a slider over ``steps`` (frame names are the step counts)."""
+    play = dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
+                transition=dict(duration=0), mode="immediate")
+    pause = dict(frame=dict(duration=0, redraw=False), mode="immediate",
+                 transition=dict(duration=0))
+    every = max(1, -(-len(steps) // 12))          # at most ~12 labelled ticks
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.16, xanchor="left",
+                          yanchor="top", showactive=False, pad=dict(t=0, r=8),
+                          buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
+                                   dict(label="❚❚ Pause", method="animate",
+                                        args=[[None], pause])])],
+        sliders=[dict(active=len(steps) - 1, x=0.25, len=0.75, y=-0.12, yanchor="top",
+                      pad=dict(t=0, b=0),
+                      currentvalue=dict(prefix=f"{unit} read: ", font=dict(size=13)),
+                      steps=[dict(label=str(s) if i % every == 0 or i == len(steps) - 1 else "",
+                                  method="animate",
+                                  args=[[str(s)], dict(mode="immediate", frame=dict(
+                                      duration=0, redraw=True), transition=dict(duration=0))])
+                             for i, s in enumerate(steps)])])
+    return fig
+
+
+def _legend_on_top(fig: go.Figure) -> None:
+    """Legend in one row above the plots (below them sit the Play button and the slider)."""
+    fig.update_layout(showlegend=True, margin=dict(t=78, b=110),
+                      legend=dict(orientation="h", x=0.0, xanchor="left", y=1.12,
+                                  yanchor="bottom"))
+
+
+def _u_traces(u_tilde: np.ndarray, update: np.ndarray, t: int) -> List[go.Scatter]:
+    """ũ over the first t steps and the steps where the gate fired (u = 1) among them."""
+    x = np.arange(1, t + 1)
+    fired = np.flatnonzero(update[:t] > 0.5) + 1
+    return [go.Scatter(x=x, y=u_tilde[:t], mode="lines", line=dict(color="#555", width=1.5),
+                       name="ũ (update probability)", hovertemplate="step %{x}: ũ %{y:.2f}"
+                                                                    "<extra></extra>"),
+            go.Scatter(x=fired, y=u_tilde[fired - 1], mode="markers", name="gate fired (u = 1)",
+                       marker=dict(color=USED_COLOR, size=6),
+                       hovertemplate="step %{x}: updated<extra></extra>")]
+
+
+def _check(update: Sequence[float], u_tilde: Sequence[float]) -> tuple:
+    update = np.asarray(update, dtype=float).reshape(-1)
+    u_tilde = np.asarray(u_tilde, dtype=float).reshape(-1)
+    if update.shape != u_tilde.shape:
+        raise ValueError("update and ũ must have one value per step")
+    if not np.isin(update, (0.0, 1.0)).all():
+        raise ValueError("update must hold only 0 and 1")
+    return update, u_tilde
+
+
+def pixel_playback(image: np.ndarray, update: Sequence[float], u_tilde: Sequence[float],
+                   side: int = 28, theta: float = 0.5, max_frames: int = 49,
+                   height: int = 380, duration: int = 120) -> go.Figure:
+    """A digit read pixel by pixel in scan-line order. Left: pixels not reached yet are pale
+    grey, reached ones red where the state was updated and blue where it was copied, the ink
+    shown through a white wash as in :func:`skimviz.viz.pixels.used_skipped_figure`. Right: ũ_t
+    with θ and the steps where the gate fired."""
+    update, u_tilde = _check(update, u_tilde)
+    T = side * side
+    if update.size != T:
+        raise ValueError(f"expected {T} steps for a {side}×{side} digit, got {update.size}")
+    level = ink(image, side)
+    mask = as_grid(update, side)
+    order = np.arange(T).reshape(side, side)
+    steps = frame_steps(T, max_frames)
+    scale = [[0.0, UNSEEN], [0.33, UNSEEN], [0.34, SKIPPED_COLOR], [0.66, SKIPPED_COLOR],
+             [0.67, USED_COLOR], [1.0, USED_COLOR]]
+
+    def state(t: int) -> list:
+        z = np.where(order < t, 1.0 + mask, 0.0) / 2.0        # 0 unseen, .5 skipped, 1 used
+        wash = np.where(order < t, 1.0 - level, 0.0)
+        return [go.Heatmap(z=z, zmin=0, zmax=1, colorscale=scale, showscale=False,
+                           hoverinfo="skip"),
+                go.Heatmap(z=wash, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
+                           colorscale=[[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.75)"]]),
+                *_u_traces(u_tilde, update, t)]
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.08,
+                        subplot_titles=("pixels read so far", "ũ accumulates; the gate fires at θ"))
+    for i, tr in enumerate(state(T)):
+        fig.add_trace(tr, row=1, col=1 if i < 2 else 2)
+    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1, 2, 3]) for t in steps]
+    fig.add_hline(y=theta, line=dict(color=USED_COLOR, dash="dot", width=1), row=1, col=2,
+                  annotation_text=f"θ = {theta:g}", annotation_position="top left")
+    for name, colour in (("used (state updated)", USED_COLOR),
+                         ("skipped (state copied)", SKIPPED_COLOR), ("not reached yet", UNSEEN)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
+                                 marker=dict(symbol="square", size=11, color=colour,
+                                             line=dict(color="#bbb", width=1))), row=1, col=1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=1,
+                     range=[-0.5, side - 0.5], constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=1,
+                     autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain")
+    fig.update_xaxes(title_text="step (pixel)", range=[0, T + 1], row=1, col=2)
+    fig.update_yaxes(title_text="ũ", range=[0, 1.05], row=1, col=2)
+    _base_layout(fig, height)
+    _legend_on_top(fig)
+    return _controls(fig, steps, "pixels", duration)
+
+
+def signal_playback(values: Sequence[float], update: Sequence[float], u_tilde: Sequence[float],
+                    theta: float = 0.5, max_frames: int = 60, height: int = 420,
+                    duration: int = 100, x_label: str = "step") -> go.Figure:
+    """A 1-D signal read sample by sample: top, the signal so far with the samples that updated
+    the state in red (skipped ones as the grey line only); bottom, ũ_t and the gate firing."""
+    update, u_tilde = _check(update, u_tilde)
+    values = np.asarray(values, dtype=float).reshape(-1)
+    if values.size != update.size:
+        raise ValueError("one signal value per step is needed")
+    T = values.size
+    steps = frame_steps(T, max_frames)
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = 0.05 * (hi - lo or 1.0)
+
+    def state(t: int) -> list:
+        x = np.arange(1, t + 1)
+        used = np.flatnonzero(update[:t] > 0.5)
+        return [go.Scatter(x=x, y=values[:t], mode="lines", line=dict(color="#9e9e9e", width=1),
+                           name="signal", hoverinfo="skip"),
+                go.Scatter(x=used + 1, y=values[used], mode="markers", name="used (state updated)",
+                           marker=dict(color=USED_COLOR, size=5),
+                           hovertemplate="step %{x}: %{y:.3f}<extra></extra>"),
+                *_u_traces(u_tilde, update, t)]
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.6, 0.4],
+                        subplot_titles=("the signal as read", "ũ accumulates; the gate fires at θ"))
+    for i, tr in enumerate(state(T)):
+        fig.add_trace(tr, row=1 if i < 2 else 2, col=1)
+    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1, 2, 3]) for t in steps]
+    fig.add_hline(y=theta, line=dict(color=USED_COLOR, dash="dot", width=1), row=2, col=1)
+    fig.update_xaxes(range=[0, T + 1])
+    fig.update_xaxes(title_text=x_label, row=2, col=1)
+    fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=1)
+    fig.update_yaxes(title_text="ũ", range=[0, 1.05], row=2, col=1)
+    _base_layout(fig, height)
+    _legend_on_top(fig)
+    return _controls(fig, steps, "samples", duration)
+
+
+def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[float],
+                   theta: float = 0.5, per_row: int = 8, height: Optional[int] = None,
+                   duration: int = 350) -> go.Figure:
+    """A text read word by word: top, the words reached so far (bold dark = read by the big
+    LSTM, light blue = skimmed by the small one) in reading order; bottom, p_skim of each word
+    against θ (a word is skimmed when p_skim > θ)."""
+    tokens = [str(t) for t in tokens]
+    skim = np.asarray(skim, dtype=float).reshape(-1)
+    p_skim = np.asarray(p_skim, dtype=float).reshape(-1)
+    T = len(tokens)
+    if not (skim.size == p_skim.size == T):
+        raise ValueError("tokens, skim and p_skim must have the same length")
+    if T < 1:
+        raise ValueError("nothing to play: the text has no tokens")
+    rows = -(-T // per_row)
+    height = height or 300 + 50 * rows
+    col, row = np.arange(T) % per_row, np.arange(T) // per_row
+    colour = np.where(skim > 0.5, SKIM_COLOR, READ_COLOR)
+    label = np.where(skim > 0.5, "skimmed", "read")
+    steps = list(range(1, T + 1))
+
+    def state(t: int) -> list:
+        shown = [tok if i < t else "" for i, tok in enumerate(tokens)]
+        return [go.Scatter(x=col, y=row, mode="text", text=shown,
+                           textfont=dict(color=list(colour), size=15), customdata=label,
+                           hovertemplate="%{text}: %{customdata}<extra></extra>", name="words",
+                           showlegend=False),
+                go.Bar(x=np.arange(1, t + 1), y=p_skim[:t], marker_color=list(colour[:t]),
+                       customdata=np.stack([np.array(tokens[:t], dtype=object), label[:t]], -1)
+                       if t else None, name="p_skim",
+                       hovertemplate="%{customdata[0]}: p_skim %{y:.2f} (%{customdata[1]})"
+                                     "<extra></extra>", showlegend=False)]
+
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2,
+                        row_heights=[max(0.35, rows / (rows + 3)), 1 - max(0.35, rows / (rows + 3))],
+                        subplot_titles=("words reached so far", "p_skim per word; skimmed above θ"))
+    a, b = state(T)
+    fig.add_trace(a, row=1, col=1)
+    fig.add_trace(b, row=2, col=1)
+    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1]) for t in steps]
+    fig.add_hline(y=theta, line=dict(color="#d62728", dash="dot", width=1), row=2, col=1,
+                  annotation_text=f"θ = {theta:g}", annotation_position="top left")
+    for name, c in (("read (big LSTM)", READ_COLOR), ("skimmed (small LSTM)", SKIM_COLOR)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(symbol="square", size=11, color=c)), row=2, col=1)
+    fig.update_xaxes(visible=False, range=[-0.7, per_row - 0.3], row=1, col=1)
+    fig.update_yaxes(visible=False, range=[rows - 0.4, -0.9], row=1, col=1)
+    fig.update_xaxes(title_text="word", range=[0.4, T + 0.6], row=2, col=1)
+    fig.update_yaxes(title_text="p_skim", range=[0, 1.02], row=2, col=1)
+    _base_layout(fig, height)
+    _legend_on_top(fig)
+    return _controls(fig, steps, "words", duration)
