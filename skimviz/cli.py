@@ -263,6 +263,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.argv = argv  # recorded in model cards as the reproducing command (with --config, if any)
     from skimviz.training.checkpoint import CheckpointError
     from skimviz.training.loop import TrainingDiverged
+    if args.command == "train":
+        from skimviz.training import distributed
+        distributed.setup()   # under torchrun: join the process group (else a no-op)
 
     try:
         return _run(args)

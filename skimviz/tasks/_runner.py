@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
-from skimviz.training import card_schema, checkpoint
+from skimviz.training import card_schema, checkpoint, distributed
 from skimviz.training.loop import (
     Progress,
     Trainer,
@@ -126,6 +126,8 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
     """
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.pt"
+    main = distributed.is_main()   # under torchrun, only rank 0 logs and writes
+    quiet = quiet or not main
     meta = {"best": None, "wall_s": 0.0, "valid": []}
     if resume and state_path.is_file():
         state = torch.load(state_path, weights_only=True)
@@ -167,9 +169,11 @@ def run_resumable(trainer: Trainer, work: Path, steps: int, eval_every: int, *,
                                 else _key(s) < _key(best)):
                 meta["best"] = list(s) if isinstance(s, tuple) else s
                 meta["collapsed"] = v.get("collapsed")
-                export(v, meta)
-        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
-        if deadline is not None and time.time() > deadline:
+                if main:
+                    export(v, meta)
+        if main:
+            torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, state_path)
+        if distributed.any_rank(deadline is not None and time.time() > deadline):
             quiet or print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
                            flush=True)
             return 0

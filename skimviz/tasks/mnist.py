@@ -21,7 +21,7 @@ from skimviz import cost
 from skimviz.data import mnist
 from skimviz.models import SequenceClassifier
 from skimviz.tasks import _runner
-from skimviz.training import checkpoint
+from skimviz.training import checkpoint, distributed
 from skimviz.training.loop import (
     Trainer,
     TrainingDiverged,
@@ -120,8 +120,10 @@ def train_command(args) -> int:
     command = "python -m skimviz " + " ".join(shlex.quote(a) for a in args.argv)
     log_every = 1 if args.dry_run else 10
 
+    main = distributed.is_main()   # under torchrun, only rank 0 logs and writes
+
     def on_step(p):
-        if p.step % 50 == 0:
+        if main and p.step % 50 == 0:
             s = p.stats
             print(f"step {p.step} epoch {p.epoch} loss {p.loss:.4f} acc {s['accuracy']:.3f} "
                   f"update_rate {s['update_rate']:.3f} {p.elapsed_s:.0f}s", flush=True)
@@ -138,23 +140,29 @@ def train_command(args) -> int:
         meta["wall_s"] += time.time() - t0
         finished_epoch = trainer.step % steps_per_epoch == 0
         if not finished_epoch:  # deadline hit mid-epoch: save and stop, resumable
-            torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, _state_path(work))
-            print(f"stopped at the time limit, step {trainer.step}; rerun with --resume", flush=True)
+            if main:
+                torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)},
+                           _state_path(work))
+                print(f"stopped at the time limit, step {trainer.step}; rerun with --resume",
+                      flush=True)
             return 0
         meta["epochs_done"] += 1
         v = evaluate_classifier(model, x_va, y_va)
         v["epoch"] = meta["epochs_done"]
         v["collapsed"] = collapsed(v, model)
         meta["valid"].append(v)
-        print(f"epoch {meta['epochs_done']}: valid acc {v['accuracy']:.4f} updates "
-              f"{v['updates']:.1f}/{side * side}", flush=True)
+        main and print(f"epoch {meta['epochs_done']}: valid acc {v['accuracy']:.4f} updates "
+                       f"{v['updates']:.1f}/{side * side}", flush=True)
         if v["accuracy"] > meta["best_acc"]:
             meta["best_acc"] = v["accuracy"]
             meta["collapsed"] = v["collapsed"]
-            export(model, args, meta, v, trainer.history, command, x_va, y_va)
-        torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)}, _state_path(work))
-        if deadline is not None and time.time() > deadline:
-            print("stopped at the time limit; rerun with --resume", flush=True)
+            if main:
+                export(model, args, meta, v, trainer.history, command, x_va, y_va)
+        if main:
+            torch.save({"trainer": trainer.state_dict(), "meta": json.dumps(meta)},
+                       _state_path(work))
+        if distributed.any_rank(deadline is not None and time.time() > deadline):
+            main and print("stopped at the time limit; rerun with --resume", flush=True)
             return 0
     warning = collapse_warning(meta.get("collapsed"), args.name)
     if warning:

@@ -26,7 +26,7 @@ from torch import nn
 
 from skimviz.models import build
 from skimviz.safety import human_bytes
-from skimviz.training import card_schema, configs
+from skimviz.training import card_schema, configs, distributed
 from skimviz.training.card_schema import CheckpointError  # noqa: F401  (the module's error; defined there)
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "pretrained"
@@ -178,8 +178,16 @@ def save(model: nn.Module, card: dict, directory: str | os.PathLike,
     d.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     card = {k: v for k, v in card.items() if k != "weights_encoding"}
-    if configs.current and isinstance(card.get("training"), dict):  # trained from a recipe file
-        card["training"] = {**card["training"], "config": dict(configs.current)}
+    if isinstance(card.get("training"), dict):
+        training = dict(card["training"])
+        if configs.current:                            # trained from a recipe file
+            training["config"] = dict(configs.current)
+        world = distributed.world_size()
+        if world > 1:                                  # trained under torchrun
+            training["world_size"] = world
+            if isinstance(training.get("batch_size"), int):
+                training["per_process_batch"] = training["batch_size"] // world
+        card["training"] = training
     if int8_rows:
         for n in int8_rows:
             if n not in tensors or tensors[n].dim() != 2:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from skimviz.models import budget_loss
+from skimviz.training import distributed
 
 LossFn = Callable[[nn.Module, Tuple[Tensor, ...]], Tuple[Tensor, Dict[str, float]]]
 
@@ -104,6 +105,8 @@ class Trainer:
             groups.append({"params": gate, "lr": lr if gate_lr is None else gate_lr})
         self.base_lrs = [g["lr"] for g in groups]
         self.opt = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        # under torchrun: DistributedDataParallel around the model (skimviz.training.distributed)
+        self.net = distributed.wrap(model)
         self.step = 0
         self.history: List[Dict[str, float]] = []
 
@@ -134,10 +137,12 @@ class Trainer:
         try:
             while self.step < end:
                 epoch, batch = next(data)
-                loss, stats = self.loss_fn(self.model, batch)
-                if not math.isfinite(loss.item()):
+                # under torchrun each process takes its share of the global batch
+                loss, stats = self.loss_fn(self.net, distributed.shard(batch))
+                loss_value = distributed.mean(loss.item())   # the global batch's loss
+                if not math.isfinite(loss_value):
                     raise TrainingDiverged(
-                        f"the loss became {loss.item()} at step {self.step + 1}; lower the learning "
+                        f"the loss became {loss_value} at step {self.step + 1}; lower the learning "
                         "rate or λ and start again")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -155,15 +160,15 @@ class Trainer:
                         g["lr"] = lr0 * f
                 self.opt.step()
                 self.step += 1
-                row = {"step": self.step, "epoch": epoch, "loss": loss.item(), **stats}
+                row = {"step": self.step, "epoch": epoch, "loss": loss_value, **stats}
                 if self.step % log_every == 0 or self.step == end:
                     self.history.append(row)
                 elapsed = time.perf_counter() - t0
+                stop = max_seconds is not None and elapsed > max_seconds
                 if callback is not None:
                     prog = Progress(self.step, end, epoch, row["loss"], stats, elapsed, self.history)
-                    if callback(prog):
-                        break
-                if max_seconds is not None and elapsed > max_seconds:
+                    stop = bool(callback(prog)) or stop
+                if distributed.any_rank(stop):   # every rank stops at the same step
                     break
         except StopTraining:
             pass
