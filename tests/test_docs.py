@@ -20,7 +20,9 @@ RESULTS = ROOT / "docs" / "results"
 PRETRAINED = ROOT / "pretrained"
 
 TIME_OF_DAY = re.compile(r"\b\d{1,2}:\d{2}\b")
-DIARY = re.compile(r"\b(session|today|yesterday|tonight|this (morning|afternoon|evening|machine)"
+# "session" as a stretch of work (a Streamlit session, a browser's, is a term of the app)
+DIARY = re.compile(r"\b((this|working|last|next|previous) session|today|yesterday|tonight"
+                   r"|this (morning|afternoon|evening|machine)"
                    r"|so far|UTC)\b", re.IGNORECASE)
 ISO_DATE = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b")
 COMMAND = re.compile(r"python -m skimviz\b|\bmake (run|test|gallery)\b")
