@@ -69,6 +69,12 @@ def main(argv=None) -> int:
     for pt in card.get("lambda_sweep", []):
         if pt.get("shipped"):
             pt["accuracy"], pt["flops_reduction"] = r["accuracy"], r["flops_reduction"]
+    twin = Path(args.out) / (card.get("dense_twin") or "") / checkpoint.CARD
+    if "target" not in card and card.get("dense_twin") and twin.is_file():
+        card["target"] = {  # as the training's export writes it when the twin is beside it
+            "goal": "within 1 point of the dense twin on SST-2 dev at >= 2x FLOP reduction "
+                    "(no padding)",
+            "dense_twin_accuracy": json.loads(twin.read_text())["metrics"]["dev_accuracy"]}
     t = card.get("target")
     if t and "dense_twin_accuracy" in t:
         t["reached"] = tk.target_reached(r, t["dense_twin_accuracy"])

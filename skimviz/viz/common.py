@@ -236,3 +236,14 @@ def enlarge(fig: go.Figure, scale: float = 1.35, font_size: int = 18) -> go.Figu
                       selector=dict(type="scatter", mode="markers+text"))
     fig.update_annotations(font_size=font_size)
     return fig
+
+
+def current_theta_trace(x: float, y: float, theta: float, how: str, x_hover: str) -> go.Scatter:
+    """The star that marks the current θ on a θ-sweep chart (accuracy on y); ``how`` says how
+    the point was got (measured, interpolated…), ``x_hover`` is the hover text of x (a Plotly
+    template such as ``"Flop-R %{x:.2f}×"``)."""
+    label = f"current θ = {theta:.2f} ({how})"
+    return go.Scatter(
+        x=[x], y=[y], mode="markers", name=label,
+        marker=dict(symbol="star", size=16, color=MARKER_COLOR, line=dict(width=1, color="black")),
+        hovertemplate=f"{label}<br>{x_hover}<br>accuracy %{{y:.3f}}<extra></extra>")

@@ -20,7 +20,12 @@ from typing import Dict, List, Optional, Sequence
 
 import plotly.graph_objects as go
 
-from skimviz.viz.common import MARKER_COLOR, OTHER_COLOR, _base_layout, _empty_figure
+from skimviz.viz.common import (
+    OTHER_COLOR,
+    _base_layout,
+    _empty_figure,
+    current_theta_trace,
+)
 from skimviz.viz.tradeoff import PAPER_COLOR, sweep_at
 
 READ_COLOR = "#14213d"      # read by the big LSTM: bold, dark
@@ -201,11 +206,8 @@ def accuracy_flop_r_figure(sweep: Sequence[Dict[str, float]], theta: float,
                       "%{customdata[1]:.0%}<br>accuracy %{y:.3f}<extra></extra>"))
     m = sweep_point(pts, theta)
     assert m is not None
-    label = f"current θ = {theta:.2f} ({m['how']})"
-    fig.add_trace(go.Scatter(
-        x=[m["flop_r"]], y=[m["accuracy"]], mode="markers", name=label,
-        marker=dict(symbol="star", size=16, color=MARKER_COLOR, line=dict(width=1, color="black")),
-        hovertemplate=f"{label}<br>Flop-R %{{x:.2f}}×<br>accuracy %{{y:.3f}}<extra></extra>"))
+    fig.add_trace(current_theta_trace(m["flop_r"], m["accuracy"], theta, m["how"],
+                                      "Flop-R %{x:.2f}×"))
     paper_pts = _paper_points(paper, dataset)
     y_all = ys + [p["accuracy"] for p in paper_pts]
     lo, hi = min(y_all), max(y_all)

@@ -15,6 +15,7 @@ from skimviz.viz.common import (
     _base_layout,
     _empty_figure,
     _grid,
+    current_theta_trace,
     legend_rows,
     log_ticks,
     short_number,
@@ -85,11 +86,8 @@ def threshold_sweep_figure(sweep: Sequence[Dict[str, float]], theta: float,
                       "<extra></extra>"))
     m = sweep_marker(pts, theta)
     assert m is not None
-    label = f"current θ = {theta:.2f} ({m['how']})"
-    fig.add_trace(go.Scatter(
-        x=[m["updates"]], y=[m["accuracy"]], mode="markers", name=label,
-        marker=dict(symbol="star", size=16, color=MARKER_COLOR, line=dict(width=1, color="black")),
-        hovertemplate=f"{label}<br>pixels read %{{x:.1f}}<br>accuracy %{{y:.3f}}<extra></extra>"))
+    fig.add_trace(current_theta_trace(m["updates"], m["accuracy"], theta, m["how"],
+                                      "pixels read %{x:.1f}"))
     xtitle = "pixels read per digit" + (f" (of {seq_len})" if seq_len else "")
     fig.update_xaxes(title_text=xtitle, gridcolor="#eeeeee", automargin=True)
     fig.update_yaxes(title_text="validation accuracy", gridcolor="#eeeeee", tickformat=".0%",
