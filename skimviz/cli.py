@@ -216,7 +216,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     e = sub.add_parser("ext", help="the C++ kernels: build them now, or say whether they are built")
     e.add_argument("action", choices=["build", "status"])
+    # Two families whose subcommands keep their own options (each module's main(argv); `--help`
+    # after the subcommand shows them).
+    for name, help_, what in (
+            ("results", "the README's results tables, measured again now",
+             {"mnist": "the shipped MNIST checkpoints on the validation digits",
+              "text": "the shipped Skim-RNN and Transkimmer checkpoints (needs --data-dir)"}),
+            ("ship", "put a trained checkpoint into pretrained/ in its shipped form",
+             {"transkimmer": "a Transkimmer: int8 Linears, shards, evaluated again on SST-2 dev",
+              "frequency": "the frequency task's Table 2 checkpoints under their short names"})):
+        f = sub.add_parser(name, help=help_)
+        fsub = f.add_subparsers(dest="what", required=True)
+        for w, h in what.items():
+            fsub.add_parser(w, help=h, add_help=False)   # options: see _FAMILIES, main()
     return ap
+
+
+# `skimviz results|ship <what> ...`: the rest of the command line goes to the module's main(argv)
+_FAMILIES = {("results", "mnist"): "skimviz.bench.results_mnist",
+             ("results", "text"): "skimviz.bench.results_text",
+             ("ship", "transkimmer"): "skimviz.training.ship_transkimmer",
+             ("ship", "frequency"): "skimviz.training.ship_frequency"}
+
+
+def _family(argv: List[str]) -> Optional[int]:
+    """Run ``results``/``ship`` subcommands (None for any other command line)."""
+    module = _FAMILIES.get(tuple(argv[:2]))
+    if module is None:
+        return None
+    from importlib import import_module
+    try:
+        return import_module(module).main(argv[2:])
+    except SystemExit as e:              # the module's own argparse: --help or a usage error
+        return e.code if isinstance(e.code, int) else 2
 
 
 def _print(obj: dict, as_json: bool) -> None:
@@ -255,6 +287,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except InputError as e:
         print(f"skimviz train: error: {one_line(e)}", file=sys.stderr)
         return 2
+    family = _family(argv)
+    if family is not None:
+        return family
     try:
         args = parser.parse_args(expanded)
         _check(args, parser)

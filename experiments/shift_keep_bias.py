@@ -1,6 +1,6 @@
 """Shift the skim predictors' decision towards keeping, in a copy of a trained Transkimmer.
 
-    python scripts/shift_keep_bias.py runs/minilm/NAME runs/minilm/NAME-k1 --delta 1.0 \
+    python experiments/shift_keep_bias.py runs/minilm/NAME runs/minilm/NAME-k1 --delta 1.0 \
         --data-dir ../shared/data
 
 Our addition, not the paper's. At inference a predictor keeps token t when its keep logit

@@ -1,8 +1,8 @@
 """Print the README's tables of shipped text checkpoints (Skim-RNN and Transkimmer), measured now
 on each model's validation split (SST-2 dev, or the IMDB validation reviews).
 
-    python scripts/text_results.py --data-dir ../shared/data           # markdown
-    python scripts/text_results.py --data-dir ../shared/data --json
+    skimviz results text --data-dir ../shared/data           # markdown
+    skimviz results text --data-dir ../shared/data --json
 
 Every accuracy, skim rate, Flop-R and FLOP reduction is re-evaluated here (the same code as
 ``python -m skimviz evaluate NAME --data-dir DIR --json``); for Skim-RNN models the row "at
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from skimviz.data import text as textdata  # noqa: E402
-from skimviz.tasks import skim_text, transkimmer  # noqa: E402
-from skimviz.training import checkpoint  # noqa: E402
+from skimviz.data import text as textdata
+from skimviz.tasks import skim_text, transkimmer
+from skimviz.training import checkpoint
 
 
 def skim_rows(data_dir: str, min_flop_r: float = 2.5):
@@ -87,16 +87,13 @@ def markdown(skim, tk) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="skimviz results text", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     skim, tk = skim_rows(a.data_dir), transkimmer_rows(a.data_dir)
     print(json.dumps({"skim_rnn": skim, "transkimmer": tk}, indent=1) if a.json
           else markdown(skim, tk))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

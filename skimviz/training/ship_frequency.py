@@ -2,7 +2,7 @@
 (under ``runs/paper-skip-rnn``) into ``pretrained/`` under short names, so that the app's chart of
 updates and accuracy against λ has one point per Table 2 configuration at each sampling period.
 
-    python scripts/ship_frequency_table.py [--work runs/paper-skip-rnn] [--dry-run]
+    skimviz ship frequency [--work runs/paper-skip-rnn] [--dry-run]
 
 Weights are copied byte for byte; the card gets the new ``name`` and ``copied_from`` (the card
 keeps the bench's training command). Configurations already shipped (``skip-gru-frequency``:
@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
-from skimviz.training import checkpoint  # noqa: E402
+from skimviz.training import checkpoint
 
 # (bench row name, shipped name)
 ROWS = [("paper-frequency-gru-skip-lam0-1ms", "skip-gru-frequency-lam0"),
@@ -30,7 +29,8 @@ ROWS = [("paper-frequency-gru-skip-lam0-1ms", "skip-gru-frequency-lam0"),
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="skimviz ship frequency",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(ROOT / "runs" / "paper-skip-rnn"))
     ap.add_argument("--out", default=str(checkpoint.PRETRAINED_DIR))
     ap.add_argument("--dry-run", action="store_true", help="say what would be copied")
@@ -57,7 +57,3 @@ def main(argv=None) -> int:
         card["name"], card["copied_from"] = name, src_name
         (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
     return 1 if missing else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

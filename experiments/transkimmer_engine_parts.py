@@ -1,7 +1,7 @@
 """Measure the choices of the Transkimmer CPU engine (skimviz/csrc/transkimmer_cpu.cpp) one by
 one, on a shipped model's first layer, one thread:
 
-    python scripts/transkimmer_engine_parts.py [--name transkimmer-minilm-sst2] [--reps 60]
+    python experiments/transkimmer_engine_parts.py [--name transkimmer-minilm-sst2] [--reps 60]
 
 * a layer with ATen operators, its Linears as ``F.linear(x, W)`` (PyTorch's layout) and as
   ``addmm(b, x, Wᵀ)`` with Wᵀ stored K × N (the engine's), on n = 128, 54 and 9 tokens;

@@ -1,7 +1,7 @@
 """Print the README's table of shipped MNIST checkpoints, measured now on the validation digits.
 
-    python scripts/results_table.py            # markdown
-    python scripts/results_table.py --json
+    skimviz results mnist            # markdown
+    skimviz results mnist --json
 
 Each row re-evaluates the checkpoint (``python -m skimviz evaluate NAME --split valid``): nothing
 is copied from the cards except the training facts (epochs, wall time, command).
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from skimviz.tasks import mnist as task  # noqa: E402
-from skimviz.training import checkpoint  # noqa: E402
+from skimviz.tasks import mnist as task
+from skimviz.training import checkpoint
 
 
 def rows():
@@ -31,10 +31,11 @@ def rows():
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="skimviz results mnist", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rs = rows()
     if args.json:
         print(json.dumps(rs, indent=1))
@@ -48,7 +49,3 @@ def main() -> int:
               f"| {r['updates']:.1f} | {r['flops_reduction']:.2f}× | {r['epochs']} "
               f"| {r['wall_time_h']:.1f} h |")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Ship a trained Transkimmer checkpoint into ``pretrained/`` in the shipped encoding, with its
 numbers measured again on what is shipped.
 
-    python scripts/ship_transkimmer.py runs/minilm/transkimmer-minilm-sst2 --data-dir ../shared/data
+    skimviz ship transkimmer runs/minilm/transkimmer-minilm-sst2 --data-dir ../shared/data
 
 The weights are written as ``train transkimmer`` exports them today: float16, with the tensors of
 ``tasks.transkimmer.int8_rows`` as per-row int8 (every encoder Linear and every skim predictor's
@@ -16,20 +16,20 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
-import torch  # noqa: E402
+import torch
 
-from skimviz.data.text import load_sst2  # noqa: E402
-from skimviz.tasks import transkimmer as tk  # noqa: E402
-from skimviz.training import checkpoint  # noqa: E402
+from skimviz.data.text import load_sst2
+from skimviz.tasks import transkimmer as tk
+from skimviz.training import checkpoint
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="skimviz ship transkimmer",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("src", help="exported checkpoint folder (e.g. runs/minilm/NAME)")
     ap.add_argument("--out", default=str(checkpoint.PRETRAINED_DIR))
     ap.add_argument("--data-dir", required=True, help="folder with sst2/dev.tsv")
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         t["reached"] = tk.target_reached(r, t["dense_twin_accuracy"])
     if card.get("shipped_by"):  # re-shipped from a shipped checkpoint: keep how that was made
         card["first_shipped_by"] = card.get("first_shipped_by") or card["shipped_by"]
-    card["shipped_by"] = ("python scripts/ship_transkimmer.py " + str(args.src)
+    card["shipped_by"] = ("skimviz ship transkimmer " + str(args.src)
                           + (f" --name {args.name}" if args.name else "")
                           + " --data-dir DATA_DIR")
     (dst / checkpoint.CARD).write_text(json.dumps(card, indent=2) + "\n")
@@ -91,7 +91,3 @@ def main(argv=None) -> int:
           f"{r['accuracy']:.4f} (before {acc_before:.4f}), FLOP reduction "
           f"{r['flops_reduction']:.2f}x, kept per layer {r['tokens_kept_per_layer']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

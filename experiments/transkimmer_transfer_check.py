@@ -1,6 +1,6 @@
 """A check outside the dev set: Transkimmer checkpoints and their dense twin on IMDB reviews.
 
-    python scripts/transkimmer_transfer_check.py runs/minilm/transkimmer-minilm-mean-dense \
+    python experiments/transkimmer_transfer_check.py runs/minilm/transkimmer-minilm-mean-dense \
         pretrained/transkimmer-minilm-sst2 --data-dir ../shared/data --n 1000
 
 Every SST-2 number in the README is chosen on SST-2 dev (the export is the best evaluation, and
