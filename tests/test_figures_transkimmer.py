@@ -127,7 +127,7 @@ def test_remaining_tokens_figure():
     assert list(fig.data[0].y) == pytest.approx([1.0, 0.6, 0.3, 0.1])
     assert [c[0] for c in fig.data[0].customdata] == [10, 6, 3, 1]
     assert list(fig.data[1].y) == [1.0, 0.5, 0.3, 0.2]
-    assert fig.data[1].name.startswith("validation average")
+    assert fig.data[1].name == "average (dev set)"
     assert len(ft.remaining_tokens_figure([4, 2], 4).data) == 1        # no average on the card
     empty = ft.remaining_tokens_figure([], 0)
     assert not empty.data and "no tokens" in empty.layout.annotations[0].text
