@@ -36,8 +36,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def deployment():
+    """Two replicas behind nginx, started for one test (a test may kill a replica)."""
     if not Path(NGINX).is_file():
         if os.environ.get("SKIMVIZ_REQUIRE_NGINX") == "1":
             pytest.fail("nginx is required (SKIMVIZ_REQUIRE_NGINX=1) but not installed")
