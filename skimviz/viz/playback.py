@@ -43,12 +43,14 @@ def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) ->
                  transition=dict(duration=0))
     every = max(1, -(-len(steps) // 12))          # at most ~12 labelled ticks
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.16, xanchor="left",
-                          yanchor="top", showactive=False, pad=dict(t=0, r=8),
+        # the buttons on their own row under the slider (pad: pixels), so that neither covers
+        # the other in a narrow column (a slide beside the figure at 768 px)
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.12, xanchor="left",
+                          yanchor="top", showactive=False, pad=dict(t=100, r=8),
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="❚❚ Pause", method="animate",
                                         args=[[None], pause])])],
-        sliders=[dict(active=len(steps) - 1, x=0.25, len=0.75, y=-0.12, yanchor="top",
+        sliders=[dict(active=len(steps) - 1, x=0.0, len=1.0, y=-0.12, yanchor="top",
                       pad=dict(t=0, b=0),
                       currentvalue=dict(prefix=f"{unit} read: ", font=dict(size=13)),
                       steps=[dict(label=str(s) if i % every == 0 or i == len(steps) - 1 else "",
@@ -61,7 +63,7 @@ def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) ->
 
 def _legend_on_top(fig: go.Figure) -> None:
     """Legend in one row above the plots (below them sit the Play button and the slider)."""
-    fig.update_layout(showlegend=True, margin=dict(t=78, b=110),
+    fig.update_layout(showlegend=True, margin=dict(t=78, b=180),
                       legend=dict(orientation="h", x=0.0, xanchor="left", y=1.12,
                                   yanchor="bottom"))
 
