@@ -124,7 +124,12 @@ def _script():
     for slot in ("live_a", "live_b"):
         live_training.panel(slot, f"run {slot[-1].upper()}", build,
                             describe=lambda s: f"Finished {s['step']} steps.")
-        st.caption(f"{slot} announced: {live_training.just_finished(slot)}")
+        announce = live_training.just_finished(slot, st.session_state.get(f"{slot}_pick") == "new")
+        if announce:     # what a page does with it: set its picker to the new model
+            st.session_state[f"{slot}_pick"] = "new"
+        st.radio("Model", ["old", "new"], key=f"{slot}_pick", on_change=live_training.picked,
+                 args=(slot,))
+        st.caption(f"{slot} announced: {announce}")
 
 
 def _app(**state) -> AppTest:
@@ -159,9 +164,12 @@ def test_other_clicks_do_not_stop_a_run_and_its_result_stays():
     assert [s.value for s in at.success] == ["Finished 30 steps."]
     assert "live_a_curves" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
     assert any(c.value == "live_a announced: True" for c in at.caption)
-    at.number_input(key="other").set_value(6).run()       # still shown, announced only once
+    assert at.radio(key="live_a_pick").value == "new"
+    at.number_input(key="other").set_value(6).run()       # the browser showed it: announced once
     assert [s.value for s in at.success] == ["Finished 30 steps."]
     assert any(c.value == "live_a announced: False" for c in at.caption)
+    at.radio(key="live_a_pick").set_value("old").run()    # from now on the user's pick stays
+    assert at.radio(key="live_a_pick").value == "old"
 
 
 def test_a_new_run_asks_before_replacing_the_trained_model():
@@ -205,3 +213,36 @@ def test_a_full_server_gives_a_message(monkeypatch):
         assert any("already running" in w.value for w in at.warning)
     finally:
         live._slots.release()
+
+
+def _announce_script():
+    import streamlit as st
+
+    from ui import live_training
+
+    class Run:   # what just_finished reads of a run: its model
+        model = object()
+
+    st.session_state.setdefault("live_a", Run())
+    for shown in st.session_state["shown"]:
+        st.caption(str(live_training.just_finished("live_a", shown)))
+    if st.session_state.get("pick"):
+        live_training.picked("live_a")
+        st.caption(str(live_training.just_finished("live_a", False)))
+
+
+def _announced(**state) -> list[str]:
+    at = AppTest.from_function(_announce_script, default_timeout=30)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return [c.value for c in at.caption]
+
+
+def test_a_finished_model_is_announced_until_the_picker_shows_it_or_the_user_picks():
+    # a rerun that set the picker but was cut short by a click elsewhere comes back with the
+    # picker's old value (shown False): the page is told again to switch
+    assert _announced(shown=[False, False, True, False, True]) == \
+        ["True", "True", "False", "False", "False"]
+    assert _announced(shown=[False], pick=True) == ["True", "False"]

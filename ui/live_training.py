@@ -41,14 +41,29 @@ def model(key: str):
     return None if run is None else run.model
 
 
-def just_finished(key: str) -> bool:
-    """True once, at the first rerun after the slot's run finished with a model (call it before
-    drawing a model picker, to switch to the new model)."""
+def just_finished(key: str, shown: bool) -> bool:
+    """True while the slot's run has finished with a model that the page's picker has not shown
+    yet: the page then sets its picker to the new model (before drawing it).
+
+    ``shown``: whether the picker's value, as this rerun received it from the browser, already is
+    the session's model. That, or the user's own pick (:func:`picked`), ends the announcement: a
+    click elsewhere that interrupts the rerun which set the picker makes Streamlit rerun with the
+    browser's old value, so the page sets it again.
+    """
     run = current(key)
     if run is None or run.model is None or st.session_state.get(f"_{key}_announced") is run:
         return False
-    st.session_state[f"_{key}_announced"] = run
+    if shown:
+        st.session_state[f"_{key}_announced"] = run
+        return False
     return True
+
+
+def picked(key: str) -> None:
+    """The picker's ``on_change``: the user chose a model, which ends the slot's announcement."""
+    run = current(key)
+    if run is not None and run.model is not None:
+        st.session_state[f"_{key}_announced"] = run
 
 
 def _running_elsewhere(key: str) -> Optional[str]:

@@ -50,7 +50,7 @@ def choose_model() -> str:
     """"shipped" or "session" (``model_choice``): the session's model once trained (chosen when
     its training has just finished)."""
     options = ["shipped"] + (["session"] if live_training.model(SLOT) is not None else [])
-    if live_training.just_finished(SLOT):
+    if live_training.just_finished(SLOT, st.session_state.get("model_choice") == "session"):
         st.session_state["model_choice"] = "session"
     if st.session_state.get("model_choice") not in options:
         st.session_state["model_choice"] = "shipped"
@@ -61,6 +61,7 @@ def model_radio() -> None:
     """The model picker, drawn only once there is a model of the session's own to pick."""
     if live_training.model(SLOT) is not None:
         st.radio("Model", ["shipped", "session"], key="model_choice", horizontal=True,
+                 on_change=live_training.picked, args=(SLOT,),
                  format_func={"shipped": "Shipped Skip GRU",
                               "session": "My session's model"}.get,
                  help="Your model is read at 14×14 pixels (196 steps).")

@@ -70,12 +70,13 @@ def _pick_model(task: str, col) -> dict:
     if live_training.model(slot) is not None:
         labels["session"] = "My trained model"
     labels["untrained"] = "Untrained (reads every step)"
-    if live_training.just_finished(slot):
+    if live_training.just_finished(slot, st.session_state.get(key) == "session"):
         st.session_state[key] = "session"
     if st.session_state.get(key) not in labels:
         st.session_state[key] = signals.SHIPPED[task] if signals.SHIPPED[task] in labels \
             else next(iter(labels))
     choice = col.selectbox("Model", list(labels), key=key, format_func=labels.get,
+                           on_change=live_training.picked, args=(slot,),
                            help="Shipped models were trained with different budgets λ"
                                 + (" and sampling periods" if task == "frequency" else "")
                                 + "; “My trained model” appears once you train one below.")
