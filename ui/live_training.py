@@ -36,9 +36,15 @@ def current(key: str) -> Optional[LiveRun]:
 
 
 def model(key: str):
-    """The model of the slot's finished run (None while it trains or when there is none)."""
+    """The model of the slot's finished run (None while it trains or when there is none).
+
+    Noted as what the page offers in this rerun: a run that finishes later in the same rerun
+    (after the page's picker, before :func:`panel`) keeps the panel polling, so that the page
+    reruns once more and offers it."""
     run = current(key)
-    return None if run is None else run.model
+    found = None if run is None else run.model
+    st.session_state[f"_{key}_offered"] = None if found is None else run
+    return found
 
 
 def just_finished(key: str, shown: bool) -> bool:
@@ -173,7 +179,9 @@ def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=curves_
     the sentence about a finished run's numbers; ``problems`` (the page's invalid inputs) keep
     Start from running and are shown."""
     run = current(key)
-    running = run is not None and run.running
+    unoffered = (run is not None and run.model is not None   # finished after the page's picker
+                 and st.session_state.get(f"_{key}_offered", run) is not run)
+    running = run is not None and (run.running or unoffered)
     elsewhere = _running_elsewhere(key)
     b1, b2, note = st.columns([1, 1, 3], vertical_alignment="center")
     b1.button("Start training", key=f"{key}_start", type="primary",
