@@ -50,9 +50,10 @@ def healthy(url: str) -> bool:
         return False
 
 
-def start_replica(port: int, public_port: int, log: Path) -> subprocess.Popen:
+def start_replica(port: int, public_port: int, log: Path, trainings: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(PYTHONUNBUFFERED="1")
+    env.setdefault("SKIMVIZ_MAX_TRAININGS", str(trainings))   # each replica's pool
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
            "--server.address", "127.0.0.1", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -110,7 +111,9 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        procs += [start_replica(p, args.port, prefix / f"replica-{p}.log") for p in ports]
+        trainings = max(1, (os.cpu_count() or 1) // args.replicas)   # replicas × pools ≤ cores
+        procs += [start_replica(p, args.port, prefix / f"replica-{p}.log", trainings)
+                  for p in ports]
         deadline = time.monotonic() + args.start_timeout
         while not all(healthy(f"http://127.0.0.1:{p}") for p in ports):
             if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:

@@ -5,8 +5,6 @@ Every number in the README and in the model cards comes from one of these comman
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tarfile
 import zlib
@@ -252,11 +250,8 @@ def _family(argv: List[str]) -> Optional[int]:
 
 
 def _print(obj: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(obj))
-    else:
-        for k, v in obj.items():
-            print(f"{k:>28}: {v}")
+    from skimviz.tasks.base import print_result
+    print_result(obj, as_json)
 
 
 def _check(args, parser: argparse.ArgumentParser) -> None:
@@ -329,7 +324,7 @@ def _run(args) -> int:
     _ext.ensure()                        # first use: compile the C++ kernels once
     if args.command == "train":
         from skimviz import tasks
-        return tasks.module(args.task).train_command(args)
+        return tasks.get(args.task).train_command(args)
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "predict":
@@ -358,64 +353,19 @@ def _evaluate(args) -> int:
     task = tasks.by_card_task(card.get("task"))
     if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
-    if task.TASK == "mnist-pixels":
-        if args.split not in (None, "valid", "test"):
-            raise ValueError("MNIST checkpoints are evaluated on --split valid or test")
-        r = task.evaluate(model, card, args.split or "valid", args.data_dir, args.threshold)
-    elif task.TASK == "text-classification":
-        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
-                                  args.threshold)
-    elif task.TASK == "sst2-transkimmer":
-        r = task.evaluate_command(model, card, args.name, args.split, args.data_dir,
-                                  threshold=args.threshold)
-    else:  # generated test sets (fixed seeds); --data-dir does not apply
-        if args.split is not None:
-            raise ValueError(f"{card['task']} is evaluated on its generated test set (fixed "
-                             "seed): --split does not apply")
-        r = task.evaluate(model, card, threshold=args.threshold)
-    _print(r, args.json)
+    _print(task.evaluate_command(model, card, args), args.json)
     return 0
 
 
 def _predict(args) -> int:
     model, card = _load(args.name)
-    if card.get("task") == "text-classification":
-        from skimviz.tasks import skim_text
-        return skim_text.predict_command(model, card, args)
-    if card.get("task") == "sst2-transkimmer":
-        from skimviz.tasks import transkimmer
-        return transkimmer.predict_command(model, card, args)
-    if card.get("task") not in (None, "mnist-pixels"):
-        raise ValueError(f"predict runs MNIST digit and text checkpoints; {args.name} is a "
-                         f"{card['task']!r} model: use evaluate")
-    from skimviz.data import images, mnist
-    from skimviz.tasks import mnist as task
-    if args.threshold is not None:
-        model.set_threshold(args.threshold)
-    if args.index is not None:
-        x, y = mnist.load_bundled()
-        if not 0 <= args.index < len(x):
-            raise ValueError(f"--index must be in 0..{len(x) - 1}")
-        img, truth = x[args.index], int(y[args.index])
-    else:
-        img, truth = images.image_to_digit(_read_image(args.input)), None
-    r = task.predict_digit(model, img, card.get("input", {}).get("side", 28))
-    out = {k: r[k] for k in ("label", "probabilities", "updates", "steps", "update_rate", "flops",
-                             "dense_flops")}
-    out["true_label"] = truth
-    _print(out, args.json)
-    return 0
+    from skimviz import tasks
+    from skimviz.tasks.base import no_predict
+    task = tasks.get("mnist") if "task" not in card else tasks.by_card_task(card["task"])
+    return (task.predict_command if task is not None else no_predict)(model, card, args)
 
 
 def _read_image(path: str) -> bytes:
-    """The bytes of an image file, its true size checked against the upload limit first (a
-    50 MB file is reported as 50 MB, not as the part that was read)."""
-    from skimviz.data import images
-    from skimviz.safety import InputError, shorten, strip_controls
-    size = os.stat(path).st_size
-    try:
-        images.check_size(size)
-    except images.ImageError as e:
-        raise InputError(f"{shorten(strip_controls(os.path.basename(path)), 80)}: {e}") from None
-    with open(path, "rb") as f:
-        return f.read(images.MAX_UPLOAD_BYTES + 1)
+    """The bytes of an image file, size-checked first: :func:`skimviz.tasks._input.read_image`."""
+    from skimviz.tasks._input import read_image
+    return read_image(path)

@@ -454,6 +454,7 @@ def test_training_nan_shows_message(pretrained_env, monkeypatch):
         raise train.TrainingDiverged("the loss became nan at step 1; lower the learning rate")
 
     monkeypatch.setattr(train.Trainer, "fit", diverge)
+    monkeypatch.setenv("SKIMVIZ_LIVE_PROCESSES", "0")   # the patch lives in this process only
     at = _mnist()
     _train(at, steps=2)
     assert "training diverged" in _errors(at)

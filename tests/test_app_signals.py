@@ -1,8 +1,8 @@
 """AppTest of the "Skip RNN — signals and clips" page: it opens on the mechanism (the shipped
 frequency model's playback, reads and FLOP reduction, the latency panel, sentences built from the
 numbers), every task renders without shipped checkpoints, bad checkpoints and dry runs give
-messages, live training runs in a worker thread (other clicks do not stop it; a new run asks
-before replacing the last), shipped checkpoints are offered per λ and sampling period, and
+messages, live training runs outside the script (other clicks do not stop it; a new run asks
+before replacing the last; beyond the server's slots it waits with its place), shipped checkpoints are offered per λ and sampling period, and
 presentation mode steps through the slides."""
 from __future__ import annotations
 
@@ -276,3 +276,28 @@ def test_presentation_mode_steps_through_slides(monkeypatch):
     _no_exception(at)
     assert not any("Slide" in c.value for c in at.caption)
     assert "present" not in at.query_params
+
+
+def test_a_run_beyond_the_servers_slots_waits_with_its_place_and_can_be_cancelled(
+        monkeypatch, tmp_path):
+    from skimviz.training import live, pool
+    from ui import signals
+    busy = pool.Pool(workers=1, queue_limit=5)
+    monkeypatch.setattr(pool, "_shared", busy)
+    other = signals.live_run("adding", 0, steps=2000)     # another visitor's training
+    busy.submit(other)
+    try:
+        at = _page(monkeypatch, tmp_path)
+        _task(at, "adding")
+        at.button(key="live_adding_start").click().run()
+        _no_exception(at)
+        run = at.session_state["live_adding"]
+        assert run.status == live.QUEUED and run.queue_position == 1
+        assert any("Waiting for a free training slot: number 1 in the queue" in i.value
+                   for i in at.info)
+        at.button(key="live_adding_stop").click().run()       # cancel it
+        assert run.join(10) and run.status == live.STOPPED and run.step == 0
+        assert any("cancelled it while it waited" in w.value for w in at.warning)
+    finally:
+        other.stop()
+        other.join(30)

@@ -232,7 +232,8 @@ def test_a_full_server_gives_a_message(monkeypatch):
         at = _app()
         at.button(key="live_a_start").click().run()
         assert "live_a" not in at.session_state
-        assert any("already running" in w.value for w in at.warning)
+        assert any("No room for another training" in w.value and "threads are busy" in w.value
+                   for w in at.warning)
     finally:
         live._slots.release()
 

@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
@@ -207,4 +207,5 @@ def live_run(hidden: int, lam: float, lr: float, steps: int, seed: int,
     config = {"hidden": int(hidden), "lam": float(lam), "lr": float(lr), "steps": steps,
               "seed": seed, "side": LIVE_SIDE}
     return LiveRun(trainer, batches(d["x_train"], d["y_train"], LIVE_BATCH, seed=seed), steps,
-                   evaluate=_evaluate, config=config, alive=alive)
+                   evaluate=_evaluate, config=config, alive=alive,
+                   recipe=partial(live_run, hidden, lam, lr, steps, seed))

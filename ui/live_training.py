@@ -1,8 +1,9 @@
 """Live training on a page: Start/Stop, a progress bar and live curves, the finished run kept.
 
-The training runs in a worker thread (:class:`skimviz.training.live.LiveRun`), not in the page's script,
-so clicking anything else on the page (another control, another task, presentation mode) does
-not stop it. Fragments (``st.fragment(run_every=…)``) redraw the progress bar every
+The training runs outside the page's script (:class:`skimviz.training.live.LiveRun`, in a worker
+process of the server's pool, :mod:`skimviz.training.pool`), so clicking anything else on the
+page (another control, another task, presentation mode) does not stop it; when every slot is
+busy the run waits in the pool's queue and the panel shows its place and the expected wait. Fragments (``st.fragment(run_every=…)``) redraw the progress bar every
 :data:`POLL_S` while the run trains; when it ends, the whole page reruns once so the page can
 offer the trained model (:func:`just_finished`, :func:`model`).
 
@@ -104,10 +105,9 @@ def _start(key: str, label: str, build: Callable[..., LiveRun], confirmed: bool)
     st.session_state.pop(f"_{key}_confirm", None)
     try:
         run = build(_alive()).start()
-    except live.ServerBusy:
+    except live.ServerBusy as e:
         st.session_state[f"_{key}_message"] = (
-            f"The server is already running {live.MAX_RUNS} trainings for other visitors; try "
-            "again when one of them has finished.")
+            f"No room for another training on this server: {e}. Try again in a few minutes.")
         return
     st.session_state[key] = run
     st.session_state[_ACTIVE] = (key, label)
@@ -134,6 +134,15 @@ def _progress_text(s: dict) -> str:
     return " · ".join(parts)
 
 
+def _duration(seconds: float) -> str:
+    """A wait in words: "under 10 s", "40 s", "3 min"."""
+    if seconds < 10:
+        return "under 10 s"
+    if seconds < 90:
+        return f"{round(seconds / 5) * 5:.0f} s"
+    return f"{round(seconds / 60):.0f} min"
+
+
 def _show(key: str, was_running: bool, describe: Callable[[dict], str]) -> None:
     """The run's progress bar (while it trains) or its result; kept until the next run."""
     run = current(key)
@@ -142,7 +151,12 @@ def _show(key: str, was_running: bool, describe: Callable[[dict], str]) -> None:
     if run.finished and was_running:   # the fragment saw it end: rerun the page once
         st.rerun()
     s = run.snapshot()
-    if not run.finished:
+    if s["status"] == live.QUEUED:
+        wait = s["wait_s"]
+        st.info(f"Waiting for a free training slot: number {s['queue_position']} in the queue"
+                + ("" if wait is None else f", about {_duration(wait)} to wait") + ". It starts "
+                "by itself; you can keep using the page, or cancel it with Stop.")
+    elif not run.finished:
         word = {"stopping": "Stopping", "measuring": "Measuring the trained model"}.get(
             s["status"], "Training")
         st.progress(s["fraction"], text=f"{word}… {_progress_text(s)}")
@@ -190,7 +204,8 @@ def panel(key: str, label: str, build: Callable[..., LiveRun], *, curves=curves_
               help="Starts a new run. If you already trained a model here, you are asked "
                    "first: a new run replaces it.")
     b2.button("Stop", key=f"{key}_stop", disabled=not running, on_click=_stop, args=(key,),
-              help="Stops after the current step; the model trained so far is kept.")
+              help="Stops after the current step; the model trained so far is kept. A run "
+                   "still waiting for a free slot is cancelled.")
     if elsewhere:
         note.caption(f"One training at a time: {elsewhere} is still training in this session.")
     if problems:

@@ -7,6 +7,7 @@ our digit clips (after Sec. 4.5). No streamlit here.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -218,4 +219,5 @@ def live_run(task: str, seed: int, *, lam: Optional[float] = None, steps: Option
               "hidden": cfg["hidden"], "batch": cfg["batch"], "warmup": warm,
               "sampling_ms": ms if task == "frequency" else None}
     return LiveRun(trainer, data, steps, evaluate=_validation(task, cfg["valid_n"], ms),
-                   config=config, alive=alive)
+                   config=config, alive=alive, estimate_s=live_seconds(task, steps),
+                   recipe=partial(live_run, task, seed, lam=lam, steps=steps))

@@ -1,5 +1,6 @@
 """The text file of ``predict --input FILE`` for the text models (Skim-LSTM, Transkimmer): one
-input per line, read with stated limits and every problem reported, never a traceback.
+input per line, read with stated limits and every problem reported, never a traceback. (The
+image file of the MNIST models: :func:`read_image`.)
 
 Limits: the file at most :data:`MAX_INPUT_BYTES`, at most :data:`MAX_LINES` non-blank lines
 (further lines are not read, with a warning), each line at most :data:`MAX_LINE_CHARS`
@@ -101,3 +102,16 @@ def read_lines(path: str) -> Tuple[List[Tuple[int, str]], List[str]]:
 def warn(warnings: List[str]) -> None:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+
+
+def read_image(path: str) -> bytes:
+    """The bytes of an image file, its true size checked against the upload limit first (a
+    50 MB file is reported as 50 MB, not as the part that was read)."""
+    from skimviz.data import images
+    size = os.stat(path).st_size
+    try:
+        images.check_size(size)
+    except images.ImageError as e:
+        raise InputError(f"{_name(path)}: {e}") from None
+    with open(path, "rb") as f:
+        return f.read(images.MAX_UPLOAD_BYTES + 1)

@@ -267,3 +267,12 @@ def summary(model, card: dict, r: Dict[str, float], metric: str) -> dict:
     return {"model": card["name"], "task": card["task"], metric: r[metric],
             "updates_mean": r["updates"], "update_rate": r["update_rate"],
             "flops_per_sequence": r["flops"], "n": r["n"]}
+
+
+def evaluate_generated(evaluate: Callable[..., dict], model, card: dict, args) -> dict:
+    """``skimviz evaluate NAME`` of a generated-data task: ``evaluate(model, card, threshold=)``
+    on its generated test set (fixed seed); ``--split`` does not apply, ``--data-dir`` is unused."""
+    if args.split is not None:
+        raise ValueError(f"{card['task']} is evaluated on its generated test set (fixed "
+                         "seed): --split does not apply")
+    return evaluate(model, card, threshold=args.threshold)

@@ -14,6 +14,7 @@ import torch
 from skimviz.data.synthetic import ADDING_TARGET_VARIANCE, adding_task
 from skimviz.models import SequenceClassifier
 from skimviz.tasks import _runner
+from skimviz.tasks.base import Task
 from skimviz.training.loop import evaluate_regressor, infer_one, regression_loss, trace_fields
 
 TASK = "adding"
@@ -106,3 +107,13 @@ def predict(model, x: torch.Tensor) -> dict:
     """One sequence (T, 2) through the inference path: output, used steps, ũ."""
     out, trace = infer_one(model, x)
     return {"output": float(out[0, 0]), **trace_fields(trace)}
+
+
+def evaluate_command(model, card: dict, args) -> dict:
+    """``python -m skimviz evaluate NAME [--threshold θ]``: :func:`evaluate` on the test set."""
+    return _runner.evaluate_generated(evaluate, model, card, args)
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry); ``predict`` does not apply.
+TASK_SPEC = Task(name="adding", card_task=TASK, train_command=train_command,
+                 evaluate_command=evaluate_command)

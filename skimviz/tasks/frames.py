@@ -15,6 +15,7 @@ import torch
 from skimviz.data import clips
 from skimviz.models.clip_classifier import ClipClassifier
 from skimviz.tasks import _runner
+from skimviz.tasks.base import Task
 from skimviz.training.loop import classification_loss, evaluate_classifier, infer_one, trace_fields
 
 TASK = "frames"
@@ -109,3 +110,13 @@ def predict(model, frames: torch.Tensor) -> dict:
     p = torch.softmax(logits, -1)[0]
     return {"label": int(p.argmax()), "probabilities": p.tolist(), **trace_fields(trace),
             "flops": float(trace.flops.sum()), "dense_flops": model.dense_flops(frames.shape[0])}
+
+
+def evaluate_command(model, card: dict, args) -> dict:
+    """``python -m skimviz evaluate NAME [--threshold θ]``: :func:`evaluate` on the test set."""
+    return _runner.evaluate_generated(evaluate, model, card, args)
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry); ``predict`` does not apply.
+TASK_SPEC = Task(name="frames", card_task=TASK, train_command=train_command,
+                 evaluate_command=evaluate_command)

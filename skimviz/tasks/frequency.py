@@ -14,6 +14,7 @@ import torch
 from skimviz.data.synthetic import frequency_task
 from skimviz.models import SequenceClassifier
 from skimviz.tasks import _runner
+from skimviz.tasks.base import Task
 from skimviz.training.loop import classification_loss, evaluate_classifier, infer_one, trace_fields
 
 TASK = "frequency"
@@ -113,3 +114,13 @@ def predict(model, x: torch.Tensor) -> dict:
     logits, trace = infer_one(model, x)
     p = torch.softmax(logits, -1)[0]
     return {"label": int(p.argmax()), "probabilities": p.tolist(), **trace_fields(trace)}
+
+
+def evaluate_command(model, card: dict, args) -> dict:
+    """``python -m skimviz evaluate NAME [--threshold θ]``: :func:`evaluate` on the test set."""
+    return _runner.evaluate_generated(evaluate, model, card, args)
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry); ``predict`` does not apply.
+TASK_SPEC = Task(name="frequency", card_task=TASK, train_command=train_command,
+                 evaluate_command=evaluate_command)

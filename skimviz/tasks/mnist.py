@@ -20,7 +20,8 @@ import torch
 from skimviz import cost
 from skimviz.data import mnist
 from skimviz.models import SequenceClassifier
-from skimviz.tasks import _runner
+from skimviz.tasks import _input, _runner
+from skimviz.tasks.base import Task, print_result
 from skimviz.training import checkpoint, distributed
 from skimviz.training.loop import (
     Trainer,
@@ -291,6 +292,35 @@ def evaluate(model, card: dict, split: str, data_dir: Optional[str], threshold: 
             getattr(getattr(model, "rnn", None), "update_threshold", None), "n": r["n"]}
 
 
+def evaluate_command(model, card: dict, args) -> Dict[str, float]:
+    """``python -m skimviz evaluate NAME [--split valid|test] [--data-dir DIR] [--threshold θ]``:
+    :func:`evaluate` (default split: valid, the bundled digits)."""
+    if args.split not in (None, "valid", "test"):
+        raise ValueError("MNIST checkpoints are evaluated on --split valid or test")
+    return evaluate(model, card, args.split or "valid", args.data_dir, args.threshold)
+
+
+def predict_command(model, card: dict, args) -> int:
+    """``python -m skimviz predict NAME --input IMAGE | --index I [--threshold θ] [--json]``:
+    one digit (an image file, or a bundled validation digit with its true label)."""
+    from skimviz.data import images
+    if args.threshold is not None:
+        model.set_threshold(args.threshold)
+    if args.index is not None:
+        x, y = mnist.load_bundled()
+        if not 0 <= args.index < len(x):
+            raise ValueError(f"--index must be in 0..{len(x) - 1}")
+        img, truth = x[args.index], int(y[args.index])
+    else:
+        img, truth = images.image_to_digit(_input.read_image(args.input)), None
+    r = predict_digit(model, img, card.get("input", {}).get("side", 28))
+    out = {k: r[k] for k in ("label", "probabilities", "updates", "steps", "update_rate", "flops",
+                             "dense_flops")}
+    out["true_label"] = truth
+    print_result(out, args.json)
+    return 0
+
+
 @torch.no_grad()
 def predict_digit(model, image: np.ndarray, side: int = 28) -> dict:
     """Run one digit (28×28 uint8) through the model; the inference path really skips.
@@ -318,3 +348,8 @@ def latency_pair(skip_model, dense_model, image, side: int = 28, device: str = "
         out[key] = cost.measure_latency(lambda: m(x), device=device, warmup=2,
                                         repeats=repeats).to_dict()
     return out
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry).
+TASK_SPEC = Task(name="mnist", card_task=TASK, train_command=train_command,
+                 evaluate_command=evaluate_command, predict_command=predict_command)

@@ -31,6 +31,7 @@ from skimviz.data import text as textdata
 from skimviz.models.skim_rnn import skim_loss
 from skimviz.models.text_classifier import TextClassifier
 from skimviz.tasks import _input
+from skimviz.tasks.base import Task
 from skimviz.tasks._runner import check_model, command_line, run_resumable
 from skimviz.training import card_schema, checkpoint
 from skimviz.training.loop import Trainer, detect_collapse, seed_everything, summarize_history
@@ -584,3 +585,11 @@ def predict_command(model, card: dict, args) -> int:
             print(" ".join(f"{k}={v}" for k, v in out.items())
                   + (f" read={sum(read)}/{len(read)}" if read else ""))
     return 0
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
+#: :func:`evaluate_command` with the options read from ``args``.
+TASK_SPEC = Task(name="text", card_task=TASK, train_command=train_command,
+                 evaluate_command=lambda model, card, args: evaluate_command(
+                     model, card, args.name, args.split, args.data_dir, args.threshold),
+                 predict_command=predict_command)

@@ -30,6 +30,7 @@ from skimviz import cost
 from skimviz.data.text import PAD, UNK, Vocab, load_sst2, pad_batch, tokenize
 from skimviz.models.transkimmer import TranskimmerClassifier, from_bert_safetensors
 from skimviz.tasks import _input
+from skimviz.tasks.base import Task
 from skimviz.tasks._runner import check_model, command_line, run_resumable
 from skimviz.tasks.skim_text import length_batches
 from skimviz.training import card_schema, checkpoint
@@ -683,3 +684,12 @@ def predict_command(model, card, args) -> int:
         print(json.dumps(r) if args.json else
               f"{r['label']} p={r['probability']:.3f} {r['flops_reduction']:.2f}x  {line[:200]}")
     return 0
+
+
+#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
+#: :func:`evaluate_command` with the options read from ``args``.
+TASK_SPEC = Task(name="transkimmer", card_task=TASK, train_command=train_command,
+                 evaluate_command=lambda model, card, args: evaluate_command(
+                     model, card, args.name, args.split, args.data_dir,
+                     threshold=args.threshold),
+                 predict_command=predict_command)

@@ -1,17 +1,21 @@
-"""Live training in a worker thread: one run that a page starts, watches and stops while the rest
-of the page stays usable.
+"""Live training: one run that a page starts, watches and stops while the rest of the page stays
+usable.
 
 Streamlit reruns a page's script on every click, so a training loop inside the script is cut by
-any click (what the old pages did: "any click stops the training"). A :class:`LiveRun` trains in
-a daemon thread instead, through the one training loop (:class:`skimviz.training.loop.Trainer` and its
-per-step callback); the page only reads :meth:`LiveRun.snapshot` (a copy, safe from any thread)
-and calls :meth:`LiveRun.stop`. The model is handed out only once the run has finished
-(:attr:`LiveRun.model`), so nothing reads weights that another thread is changing.
+any click (what the old pages did: "any click stops the training"). A :class:`LiveRun` trains
+outside the script instead, through the one training loop (:class:`skimviz.training.loop.Trainer`
+and its per-step callback); the page only reads :meth:`LiveRun.snapshot` (a copy, safe from any
+thread) and calls :meth:`LiveRun.stop`. The model is handed out only once the run has finished
+(:attr:`LiveRun.model`), so nothing reads weights that are still changing.
 
-Bounded, because every visitor shares the server's CPU: at most :data:`MAX_RUNS` runs train at
-once in the process (:class:`ServerBusy` otherwise), each on one torch thread; a run stops itself
-when ``alive()`` has answered False for :data:`ORPHAN_S` seconds (the browser tab that started it
-was closed) and after :data:`MAX_SECONDS` in any case. No streamlit here.
+Where it trains: a run built with a ``recipe`` (a picklable function that builds the same run
+again) trains in a worker process of the server's bounded pool (:mod:`skimviz.training.pool`:
+at most one training per core at once, the others queued with their position and wait), so
+PyTorch's threads and the GIL never stall page reruns; a run without one trains in a daemon
+thread of this process, at most :data:`MAX_RUNS` at once (:class:`ServerBusy` otherwise). Each
+trains on :data:`THREADS` torch thread(s); a run stops itself when ``alive()`` has answered False
+for :data:`ORPHAN_S` seconds (the browser tab that started it was closed) and after
+:data:`MAX_SECONDS` in any case. No streamlit here.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ MAX_SECONDS = 900.0   # no run trains longer than this
 ALIVE_EVERY_S = 2.0   # how often ``alive()`` is asked
 
 #: statuses a run can be in; the last four are final
-TRAINING, STOPPING, MEASURING = "training", "stopping", "measuring"
+QUEUED, TRAINING, STOPPING, MEASURING = "queued", "training", "stopping", "measuring"
 DONE, STOPPED, DIVERGED, FAILED = "done", "stopped", "diverged", "failed"
 FINAL = (DONE, STOPPED, DIVERGED, FAILED)
 
@@ -41,7 +45,8 @@ _slots = threading.BoundedSemaphore(MAX_RUNS)
 
 
 class ServerBusy(RuntimeError):
-    """:data:`MAX_RUNS` trainings are already running in this process."""
+    """No room for another run: :data:`MAX_RUNS` threads train already, or the pool's queue is
+    full (the message says which)."""
 
 
 class LiveRun:
@@ -49,17 +54,26 @@ class LiveRun:
     ``evaluate(model)`` (a dict of validation numbers, kept in :attr:`metrics`).
 
     ``config`` is whatever the page wants to remember about the run (λ, seed, …); ``alive`` is
-    asked every few seconds whether the page that started the run still exists."""
+    asked every few seconds whether the page that started the run still exists. ``recipe``, a
+    picklable callable (e.g. a :func:`functools.partial` of a module-level function) returning
+    this same run, not started, sends it to the worker pool; ``estimate_s``, its expected
+    duration, goes into the waits the queue announces."""
 
     def __init__(self, trainer: Trainer, data: Iterator, steps: int, *,
                  evaluate: Optional[Callable[[nn.Module], Dict[str, Any]]] = None,
                  config: Optional[dict] = None, alive: Optional[Callable[[], bool]] = None,
-                 max_seconds: float = MAX_SECONDS):
+                 max_seconds: float = MAX_SECONDS, recipe: Optional[Callable[[], "LiveRun"]] = None,
+                 estimate_s: Optional[float] = None):
         if int(steps) < 1:
             raise ValueError("a run needs at least one step")
         self.trainer, self.total, self.config = trainer, int(steps), dict(config or {})
         self._data, self._evaluate, self._alive = data, evaluate, alive
         self.max_seconds = float(max_seconds)
+        self.recipe, self.estimate_s = recipe, estimate_s
+        self.queue_position: Optional[int] = None   # 1 = next to start (while queued)
+        self.wait_s: Optional[float] = None         # estimated seconds until it starts
+        self.on_step: Optional[Callable[["LiveRun"], None]] = None   # the worker's reporter
+        self._started = False
         self.status: str = TRAINING
         self.step, self.elapsed_s, self.started_at = 0, 0.0, None
         self.loss: Optional[float] = None
@@ -74,19 +88,28 @@ class LiveRun:
 
     # --- control ----------------------------------------------------------------------------
     def start(self) -> "LiveRun":
-        """Start training in a daemon thread. Raises :class:`ServerBusy` when :data:`MAX_RUNS`
-        runs are already training."""
-        if self._thread is not None:
+        """Start training: in the worker pool when the run has a recipe and the pool is on
+        (:func:`skimviz.training.pool.enabled`), else in a daemon thread. Raises
+        :class:`ServerBusy` when there is no room (queue full / :data:`MAX_RUNS` threads)."""
+        if self._started:
             raise RuntimeError("this run was already started")
+        from skimviz.training import pool
+        if self.recipe is not None and pool.enabled():
+            pool.shared().submit(self)       # QUEUED until a worker is free
+            self._started = True
+            return self
         if not _slots.acquire(blocking=False):
-            raise ServerBusy(f"{MAX_RUNS} trainings are already running on this server")
+            raise ServerBusy(f"all {MAX_RUNS} of its training threads are busy")
+        self._started = True
         self.started_at = time.time()
-        self._thread = threading.Thread(target=self._run, name="skimviz-live", daemon=True)
+        self._thread = threading.Thread(target=self._run_in_thread, name="skimviz-live",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def stop(self, reason: str = "you stopped it") -> None:
-        """Ask the run to stop after the current step (the model so far is kept)."""
+        """Ask the run to stop after the current step (the model so far is kept); a run still
+        waiting in the pool's queue is taken out of it."""
         if not self.finished and not self._stop.is_set():
             self.reason = reason
             self.status = STOPPING if self.status == TRAINING else self.status
@@ -103,7 +126,8 @@ class LiveRun:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and not self.finished
+        """Started and not finished (queued in the pool counts)."""
+        return self._started and not self.finished
 
     @property
     def model(self) -> Optional[nn.Module]:
@@ -129,7 +153,8 @@ class LiveRun:
                 "fraction": min(1.0, self.step / self.total), "elapsed_s": self.elapsed_s,
                 "eta_s": self.eta_s(), "loss": self.loss, "stats": dict(self.stats),
                 "metrics": None if self.metrics is None else dict(self.metrics),
-                "error": self.error, "reason": self.reason, "config": dict(self.config)}
+                "error": self.error, "reason": self.reason, "config": dict(self.config),
+                "queue_position": self.queue_position, "wait_s": self.wait_s}
 
     # --- the worker -------------------------------------------------------------------------
     def _page_gone(self) -> bool:
@@ -151,13 +176,24 @@ class LiveRun:
 
     def _on_step(self, p: Progress) -> bool:
         self.step, self.elapsed_s, self.loss, self.stats = p.step, p.elapsed_s, p.loss, p.stats
+        if self.on_step is not None:
+            self.on_step(self)
         if self._page_gone():
             self.stop(ORPHANED)
         elif p.elapsed_s > self.max_seconds:
             self.stop(f"it reached the time limit of {self.max_seconds:.0f} s")
         return self._stop.is_set()
 
-    def _run(self) -> None:
+    def _run_in_thread(self) -> None:
+        try:
+            self.run_here()
+        finally:
+            _slots.release()
+            self._finished.set()
+
+    def run_here(self) -> None:
+        """Train, then measure, in the calling thread (the thread's or the worker's body); the
+        final status is set, never an exception raised."""
         try:
             with threads(THREADS):
                 try:
@@ -168,11 +204,10 @@ class LiveRun:
                     final, self.error = DIVERGED, str(e)
                 if self.step > 0 and self._evaluate is not None and self.reason != ORPHANED:
                     self.status = MEASURING
+                    if self.on_step is not None:
+                        self.on_step(self)
                     self.metrics = self._evaluate(self.trainer.model)
                     self.trainer.model.eval()
             self.status = final
         except Exception as e:  # shown as a message, never a traceback
             self.status, self.error = FAILED, f"{type(e).__name__}: {e}"
-        finally:
-            _slots.release()
-            self._finished.set()
