@@ -659,3 +659,23 @@ def test_presentation_mode_from_a_link(pretrained_env):
     assert at.toggle(key="present_toggle_skip-rnn-mnist").value is True
     assert any("Slide 1 of 4" in c.value for c in at.caption)
     assert at.slider(key="theta").value == pytest.approx(0.7)  # the link's θ is kept
+
+
+def test_timings_run_one_at_a_time_on_the_server(pretrained_env):
+    """While another session times (the server-wide lock is held), the page draws its figures
+    without a time and offers to wait for a turn; it never times two at once."""
+    from ui import latency_panel
+    assert latency_panel._TIMING.acquire(timeout=60)
+    try:
+        at = _mnist()
+        _no_exception(at)
+        assert [m.value for m in at.metric if m.label == "Time (batch 1)"] == ["—"]
+        assert any("another visitor's timing is running" in i.value for i in at.info)
+        assert "used_skipped_chart" in [c.proto.id.rsplit("-", 1)[-1]
+                                        for c in at.get("plotly_chart")]
+    finally:
+        latency_panel._TIMING.release()
+    at.button(key="latency_wait").click().run()          # a turn: timed now
+    _no_exception(at)
+    assert not any("another visitor's timing" in i.value for i in at.info)
+    assert any(m.label == "Skipped for real" or "ms" in str(m.value) for m in at.metric)

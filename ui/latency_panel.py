@@ -3,11 +3,15 @@
 The three are timed in the same run, interleaved (:mod:`skimviz.bench.latency`), at batch 1 on this
 server's CPU, with the FLOPs of each beside its time, and one sentence generated from the numbers
 says which is faster and why. Results are cached per session and input, so a rerun of the page
-does not time again.
+does not time again. One timing runs at a time on the whole server (:data:`_TIMING`): with a
+class on one server, timings at once would slow every page and disturb each other's numbers, so
+a page that finds the server timing for someone else shows its figures without a time, and its
+Time tab offers to wait for a turn.
 """
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import streamlit as st
 
@@ -20,6 +24,11 @@ from .session_cache import cached
 from .style import THREADS
 
 _CACHE = "_latency_panel"
+_TIMING = threading.Lock()     # one timing at a time in this server process
+
+
+class Busy(RuntimeError):
+    """Another session is timing now (and this one chose not to wait)."""
 
 
 def _key(name: str, model_key, inputs, extra) -> str:
@@ -29,13 +38,21 @@ def _key(name: str, model_key, inputs, extra) -> str:
     return f"{name}|{model_key}|{extra}|{h.hexdigest()[:16]}"
 
 
-def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
+def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None,
+            wait: bool = True):
     """(result, impl) for ``inputs``, timed once per session and input (``extra``: anything
-    else the result depends on, e.g. θ). Raises :class:`skimviz.bench.latency.LatencyError`."""
+    else the result depends on, e.g. θ). Raises :class:`skimviz.bench.latency.LatencyError`,
+    and :class:`Busy` when another session is timing and ``wait`` is False."""
     def timed():
-        with st.spinner("Timing dense, masked and skipped runs…"), torch_threads(THREADS):
-            fns, flops, impl = latency.runners(model, dense, inputs)
-            return latency.measure(fns, flops, rounds=9, max_seconds=1.5), impl
+        with st.spinner("Timing dense, masked and skipped runs…"):
+            if not _TIMING.acquire(blocking=wait):
+                raise Busy("another visitor's timing is running on this server")
+            try:
+                with torch_threads(THREADS):
+                    fns, flops, impl = latency.runners(model, dense, inputs)
+                    return latency.measure(fns, flops, rounds=9, max_seconds=1.5), impl
+            finally:
+                _TIMING.release()
 
     return cached(_CACHE, _key(name, model_key, inputs, extra), timed, limit=32)
 
@@ -43,10 +60,17 @@ def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
 def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, extra=None,
           key: str = "latency") -> None:
     """Three metrics (time, with FLOPs below) and the sentence, for one input at batch 1."""
+    wait = bool(st.session_state.get(f"{key}_wait"))
     try:
-        result, impl = measure(name, model, dense, inputs, model_key, extra)
+        result, impl = measure(name, model, dense, inputs, model_key, extra, wait=wait)
     except latency.LatencyError as e:
         st.info(f"Latency is not shown for this model: {e}.")
+        return
+    except Busy:
+        st.info("Not timed yet: another visitor's timing is running on this server. Timings "
+                "run one at a time, so that they neither slow the pages down nor disturb each "
+                "other's numbers.")
+        st.button("Wait for a turn and time it", key=f"{key}_wait")
         return
     cols = st.columns(3)
     for col, k in zip(cols, latency.KEYS):
@@ -61,10 +85,11 @@ def panel(name: str, model, dense, inputs: tuple, unit: str, model_key=None, ext
 
 
 def quick(name: str, model, dense, inputs: tuple, model_key=None, extra=None):
-    """(result, impl) or None when it cannot be measured: for a page's first-screen metric."""
+    """(result, impl) or None when it cannot be measured now (or at all): for a page's
+    first-screen metric, which never waits for another visitor's timing."""
     try:
-        return measure(name, model, dense, inputs, model_key, extra)
-    except latency.LatencyError:
+        return measure(name, model, dense, inputs, model_key, extra, wait=False)
+    except (latency.LatencyError, Busy):
         return None
 
 

@@ -94,10 +94,10 @@ def _describe(s: dict) -> str:
 
 
 def training() -> None:
-    """A small Skip GRU trained from scratch in this session, in a worker thread (other clicks
-    do not stop it); the seed is part of the page's link."""
-    def value(name: str):  # read when Start is clicked: the click's values
-        return st.session_state[f"live_{name}"]
+    """A small Skip GRU trained from scratch in this session, in the server's training pool
+    (other clicks do not stop it); the seed is part of the page's link."""
+    def value(name: str, shown):  # read when Start is clicked: the click's values (else the
+        return st.session_state.get(f"live_{name}", shown)   # value this run drew)
 
     paragraph(f"A Skip GRU learns from scratch on the bundled digits shrunk to 14×14 (196 "
               f"pixels): 4,000 to learn from, 1,000 held out to test it. {{λ}} is the cost of "
@@ -122,8 +122,9 @@ def training() -> None:
     problems = digits.live_problems(lam, hidden, steps, lr, seed, mnist_picker.SEED_MAX)
     live_training.panel(
         SLOT, "the MNIST model",
-        lambda alive: digits.live_run(value("hidden"), value("lambda"), value("lr"),
-                                      int(value("steps")), int(value("seed")), alive=alive),
+        lambda alive: digits.live_run(value("hidden", hidden), value("lambda", lam),
+                                      value("lr", lr), int(value("steps", steps)),
+                                      int(value("seed", seed)), alive=alive),
         describe=_describe, problems=problems)
 
 

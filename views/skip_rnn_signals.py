@@ -100,8 +100,8 @@ def _pick_model(task: str, col) -> dict:
 
 
 def _train_tab(task: str) -> None:
-    def _state(name: str):  # read when Start is clicked (a callback sees this click's values)
-        return st.session_state[f"{task}_{name}"]
+    def _state(name: str):  # read when Start is clicked (a callback sees this click's values;
+        return st.session_state.get(f"{task}_{name}", shown[name])   # else this run's)
 
     cfg = signals.MODULES[task].LIVE
     w1, w2, w3 = st.columns(3)
@@ -115,6 +115,7 @@ def _train_tab(task: str) -> None:
                            key=f"{task}_train_seed",
                            help="fixes the starting weights and the batches: the same seed and "
                                 "settings train the same model again")
+    shown = {"lambda_live": lam, "steps": steps, "train_seed": seed}
     problems = [p for ok, p in ((steps is not None, f"the steps must be 1 to {MAX_STEPS:,}"),
                                 (seed is not None, "the seed must be a whole number"),
                                 (lam in LAMBDAS, "λ must be one of the slider's values")) if not ok]
