@@ -55,6 +55,14 @@ def _mnist(monkeypatch=None) -> AppTest:
     return open_page(MNIST_PAGE)
 
 
+def _tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the MNIST page's tabs (only the open tab's content runs)."""
+    at.session_state["mnist_tab"] = label
+    at.run()
+    _no_exception(at)
+    return at
+
+
 def _errors(at: AppTest) -> str:
     return " | ".join(e.value for e in at.error)
 
@@ -164,6 +172,7 @@ def test_time_tab_is_measured_and_matches_the_first_screen(pretrained_env):
     from skimviz.bench import latency
 
     at = _mnist()
+    _tab(at, "Time")
     times = {k: _metric(at, latency.LABELS[k]) for k in latency.KEYS}
     assert all(v.endswith(" ms") for v in times.values())
     assert times["skipped"] == _metric(at, "Time (batch 1)")
@@ -193,6 +202,7 @@ def test_paper_tab_fig3_from_the_cards_and_fig4_grid(pretrained_env):
     from ui import digits
 
     at = _mnist()
+    _tab(at, "The paper's Fig. 3 and 4")
     fig3 = _chart(at, "fig3_chart")
     for trace, name in zip(fig3["data"], ("skip-gru-mnist", "gru-mnist")):
         card = _json.loads((pretrained_env / name / "card.json").read_text())
@@ -230,6 +240,7 @@ def test_out_of_range_index_is_an_error_not_a_crash(pretrained_env):
 
 def test_theta_changes_updates(pretrained_env):
     at = _mnist()
+    _tab(at, "Accuracy vs θ")
     before = int(_metric(at, "Pixels used"))
     at.slider(key="theta").set_value(1.0).run()
     _no_exception(at)
@@ -401,7 +412,9 @@ def test_out_of_distribution_upload_gets_a_notice(pretrained_env):
 
 def _train(at: AppTest, **settings) -> object:
     """Start a live training with ``settings`` (widget suffix → value), wait for it (it runs in a
-    worker thread) and rerun the page; returns the run."""
+    worker process) and rerun the page; returns the run."""
+    if at.session_state["mnist_tab"] != "Train your own":
+        _tab(at, "Train your own")
     for name, value in settings.items():
         w = at.number_input(key=f"live_{name}") if name in ("steps", "seed") else \
             at.select_slider(key=f"live_{name}")
@@ -420,7 +433,7 @@ def _train(at: AppTest, **settings) -> object:
 def test_short_training_run(pretrained_env):
     at = _mnist()
     # a random seed drawn once per session, in range, in the URL
-    drawn = at.number_input(key="live_seed").value
+    drawn = _tab(at, "Train your own").number_input(key="live_seed").value
     assert 0 <= drawn <= 2**31 - 1 and at.query_params["seed"] == str(drawn)
     run = _train(at, hidden=16, steps=3, seed=7)
     assert run.status == "done" and run.step == 3 and run.config["seed"] == 7
@@ -492,6 +505,7 @@ def _mnist_from_url(params: dict) -> AppTest:
 
 def test_attribution_section_renders_numbers(pretrained_env):
     at = _mnist()
+    _tab(at, "Skips what matters?")
     mass = _metric(at, "Attribution on used pixels")
     assert mass.endswith("%") and 0 <= int(mass[:-1]) <= 100
     top = _metric(at, "Top pixels used")
@@ -523,22 +537,27 @@ def test_attribution_section_renders_numbers(pretrained_env):
 
 def test_url_opens_the_view(pretrained_env):
     at = _mnist_from_url({"digit": "12", "theta": "0.7", "seed": "424242"})
+    _tab(at, "Train your own")
     assert not at.warning or all("dry run" in w.value for w in at.warning)
     assert at.number_input(key="live_seed").value == 424242
     assert at.number_input(key="digit_index").value == 12
     assert at.session_state["digit"]["index"] == 12
     assert at.slider(key="theta").value == pytest.approx(0.7)
     assert "#12 (a " in " ".join(c.value for c in at.caption)
+    _tab(at, "Accuracy vs θ")
     assert "current θ = 0.70" in _chart(at, "sweep_chart")["data"][1]["name"]
     # the URL follows the widgets, and the share link carries the view
     assert at.query_params["digit"] == "12" and at.query_params["theta"] == "0.70"
     at.number_input(key="digit_index").set_value(42).run()
     assert at.query_params["digit"] == "42"
-    link = [c.value for c in at.code if "page=skip-rnn-mnist" in c.value]
+    link = [c.value for c in _tab(at, "Export").code if "page=skip-rnn-mnist" in c.value]
     assert link and "digit=42" in link[0] and "theta=0.70" in link[0]
     assert "seed=424242" in link[0] and at.query_params["seed"] == "424242"
-    at.number_input(key="live_seed").set_value(5).run()
+    _tab(at, "Train your own").number_input(key="live_seed").set_value(5).run()
     assert at.query_params["seed"] == "5"
+    _tab(at, "Step by step")               # the seed stays while its tab is closed
+    assert at.query_params["seed"] == "5"
+    assert _tab(at, "Train your own").number_input(key="live_seed").value == 5
 
 
 def test_url_on_the_page_path(pretrained_env):
@@ -559,11 +578,13 @@ def test_bad_url_gives_defaults_and_a_notice(pretrained_env):
     notices = " | ".join(w.value for w in at.warning)
     assert "`digit`" in notices and "`theta`" in notices and "`method`" in notices
     assert "`seed`" in notices
+    _tab(at, "Train your own")
     seed = at.number_input(key="live_seed").value  # the session's random one
     assert 0 <= seed <= 2**31 - 1 and at.query_params["seed"] == str(seed)
     assert "<script>" not in notices and "<" not in notices
     assert at.number_input(key="digit_index").value == 0
     assert at.slider(key="theta").value == pytest.approx(0.5)
+    _tab(at, "Skips what matters?")
     assert at.radio(key="attr_method").value == "ig"
     _chart(at, "used_skipped_chart")
     # the address bar is corrected to the defaults
@@ -575,6 +596,7 @@ def test_bad_url_gives_defaults_and_a_notice(pretrained_env):
 
 def test_exports(pretrained_env):
     at = _mnist()
+    _tab(at, "Export")
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert {"Pixels as CSV", "Trace as JSON"} <= set(buttons)
     links = [c for c in at.code if "page=skip-rnn-mnist" in c.value]
@@ -584,6 +606,7 @@ def test_exports(pretrained_env):
 # --- compare and presentation mode ------------------------------------------------------------
 def test_compare_dense_and_second_theta(pretrained_env):
     at = _mnist()
+    _tab(at, "Compare")
     at.number_input(key="digit_index").set_value(7).run()
     _no_exception(at)
     # B defaults to the dense baseline: it reads every pixel, on the same digit and scale
@@ -618,6 +641,7 @@ def test_compare_without_the_dense_checkpoint(tiny_pretrained, tmp_path, monkeyp
     shutil.copytree(tiny_pretrained / "skip-gru-mnist", tmp_path / "skip-gru-mnist")
     monkeypatch.setenv("SKIMVIZ_PRETRAINED_DIR", str(tmp_path))
     at = _mnist()
+    _tab(at, "Compare")
     assert at.radio(key="compare_view").options == ["the same model at another θ"]
     assert any("only another θ" in c.value for c in at.caption)
     _chart(at, "compare_map_b")
@@ -667,8 +691,7 @@ def test_timings_run_one_at_a_time_on_the_server(pretrained_env):
     from ui import latency_panel
     assert latency_panel._TIMING.acquire(timeout=60)
     try:
-        at = _mnist()
-        _no_exception(at)
+        at = _tab(_mnist(), "Time")
         assert [m.value for m in at.metric if m.label == "Time (batch 1)"] == ["—"]
         assert any("another visitor's timing is running" in i.value for i in at.info)
         assert "used_skipped_chart" in [c.proto.id.rsplit("-", 1)[-1]
@@ -679,3 +702,17 @@ def test_timings_run_one_at_a_time_on_the_server(pretrained_env):
     _no_exception(at)
     assert not any("another visitor's timing" in i.value for i in at.info)
     assert any(m.label == "Skipped for real" or "ms" in str(m.value) for m in at.metric)
+
+
+def test_only_the_open_tab_runs(pretrained_env):
+    """A θ move redraws the first screen and the open tab only: the paper's figures, the
+    attributions and the comparison wait until their tab is opened (a class on one server)."""
+    at = _mnist()
+    at.slider(key="theta").set_value(0.6).run()
+    charts = [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    assert {"used_skipped_chart", "pixel_playback"} <= set(charts)
+    assert not {"sweep_chart", "fig4_chart", "attribution_chart", "compare_map_b"} & set(charts)
+    assert not at.session_state["_attr"] if "_attr" in at.session_state else True
+    _tab(at, "Skips what matters?")
+    assert "attribution_chart" in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    assert len(at.session_state["_attr"]) == 1

@@ -114,6 +114,14 @@ def _agreement_set(_model, model_key, theta: float, method: str, side: int) -> d
                                               steps=SET_IG_STEPS)
 
 
+def computed_attribution(m: dict, image_hash: str, theta: float):
+    """The attribution the "Skips what matters?" tab computed for this model, digit and θ (with
+    the method last chosen there), or None: for the export, which does not compute one."""
+    method = st.session_state.get("attr_method", next(iter(attribution.METHODS)))
+    return st.session_state.get("_attr", {}).get((m["key"], image_hash, m["side"],
+                                                  round(theta, 4), method))
+
+
 def attributions(m: dict, image, image_hash: str, theta: float, pred: dict):
     """Does the gate skip what does not matter? The attribution map, two numbers with their
     chance levels, the same over 100 validation digits on demand. Returns the attribution."""

@@ -93,6 +93,9 @@ def _describe(s: dict) -> str:
             "one.")
 
 
+LIVE_DEFAULTS = {"live_lambda": 1e-3, "live_hidden": 32, "live_steps": 400, "live_lr": 1e-2}
+
+
 def training() -> None:
     """A small Skip GRU trained from scratch in this session, in the server's training pool
     (other clicks do not stop it); the seed is part of the page's link."""
@@ -104,12 +107,14 @@ def training() -> None:
               "each pixel used; it is raised over the first third of the steps. You can use "
               "the rest of the page meanwhile; the model lives only in this browser session.")
     w = st.columns([1, 1, 1, 1, 1.4])
-    lam = w[0].select_slider("Budget λ", digits.LIVE_LAMBDAS, value=1e-3, key="live_lambda",
+    for k, v in LIVE_DEFAULTS.items():   # defaults through the session, so that the values
+        st.session_state.setdefault(k, v)   # survive the tab being closed (see the page)
+    lam = w[0].select_slider("Budget λ", digits.LIVE_LAMBDAS, key="live_lambda",
                              format_func=_fmt_lambda, help=definition("λ"))
-    hidden = w[1].select_slider("Hidden units", digits.LIVE_HIDDEN, value=32, key="live_hidden")
-    steps = w[2].number_input("Training steps", 1, digits.LIVE_MAX_STEPS, 400, 50,
+    hidden = w[1].select_slider("Hidden units", digits.LIVE_HIDDEN, key="live_hidden")
+    steps = w[2].number_input("Training steps", 1, digits.LIVE_MAX_STEPS, step=50,
                               key="live_steps", help=f"batches of {digits.LIVE_BATCH} digits")
-    lr = w[3].select_slider("Learning rate", digits.LIVE_LRS, value=1e-2, key="live_lr",
+    lr = w[3].select_slider("Learning rate", digits.LIVE_LRS, key="live_lr",
                             format_func=lambda v: f"{v:g}")
     if "live_seed" not in st.session_state:
         st.session_state["live_seed"] = mnist_picker.session_seed()

@@ -17,3 +17,12 @@ def cached(slot: str, key: Hashable, compute: Callable[[], object], limit: int =
             store.clear()
         store[key] = value
     return store[key]
+
+
+def keep_widget_state(keys) -> None:
+    """Keep these widgets' values through reruns that do not draw them (a closed lazy tab):
+    Streamlit drops the state of a widget that a rerun does not draw, unless the script has
+    set it itself, which this does (call it before any of them is drawn)."""
+    for k in keys:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]

@@ -23,6 +23,7 @@ from skimviz.viz import pixels as pixels_figs
 from ui import digits, latency_panel, mnist_panels, mnist_picker, mnist_tabs, presentation, urlstate
 from ui.glossary import definition
 from ui.lede import lede
+from ui.session_cache import keep_widget_state
 from ui.style import PLOT_CONFIG, THREADS
 
 PAGE = urlstate.PAGE
@@ -55,7 +56,13 @@ def _metrics(cols, pred: dict, timing) -> None:
     latency_panel.time_metric(cols[3], timing)
 
 
+#: widgets in tabs that only run while open (below): their values are kept while closed
+TAB_WIDGETS = ("attr_method", "compare_view", "live_lambda", "live_hidden", "live_steps",
+               "live_lr", "live_seed")
+
+
 def main() -> None:
+    keep_widget_state(TAB_WIDGETS)
     lede("Skip RNN — MNIST pixels",
          "A {Skip RNN} reads a digit one pixel at a time, 784 pixels row by row. Before each "
          "pixel a learned {update gate} decides: use the pixel and update the memory (red), or "
@@ -122,8 +129,12 @@ def main() -> None:
         st.markdown(digits.summary(pred, image, side, timing[0] if timing else None))
 
     image_hash = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    # Only the open tab runs (on_change="rerun"): with a class on one server, every θ move
+    # would otherwise also redraw the paper's figures, the attributions and the comparison.
     tabs = st.tabs(["Step by step", "Time", "Accuracy vs θ", "The paper's Fig. 3 and 4",
-                    "Skips what matters?", "Compare", "Train your own", "Export"])
+                    "Skips what matters?", "Compare", "Train your own", "Export"],
+                   key="mnist_tab", on_change="rerun")
+    attr = None
     with tabs[0]:
         st.plotly_chart(presentation.big(playback.pixel_playback(
             image, pred["update"], pred["update_prob"], side, theta)), key="pixel_playback",
@@ -140,27 +151,35 @@ def main() -> None:
                         key="probabilities", config=PLOT_CONFIG, alt="class probabilities")
         c2.caption("The ten class probabilities; the predicted class in green.")
     with tabs[1]:
-        latency_panel.panel(m["name"], model, m["dense"], (x,), "pixels", model_key=m["key"],
-                            extra=round(theta, 4))
-        st.caption(f"Dense: {m['dense_note']}.")
+        if tabs[1].open:
+            latency_panel.panel(m["name"], model, m["dense"], (x,), "pixels", model_key=m["key"],
+                                extra=round(theta, 4))
+            st.caption(f"Dense: {m['dense_note']}.")
     with tabs[2]:
-        st.plotly_chart(presentation.big(tradeoff.threshold_sweep_figure(
-            m["sweep"], theta, side * side, height=340)), key="sweep_chart", config=PLOT_CONFIG,
-            alt="validation accuracy against pixels used across θ")
-        mark = tradeoff.sweep_marker(m["sweep"], theta)
-        st.caption("Each grey point is the model at one θ on the validation digits; the star is "
-                   "your θ" + (f": {mark['accuracy']:.1%} right with {mark['updates']:.0f} "
-                               f"pixels used ({mark['note']})." if mark else "."))
+        if tabs[2].open:
+            st.plotly_chart(presentation.big(tradeoff.threshold_sweep_figure(
+                m["sweep"], theta, side * side, height=340)), key="sweep_chart", config=PLOT_CONFIG,
+                alt="validation accuracy against pixels used across θ")
+            mark = tradeoff.sweep_marker(m["sweep"], theta)
+            st.caption("Each grey point is the model at one θ on the validation digits; the star is "
+                       "your θ" + (f": {mark['accuracy']:.1%} right with {mark['updates']:.0f} "
+                                   f"pixels used ({mark['note']})." if mark else "."))
     with tabs[3]:
-        mnist_tabs.paper(m, theta)
+        if tabs[3].open:
+            mnist_tabs.paper(m, theta)
     with tabs[4]:
-        attr = mnist_panels.attributions(m, image, image_hash, theta, pred)
+        if tabs[4].open:
+            attr = mnist_panels.attributions(m, image, image_hash, theta, pred)
     with tabs[5]:
-        mnist_panels.compare(m, image, image_hash, theta, pred)
+        if tabs[5].open:
+            mnist_panels.compare(m, image, image_hash, theta, pred)
     with tabs[6]:
-        mnist_tabs.training()
+        if tabs[6].open:
+            mnist_tabs.training()
     with tabs[7]:
-        mnist_tabs.export(m, image, pred, theta, attr, choice, true_label)
+        if tabs[7].open:
+            attr = attr or mnist_panels.computed_attribution(m, image_hash, theta)
+            mnist_tabs.export(m, image, pred, theta, attr, choice, true_label)
     mnist_picker.write_url(choice)
 
 
