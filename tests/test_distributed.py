@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +20,11 @@ ARGS = ["--name", "ddp", "--hidden", "16", "--length", "50", "--steps", "50", "-
         "50", "--batch-size", "32", "--lam", "1e-4", "--threads", "1", "--seed", "3"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _train(tmp: Path, nproc: int) -> Path:
     out, work = tmp / f"out{nproc}", tmp / f"work{nproc}"
     launch = ([sys.executable, "-m", "skimviz"] if nproc == 1 else
               [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "skimviz"])
+               "--master_addr", "127.0.0.1", "--master_port", str(distributed.free_port()), "-m", "skimviz"])
     env = dict(os.environ, OMP_NUM_THREADS="1", SKIMVIZ_EXT_AUTOBUILD="0")
     res = subprocess.run(launch + ["train", "adding", *ARGS, "--out", str(out), "--work",
                                    str(work)], cwd=REPO_ROOT, env=env, capture_output=True,

@@ -79,3 +79,11 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
     return DistributedDataParallel(model)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a local rendezvous, or a local server)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

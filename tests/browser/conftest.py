@@ -52,7 +52,6 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -66,6 +65,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, Request, expect
+
+from skimviz.training.distributed import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -177,12 +178,6 @@ class StreamlitServer:
         return "\n".join(text[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: SIGTERM the server if pytest dies without running its teardown."""
     try:
@@ -231,7 +226,7 @@ def launch_app(log_path: Path, script: str = APP_SCRIPT,
         path = REPO_ROOT / path
     if not path.is_file():
         raise ServerStartError(f"app script {path} does not exist")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

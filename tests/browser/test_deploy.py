@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,17 +22,13 @@ import requests
 from playwright.sync_api import expect
 from test_upload_journeys import MNIST_PAGE, SLOW_MS, _file_input, _seven_png
 
+from skimviz.training.distributed import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,7 +39,7 @@ def deployment():
             pytest.fail("nginx is required (SKIMVIZ_REQUIRE_NGINX=1) but not installed")
         pytest.skip("nginx not installed (apt-get install nginx-light)")
     proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "deploy" / "serve.py"),
-                             "--replicas", "2", "--port", str(_free_port()), "--nginx", NGINX],
+                             "--replicas", "2", "--port", str(free_port()), "--nginx", NGINX],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     lines = []
