@@ -49,7 +49,7 @@ hash = $(shell cat $(1) | sha256sum | cut -c1-16)
 RUN_STAMP := $(VENV)/.installed-$(call hash,requirements.txt pyproject.toml .ci/check_env.py)
 TEST_STAMP := $(VENV)/.installed-test-$(call hash,requirements.txt pyproject.toml requirements-test.txt .ci/check_env.py)
 
-.PHONY: run test gallery ext
+.PHONY: run test gallery loadtest ext
 
 run: $(RUN_STAMP) ext
 	@$(CHECK_ENV)
@@ -62,6 +62,11 @@ test: $(TEST_STAMP) ext
 gallery: $(TEST_STAMP) ext
 	@$(CHECK_ENV)
 	$(VENV_PY) scripts/gallery.py $(GALLERY_ARGS)
+
+# A class of 30 on one app process (docs/results/classroom.md); LOADTEST_ARGS adds options.
+loadtest: $(TEST_STAMP) ext
+	@$(CHECK_ENV)
+	$(VENV_PY) deploy/loadtest.py --students 30 --trainings 1 --seconds 90 --settle 300 --browser $(LOADTEST_ARGS)
 
 # The SRU's C++ recurrence (skimviz/csrc), compiled ahead of time into build/ext (a no-op when
 # already built for this source, torch and compiler). Without a C++ compiler the library falls

@@ -25,7 +25,7 @@ DIARY = re.compile(r"\b((this|working|last|next|previous) session|today|yesterda
                    r"|this (morning|afternoon|evening|machine)"
                    r"|so far|UTC)\b", re.IGNORECASE)
 ISO_DATE = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b")
-COMMAND = re.compile(r"python -m skimviz\b|\bmake (run|test|gallery)\b")
+COMMAND = re.compile(r"python -m skimviz\b|\bmake (run|test|gallery|loadtest)\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
