@@ -109,9 +109,17 @@ def test_a_run_whose_tab_closed_stops_in_the_worker_and_in_the_queue(one_slot, m
 
 
 def test_a_recipe_that_fails_in_the_worker_is_a_message(one_slot):
-    import functools
     run = _run(10)
-    run.recipe = functools.partial(signals.live_run, "no-such-task", 0)
+    run.recipe = live.Recipe.of(signals.live_run, "no-such-task", 0)
     one_slot.submit(run)
     assert run.join(60) and run.status == live.FAILED and run.model is None
     assert "could not be set up" in run.error and "no-such-task" in run.error
+
+
+def test_a_recipe_crosses_to_the_worker_as_json_not_pickle():
+    r = live.Recipe.of(signals.live_run, "adding", 0, steps=3)
+    data = r.to_json()
+    assert data.startswith(b"{") and live.Recipe.from_json(data) == r
+    assert isinstance(live.Recipe.from_json(data).build(), live.LiveRun)
+    with pytest.raises(TypeError, match="did not return a LiveRun"):
+        live.Recipe("ui.signals:new_model", ("adding",)).build()

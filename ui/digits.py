@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
@@ -194,7 +194,7 @@ def live_run(hidden: int, lam: float, lr: float, steps: int, seed: int,
     """A Skip GRU of ``hidden`` units trained from scratch (not started): ``steps`` batches of
     :data:`LIVE_BATCH`, Adam at ``lr`` (the gate 10× slower), λ ramped up over the first third
     of the steps. ``seed`` fixes the starting weights and the batch order."""
-    from skimviz.training.live import LiveRun
+    from skimviz.training.live import LiveRun, Recipe
     from skimviz.training.loop import Trainer, batches, classification_loss
 
     steps, seed = int(steps), int(seed)
@@ -208,4 +208,4 @@ def live_run(hidden: int, lam: float, lr: float, steps: int, seed: int,
               "seed": seed, "side": LIVE_SIDE}
     return LiveRun(trainer, batches(d["x_train"], d["y_train"], LIVE_BATCH, seed=seed), steps,
                    evaluate=_evaluate, config=config, alive=alive,
-                   recipe=partial(live_run, hidden, lam, lr, steps, seed))
+                   recipe=Recipe.of(live_run, hidden, lam, lr, steps, seed))

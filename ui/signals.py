@@ -7,7 +7,6 @@ our digit clips (after Sec. 4.5). No streamlit here.
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -19,7 +18,7 @@ from skimviz.data import clips
 from skimviz.data.synthetic import adding_task, frequency_task
 from skimviz.models import SequenceClassifier
 from skimviz.tasks import _runner, adding, frames, frequency
-from skimviz.training.live import LiveRun
+from skimviz.training.live import LiveRun, Recipe
 from skimviz.training.loop import (
     Trainer,
     classification_loss,
@@ -220,4 +219,4 @@ def live_run(task: str, seed: int, *, lam: Optional[float] = None, steps: Option
               "sampling_ms": ms if task == "frequency" else None}
     return LiveRun(trainer, data, steps, evaluate=_validation(task, cfg["valid_n"], ms),
                    config=config, alive=alive, estimate_s=live_seconds(task, steps),
-                   recipe=partial(live_run, task, seed, lam=lam, steps=steps))
+                   recipe=Recipe.of(live_run, task, seed, lam=lam, steps=steps))

@@ -8,8 +8,8 @@ and its per-step callback); the page only reads :meth:`LiveRun.snapshot` (a copy
 thread) and calls :meth:`LiveRun.stop`. The model is handed out only once the run has finished
 (:attr:`LiveRun.model`), so nothing reads weights that are still changing.
 
-Where it trains: a run built with a ``recipe`` (a picklable function that builds the same run
-again) trains in a worker process of the server's bounded pool (:mod:`skimviz.training.pool`:
+Where it trains: a run built with a ``recipe`` (a :class:`Recipe`: the module-level function
+and JSON arguments that build the same run again) trains in a worker process of the server's bounded pool (:mod:`skimviz.training.pool`:
 at most one training per core at once, the others queued with their position and wait), so
 PyTorch's threads and the GIL never stall page reruns; a run without one trains in a daemon
 thread of this process, at most :data:`MAX_RUNS` at once (:class:`ServerBusy` otherwise). Each
@@ -19,8 +19,11 @@ for :data:`ORPHAN_S` seconds (the browser tab that started it was closed) and af
 """
 from __future__ import annotations
 
+import importlib
+import json
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from torch import nn
@@ -49,20 +52,50 @@ class ServerBusy(RuntimeError):
     full (the message says which)."""
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a worker process builds a run again: ``module:function`` (a module-level function
+    returning a :class:`LiveRun`, not started) and JSON arguments. It crosses to the worker as
+    JSON, so nothing is unpickled there."""
+    function: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fn: Callable[..., "LiveRun"], *args, **kwargs) -> "Recipe":
+        return cls(f"{fn.__module__}:{fn.__qualname__}", tuple(args), dict(kwargs))
+
+    def to_json(self) -> bytes:
+        return json.dumps({"function": self.function, "args": list(self.args),
+                           "kwargs": self.kwargs}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Recipe":
+        d = json.loads(data)
+        return cls(str(d["function"]), tuple(d["args"]), dict(d["kwargs"]))
+
+    def build(self) -> "LiveRun":
+        module, _, name = self.function.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        run = fn(*self.args, **self.kwargs)
+        if not isinstance(run, LiveRun):
+            raise TypeError(f"{self.function} did not return a LiveRun")
+        return run
+
+
 class LiveRun:
     """``steps`` steps of ``trainer`` on ``data`` in a worker thread (:meth:`start`), then
     ``evaluate(model)`` (a dict of validation numbers, kept in :attr:`metrics`).
 
     ``config`` is whatever the page wants to remember about the run (λ, seed, …); ``alive`` is
     asked every few seconds whether the page that started the run still exists. ``recipe``, a
-    picklable callable (e.g. a :func:`functools.partial` of a module-level function) returning
-    this same run, not started, sends it to the worker pool; ``estimate_s``, its expected
+    :class:`Recipe` that builds this same run (not started), sends it to the worker pool; ``estimate_s``, its expected
     duration, goes into the waits the queue announces."""
 
     def __init__(self, trainer: Trainer, data: Iterator, steps: int, *,
                  evaluate: Optional[Callable[[nn.Module], Dict[str, Any]]] = None,
                  config: Optional[dict] = None, alive: Optional[Callable[[], bool]] = None,
-                 max_seconds: float = MAX_SECONDS, recipe: Optional[Callable[[], "LiveRun"]] = None,
+                 max_seconds: float = MAX_SECONDS, recipe: Optional["Recipe"] = None,
                  estimate_s: Optional[float] = None):
         if int(steps) < 1:
             raise ValueError("a run needs at least one step")

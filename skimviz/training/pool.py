@@ -13,15 +13,16 @@ a full queue raises :class:`~skimviz.training.live.ServerBusy`.
 One dispatcher thread serves all runs: it starts queued runs when a worker is free, copies each
 worker's progress (step, loss, history rows, status) into the page's :class:`LiveRun`, forwards
 Stop, stops runs whose browser tab has gone (``alive()``), and at the end loads the trained
-weights (sent as safetensors bytes, never pickled) into the page's model. A worker that dies
-(killed, out of memory) fails its run with a message and frees its slot. The page's process keeps
+weights into the page's model. Messages are JSON and the weights safetensors bytes: nothing on
+the pipes is pickled. A worker that dies (killed, out of memory) fails its run with a message
+and frees its slot. The page's process keeps
 no thread per run, and a finished worker's memory goes back to the system with the process.
 """
 from __future__ import annotations
 
 import heapq
+import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
@@ -45,20 +46,29 @@ def enabled() -> bool:
 
 
 # --- the worker process -----------------------------------------------------------------------------
-def _work(recipe: bytes, control: Connection, out: Connection, n_threads: int) -> None:
-    """A worker's whole life: build the run from its recipe (pickled by this server, never by a
-    user), train it here, report every step, send the weights at the end."""
-    import pickle
+def _send(conn: Connection, kind: str, fields=None, extra=None) -> None:
+    """One message: JSON (nothing on these pipes is pickled); the weights go as a second,
+    raw frame (safetensors bytes) after an "end" whose ``extra`` says so."""
+    conn.send_bytes(json.dumps([kind, fields, extra]).encode())
 
+
+def _recv(conn: Connection) -> list:
+    return json.loads(conn.recv_bytes())
+
+
+def _work(recipe: bytes, control: Connection, out: Connection, n_threads: int) -> None:
+    """A worker's whole life: build the run from its recipe (a JSON
+    :class:`~skimviz.training.live.Recipe`), train it here, report every step, send the weights
+    at the end."""
     import torch
     from safetensors.torch import save
 
     torch.set_num_threads(n_threads)
     try:
-        run: LiveRun = pickle.loads(recipe)()
+        run: LiveRun = live.Recipe.from_json(recipe).build()
     except Exception as e:   # e.g. the recipe's module does not import here: a message, not a hang
-        out.send(("end", {"status": live.FAILED, "error": f"the training could not be set up "
-                          f"({type(e).__name__}: {e})"}, None))
+        _send(out, "end", {"status": live.FAILED, "error": f"the training could not be set up "
+                                                           f"({type(e).__name__}: {e})"})
         return
     sent = 0
 
@@ -66,13 +76,13 @@ def _work(recipe: bytes, control: Connection, out: Connection, n_threads: int) -
         nonlocal sent
         rows = r.trainer.history[sent:]
         sent += len(rows)
-        out.send(("step", {"status": r.status, "step": r.step, "elapsed_s": r.elapsed_s,
-                           "loss": r.loss, "stats": dict(r.stats)}, rows))
+        _send(out, "step", {"status": r.status, "step": r.step, "elapsed_s": r.elapsed_s,
+                            "loss": r.loss, "stats": dict(r.stats)}, rows)
 
     def listen() -> None:
         try:
             while True:
-                kind, reason = control.recv()
+                kind, reason, _ = _recv(control)
                 if kind == "stop":
                     run.stop(reason)
         except (EOFError, OSError):      # the server went away: stop, nobody will see the result
@@ -86,8 +96,11 @@ def _work(recipe: bytes, control: Connection, out: Connection, n_threads: int) -
     if run.step > 0 and run.status != live.FAILED:
         state = {k: v.detach().contiguous().clone() for k, v in run.trainer.model.state_dict().items()}
         weights = save(state)
-    out.send(("end", {"status": run.status, "step": run.step, "elapsed_s": run.elapsed_s,
-                      "metrics": run.metrics, "error": run.error, "reason": run.reason}, weights))
+    _send(out, "end", {"status": run.status, "step": run.step, "elapsed_s": run.elapsed_s,
+                       "metrics": run.metrics, "error": run.error, "reason": run.reason},
+          weights is not None)
+    if weights is not None:
+        out.send_bytes(weights)
     out.close()
 
 
@@ -202,7 +215,7 @@ class Pool:
         job.out = Connection(out_r, writable=False)
         job.started = time.monotonic()
         try:
-            job.control.send_bytes(pickle.dumps(job.run.recipe))
+            job.control.send_bytes(job.run.recipe.to_json())
         except OSError:
             pass                 # the worker died at once: _dispatch sees its exit code
         run = job.run
@@ -215,7 +228,7 @@ class Pool:
         run = job.run
         try:
             while job.out.poll():
-                kind, fields, payload = job.out.recv()
+                kind, fields, payload = _recv(job.out)
                 if kind == "step":
                     stopping = run.status == live.STOPPING and fields["status"] == live.TRAINING
                     fields = {k: v for k, v in fields.items() if not (k == "status" and stopping)}
@@ -224,9 +237,9 @@ class Pool:
                     run.trainer.history.extend(payload)
                     run.trainer.step = run.step
                 elif kind == "end":
-                    if payload is not None:
+                    if payload:                   # the weights follow as their own frame
                         from safetensors.torch import load
-                        run.trainer.model.load_state_dict(load(payload))
+                        run.trainer.model.load_state_dict(load(job.out.recv_bytes()))
                         run.trainer.model.eval()
                     for k, v in fields.items():
                         setattr(run, k, v)
@@ -237,7 +250,7 @@ class Pool:
     def _forward_stop(self, job: _Job) -> None:
         if job.run._stop.is_set() and not job.stop_sent and not job.ended:
             try:
-                job.control.send(("stop", job.run.reason))
+                _send(job.control, "stop", job.run.reason)
             except (BrokenPipeError, OSError):
                 pass
             job.stop_sent = True
