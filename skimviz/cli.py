@@ -249,11 +249,6 @@ def _family(argv: List[str]) -> Optional[int]:
         return e.code if isinstance(e.code, int) else 2
 
 
-def _print(obj: dict, as_json: bool) -> None:
-    from skimviz.tasks.base import print_result
-    print_result(obj, as_json)
-
-
 def _check(args, parser: argparse.ArgumentParser) -> None:
     """Rules between arguments, checked before any work (``parser.error``: exit code 2)."""
     if args.command == "train" and args.task == "mnist" and not (
@@ -350,10 +345,11 @@ def _load(name: str):
 def _evaluate(args) -> int:
     model, card = _load(args.name)
     from skimviz import tasks
+    from skimviz.tasks.base import print_result
     task = tasks.by_card_task(card.get("task"))
     if task is None:
         raise ValueError(f"{args.name}: evaluate does not know task {card.get('task')!r}")
-    _print(task.evaluate_command(model, card, args), args.json)
+    print_result(task.evaluate_command(model, card, args), args.json)
     return 0
 
 
@@ -364,8 +360,3 @@ def _predict(args) -> int:
     task = tasks.get("mnist") if "task" not in card else tasks.by_card_task(card["task"])
     return (task.predict_command if task is not None else no_predict)(model, card, args)
 
-
-def _read_image(path: str) -> bytes:
-    """The bytes of an image file, size-checked first: :func:`skimviz.tasks._input.read_image`."""
-    from skimviz.tasks._input import read_image
-    return read_image(path)

@@ -269,10 +269,13 @@ def summary(model, card: dict, r: Dict[str, float], metric: str) -> dict:
             "flops_per_sequence": r["flops"], "n": r["n"]}
 
 
-def evaluate_generated(evaluate: Callable[..., dict], model, card: dict, args) -> dict:
-    """``skimviz evaluate NAME`` of a generated-data task: ``evaluate(model, card, threshold=)``
-    on its generated test set (fixed seed); ``--split`` does not apply, ``--data-dir`` is unused."""
-    if args.split is not None:
-        raise ValueError(f"{card['task']} is evaluated on its generated test set (fixed "
-                         "seed): --split does not apply")
-    return evaluate(model, card, threshold=args.threshold)
+def generated_evaluate_command(evaluate: Callable[..., dict]) -> Callable[..., dict]:
+    """The ``evaluate_command`` of a generated-data task (:class:`~skimviz.tasks.base.Task`):
+    ``skimviz evaluate NAME [--threshold θ]`` runs ``evaluate(model, card, threshold=)`` on its
+    generated test set (fixed seed); ``--split`` does not apply, ``--data-dir`` is unused."""
+    def evaluate_command(model, card: dict, args) -> dict:
+        if args.split is not None:
+            raise ValueError(f"{card['task']} is evaluated on its generated test set (fixed "
+                             "seed): --split does not apply")
+        return evaluate(model, card, threshold=args.threshold)
+    return evaluate_command

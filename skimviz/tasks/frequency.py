@@ -116,11 +116,6 @@ def predict(model, x: torch.Tensor) -> dict:
     return {"label": int(p.argmax()), "probabilities": p.tolist(), **trace_fields(trace)}
 
 
-def evaluate_command(model, card: dict, args) -> dict:
-    """``python -m skimviz evaluate NAME [--threshold θ]``: :func:`evaluate` on the test set."""
-    return _runner.evaluate_generated(evaluate, model, card, args)
-
-
 #: This task for the CLI (:mod:`skimviz.tasks` registry); ``predict`` does not apply.
 TASK_SPEC = Task(name="frequency", card_task=TASK, train_command=train_command,
-                 evaluate_command=evaluate_command)
+                 evaluate_command=_runner.generated_evaluate_command(evaluate))
