@@ -32,9 +32,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from skimviz.training.distributed import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import free_port  # noqa: E402  (deploy/serve.py: the same helper)
 
 TEXTS = ["It is a boring, pointless mess.", "A warm, funny and moving film with a great cast.",
          "The plot is thin but the acting is superb.", "I have never been so bored in a cinema.",
