@@ -225,9 +225,10 @@ class Student:
                 _, b = self.widget("Start training")
                 b.trigger_value = True
                 await self.rerun(b)
-                _, b = self.widget("Replace it")   # "a new run replaces your model": confirm
-                b.trigger_value = True
-                await self.rerun(b)
+                if any(k.startswith("Replace it") for k in self.widgets):
+                    _, b = self.widget("Replace it")   # "a new run replaces your model"
+                    b.trigger_value = True
+                    await self.rerun(b)
             for f in list(self.fragments):
                 await self.rerun(fragment=f)
 
@@ -286,6 +287,12 @@ async def _load(port: int, n: int, m: int, seconds: float, seed: int,
     return out
 
 
+async def _visit(port: int, page: str) -> None:
+    s = Student(port, page)
+    await s.open()
+    await s.close()
+
+
 async def _close(clients) -> None:
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
@@ -326,6 +333,9 @@ def main(argv=None) -> int:
     ap.add_argument("--browser", action="store_true", help="a Playwright spot check too")
     ap.add_argument("--think", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
                     help="seconds a student waits between inputs (uniform), default 2 6")
+    ap.add_argument("--classes", type=int, default=1,
+                    help="classes one after another on the same server (each followed by "
+                         "--settle): whether memory keeps growing")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the report here")
     args = ap.parse_args(argv)
@@ -339,9 +349,11 @@ def main(argv=None) -> int:
                 print(f"error: the server did not start; log: {log}", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        # one visit to each page first, so that idle means "warm" (models loaded, caches full)
+        # one visit to each page the load uses first (the training page too), so that idle
+        # means "warm": models loaded, modules imported, caches full
         warm = asyncio.run(_load(port, 2, 0, 0.0, args.seed))
         asyncio.run(_close(warm.pop("_clients")))
+        asyncio.run(_visit(port, "skip-rnn-signals"))
         time.sleep(2)
         idle = rss_mib(server.pid)
         report = {"students": args.students, "trainings": args.trainings,
@@ -358,6 +370,14 @@ def main(argv=None) -> int:
         time.sleep(args.settle)
         report["rss_after_close_mib"] = rss_mib(server.pid)
         report["settle_s"] = args.settle
+        for _ in range(args.classes - 1):   # another class on the same server: does it grow?
+            again = asyncio.run(run())
+            time.sleep(args.settle)
+            report.setdefault("next_classes", []).append(
+                {"errors": len(again["errors"]), "rss_loaded_mib": again["rss_loaded_mib"],
+                 "rss_after_close_mib": rss_mib(server.pid),
+                 **{page: again[page]["to_figure"] for page in ("skim-rnn-text",
+                                                                "skip-rnn-mnist")}})
         base, after = idle["server"] + idle["workers"], (report["rss_after_close_mib"]["server"]
                                                          + report["rss_after_close_mib"]["workers"])
         report["rss_after_vs_idle"] = round(after / base, 3) if base else None

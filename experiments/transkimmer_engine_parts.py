@@ -6,10 +6,8 @@ one, on a shipped model's first layer, one thread:
 * a layer with ATen operators, its Linears as ``F.linear(x, W)`` (PyTorch's layout) and as
   ``addmm(b, x, Wᵀ)`` with Wᵀ stored K × N (the engine's), on n = 128, 54 and 9 tokens;
 * attention as ``scaled_dot_product_attention`` and as baddbmm → softmax → bmm (the engine's);
-* a layer on one token: the float32 kernel (``transkimmer_layer``) and the engine's
-  ``one_token_layer``, which reads int8 codes where the model's weights are exactly such codes;
-* where the CPU has AVX-512: the one-token layer, a skim predictor on 127 tokens, and the whole
-  model without predictors (every layer, as the dense twin runs) on n = 128, 54 and 9 tokens,
+* a layer on one token: the float32 kernel (``transkimmer_layer``);
+* where the CPU has AVX-512: the whole model without predictors (every layer, as the dense twin runs) on n = 128, 54 and 9 tokens,
   with the engine's AVX-512 kernels off and on (``transkimmer_avx512``; on, layers on more than
   8 tokens multiply by int8 codes in panels where the weights are such codes).
 Before every timed call a 40 MB buffer is written, so the weights come from the last-level
@@ -90,23 +88,13 @@ def main(argv=None) -> int:
         k = model._kernel()
         h = torch.randn(1, d)
         f32 = us(lambda: ops.transkimmer_layer(h, L.weights(), H, L.attn_norm.eps))
-        eng = us(lambda: k.one_token_layer(0, h))
-        print(f"one token: float32 kernel {f32:.0f}, engine's one_token_layer {eng:.0f} "
-              f"({k.int8_linears()} of {6 * len(model.layers)} Linears as int8 codes)")
+        print(f"one token: float32 kernel {f32:.0f} ({k.int8_linears()} of "
+              f"{6 * len(model.layers)} Linears as int8 codes in the engine)")
         was = ops.transkimmer_avx512(-1)
         if not ops.transkimmer_avx512(1):
             print("AVX-512: not on this CPU")
             return 0
-        hp, t = torch.randn(1, 128, d), {}
-        try:
-            for on in (0, 1):
-                ops.transkimmer_avx512(on)
-                t[on] = (us(lambda: k.one_token_layer(0, h)),
-                         us(lambda: k.predict(0, hp)) if model.skim else float("nan"))
-        finally:
-            ops.transkimmer_avx512(int(was))
-        print(f"AVX-512 off → on: one_token_layer {t[0][0]:.0f} → {t[1][0]:.0f}, a predictor on "
-              f"127 tokens {t[0][1]:.0f} → {t[1][1]:.0f}")
+        t = {}
         for n in (128, 54, 9):
             ids = torch.randint(5, model.config["vocab_size"], (n,))
             ids[0] = 1

@@ -162,6 +162,8 @@ def _add_bench(sub) -> None:
     _add_bench_transkimmer(bsub)
     from skimviz.bench.skip_train import add_arguments as _add_bench_skip_train
     _add_bench_skip_train(bsub)
+    from skimviz.bench.ops import add_arguments as _add_bench_ops
+    _add_bench_ops(bsub)
     pp = bsub.add_parser("paper", help="reproduce a paper's tables")
     psub = pp.add_subparsers(dest="paper", required=True)
     q = psub.add_parser("skip-rnn", help="Skip RNN Tables 1 (adding) and 2 (frequency): train or "
@@ -330,6 +332,9 @@ def _run(args) -> int:
     if args.command == "bench" and args.what == "skip-train":
         from skimviz.bench import skip_train as bench_skip_train
         return bench_skip_train.main(args)
+    if args.command == "bench" and args.what == "ops":
+        from skimviz.bench import ops as bench_ops
+        return bench_ops.main(args)
     if args.command == "bench" and args.what == "paper":
         from skimviz.bench import paper as bench_paper
         return bench_paper.main(args)

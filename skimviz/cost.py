@@ -145,6 +145,43 @@ def measure_latency(fn: Callable[[], object], *, device: str | torch.device = "c
     return Latency(statistics.median(times), qs[0], qs[-1], len(times), str(device))
 
 
+def _glibc():
+    """glibc through ctypes, or None where the process does not use it."""
+    import ctypes
+    import ctypes.util
+    import platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def return_freed_memory() -> bool:
+    """The opposite of :func:`retain_freed_memory`, for a long-lived server: blocks over 128 KiB
+    (a model's weights, a tensor of activations) each get their own pages, given back to the
+    system when freed, and glibc no longer raises that limit after such a free (its default
+    "dynamic" threshold grows to the largest block freed, up to 32 MiB, after which a closed
+    session's model copies stay in the heap). Threads created afterwards share two malloc
+    arenas (glibc's default is up to eight per core: every one of a server's many script threads
+    would fragment its own heap). Returns False where it does not apply (not glibc)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 128 << 10)
+                and libc.mallopt(M_TRIM_THRESHOLD, 128 << 10)
+                and libc.mallopt(M_ARENA_MAX, 2))
+
+
+def trim_memory() -> bool:
+    """Give free heap memory back to the system now (glibc's ``malloc_trim``: every arena, free
+    pages inside the heap too). True if some was given back."""
+    libc = _glibc()
+    return bool(libc is not None and libc.malloc_trim(0))
+
+
 def retain_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse instead of returning it to the system
     (``mallopt``: blocks up to 32 MiB, the most glibc allows, from the heap rather than fresh
@@ -154,14 +191,8 @@ def retain_freed_memory() -> bool:
     differ by 40 %. PyTorch's CPU performance guide advises a caching allocator (jemalloc,
     tcmalloc) for the same reason. For the whole process; returns False where it does not apply
     (not glibc)."""
-    import ctypes
-    import ctypes.util
-    import platform
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+    libc = _glibc()
+    if libc is None:
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))

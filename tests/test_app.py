@@ -150,7 +150,7 @@ def test_first_screen_map_metrics_and_sentence(pretrained_env):
     # the sentence says the same numbers as the metrics beside it
     sentence = _summary(at)
     assert f"used {used} of the 784 pixels and skipped {784 - used}" in sentence
-    assert f"{ratio} fewer FLOPs" in sentence or f"× more FLOPs" in sentence
+    assert f"{ratio} fewer FLOPs" in sentence or "× more FLOPs" in sentence
     assert f"took {skipped_ms}" in sentence
     dense_ms = [m.delta for m in at.metric if m.label == "Time (batch 1)"][0].split(": ")[1]
     assert f"against {dense_ms} for the dense GRU" in sentence
@@ -187,8 +187,8 @@ def test_playback_tab(pretrained_env):
     spec = _chart(at, "pixel_playback")
     assert spec["frames"] and spec["layout"]["sliders"]
     main = _array(_chart(at, "used_skipped_chart")["data"][0]["z"])
-    last = _array(spec["frames"][-1]["data"][0]["z"])  # every pixel reached: 0.5 skipped, 1 used
-    np.testing.assert_array_equal(last == 1.0, main == 1.0)
+    last = _array(spec["frames"][-1]["data"][0]["z"])  # every pixel reached: 1 skipped, 2 used
+    np.testing.assert_array_equal(last == 2, main == 1.0)
     _chart(at, "update_prob_chart")
     _chart(at, "probabilities")
 
@@ -448,7 +448,7 @@ def test_short_training_run(pretrained_env):
     assert [m.delta for m in at.metric if m.label == "Pixels used"] == ["of 196"]
     z = _array(_chart(at, "used_skipped_chart")["data"][0]["z"])
     assert z.shape == (14, 14) and _metric(at, "Pixels used") == str(int(z.sum()))
-    assert f"of the 196 pixels" in _summary(at)
+    assert "of the 196 pixels" in _summary(at)
     assert not any("page=skip-rnn-mnist" in c.value for c in at.code)  # no link for it
     # the same seed and settings train the same model again (after confirming the replace)
     again = _train(at)
@@ -689,6 +689,7 @@ def test_timings_run_one_at_a_time_on_the_server(pretrained_env):
     """While another session times (the server-wide lock is held), the page draws its figures
     without a time and offers to wait for a turn; it never times two at once."""
     from ui import latency_panel
+    latency_panel._SHARED.clear()                  # no other session's timing to reuse
     assert latency_panel._TIMING.acquire(timeout=60)
     try:
         at = _tab(_mnist(), "Time")
@@ -702,6 +703,23 @@ def test_timings_run_one_at_a_time_on_the_server(pretrained_env):
     _no_exception(at)
     assert not any("another visitor's timing" in i.value for i in at.info)
     assert any(m.label == "Skipped for real" or "ms" in str(m.value) for m in at.metric)
+
+
+def test_a_shipped_models_timing_is_shared_by_the_sessions_of_the_server(pretrained_env):
+    """A class looking at the same digit at the same θ times it once: a second session finds the
+    first one's timing even while timings are locked; a session's own model is never shared."""
+    from ui import latency_panel
+    latency_panel._SHARED.clear()
+    first = _mnist()
+    times = [m.value for m in first.metric if m.label == "Time (batch 1)"]
+    assert times and times != ["—"]
+    assert latency_panel._TIMING.acquire(timeout=60)
+    try:
+        second = _mnist()                          # another session, the same view
+        assert [m.value for m in second.metric if m.label == "Time (batch 1)"] == times
+    finally:
+        latency_panel._TIMING.release()
+    assert all("skip-gru-mnist" in k for k in latency_panel._SHARED)
 
 
 def test_only_the_open_tab_runs(pretrained_env):

@@ -209,7 +209,7 @@ def test_shipped_checkpoints_per_lambda_and_sampling_period(monkeypatch, frequen
     pick.set_value("skip-gru-frequency-0.5ms").run()
     _no_exception(at)
     assert _metrics(at)["Samples read"].endswith("/ 200")       # its own sampling period
-    assert len(_array(_charts(at)["frequency_example"]["data"][0]["x"])) == 200
+    assert len(_array(_charts(at)["frequency_example"]["data"][0]["y"])) == 200
     pick.set_value("skip-gru-frequency-lam0").run()
     _no_exception(at)
     assert "λ = 0 (no budget)" in _text(at)

@@ -78,6 +78,14 @@ def _page() -> AppTest:
     return open_page(PAGE)
 
 
+def _tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the page's tabs (only the open tab's content runs)."""
+    at.session_state["skim_tab"] = label
+    at.run()
+    _no_exception(at)
+    return at
+
+
 def _tokens_html(at: AppTest) -> str:
     return block(at, "skimviz-tokens")
 
@@ -110,15 +118,19 @@ def test_page_loads_and_colours_the_example(skim_env):
     said = next(m.value for m in at.markdown if m.value.startswith("The big LSTM read"))
     assert f"read {len(tokens) - n_skim} of the {len(tokens)} words" in said
     assert f"{_metric(at, 'FLOP reduction')} fewer FLOPs" in said
-    assert [m.label for m in at.metric][4:7] == ["Dense", "Masked", "Skipped for real"]
     assert any("skimviz-legend" in m.value for m in at.markdown)
+    assert any(c.proto.id.endswith("-skim_playback") for c in at.get("plotly_chart"))
+    assert not any(c.proto.id.endswith("-flop_r_chart") for c in at.get("plotly_chart"))
+    _tab(at, "Time")
+    assert [m.label for m in at.metric][4:7] == ["Dense", "Masked", "Skipped for real"]
+    assert any("the dense twin `lstm-sst2`" in c.value for c in at.caption)
+    _tab(at, "Accuracy vs θ")
     chart = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-flop_r_chart")]
     spec = json.loads(chart[0].proto.spec)
     assert "current θ = 0.50" in spec["data"][1]["name"]
     assert spec["data"][2]["name"].startswith("this text at θ = 0.50")
     assert sorted(_array(spec["data"][3]["x"]).tolist()) == [1.0, 2.4, 2.5, 3.0]  # the paper
     assert any("dry run" in w for w in _warnings(at).split(" | "))
-    assert any("the dense twin `lstm-sst2`" in c.value for c in at.caption)
 
 
 def test_examples_and_threshold_recolour(skim_env):
@@ -175,7 +187,7 @@ def test_long_text_notices(skim_env):
 def test_exports(skim_env):
     at = _page()
     at.text_area(key="skim_text").set_value("A funny film , not bad at all !").run()
-    _no_exception(at)
+    _tab(at, "Export")
     buttons = {b.proto.label: b for b in at.get("download_button")}
     assert {"Words as CSV", "Trace as JSON"} <= set(buttons)
     # AppTest exposes the download's data through its media URL only; rebuild it the page's
@@ -209,6 +221,7 @@ def test_url_state_and_bad_parameters(skim_env):
     assert at.slider(key="skim_theta").value == pytest.approx(0.3)
     assert at.text_area(key="skim_text").value == "not bad at all"
     assert [t for _, t in _spans(_tokens_html(at))] == ["not", "bad", "at", "all"]
+    _tab(at, "Export")
     link = [c.value for c in at.code if "page=skim-rnn-text&" in c.value]
     assert link and "theta=0.30" in link[0] and "text=not+bad+at+all" in link[0]
     assert at.query_params["text"] == "not bad at all"
@@ -243,7 +256,7 @@ def test_speedup_button(skim_env, monkeypatch):
     from skimviz.bench import skim_speed
 
     monkeypatch.setattr(skim_speed, "THRESHOLDS", (0.01, 0.99))
-    at = _page()
+    at = _tab(_page(), "Speed-up")
     at.button(key="speed_run").click().run()
     _no_exception(at)
     chart = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-speedup_chart")]
@@ -258,7 +271,7 @@ def test_speedup_button(skim_env, monkeypatch):
 
 
 def test_presentation_mode(skim_env):
-    at = _page()
+    at = _tab(_page(), "Accuracy vs θ")
     normal = json.loads([c for c in at.get("plotly_chart")
                          if c.proto.id.endswith("-flop_r_chart")][0].proto.spec)
     assert "font-size: 1.3rem" in _tokens_html(at)
@@ -303,7 +316,7 @@ def _block(at: AppTest, cls: str) -> str:
 
 
 def test_attributions_vs_decisions(skim_env):
-    at = _page()
+    at = _tab(_page(), "Skims what matters?")
     at.text_area(key="skim_text").set_value("A funny film , not bad at all !").run()
     _no_exception(at)
     tokens = textdata.tokenize("A funny film , not bad at all !")
@@ -328,7 +341,7 @@ def test_attributions_vs_decisions(skim_env):
 
 
 def test_attribution_strip_is_escaped(skim_env):
-    at = _page()
+    at = _tab(_page(), "Skims what matters?")
     at.text_area(key="skim_text").set_value('<script>alert("hi")</script> $x$').run()
     _no_exception(at)
     out = _block(at, "skimviz-attr-tokens")
@@ -336,7 +349,7 @@ def test_attribution_strip_is_escaped(skim_env):
 
 
 def test_compare_two_thresholds(skim_env):
-    at = _page()
+    at = _tab(_page(), "Two θ")
     at.slider(key="skim_theta").set_value(0.99).run()
     at.slider(key="skim_compare_theta").set_value(0.01).run()
     _no_exception(at)
@@ -349,3 +362,18 @@ def test_compare_two_thresholds(skim_env):
     assert heads[0].startswith(f"**A: θ = 0.99** — {skim_a} of ")
     assert heads[1].startswith(f"**B: θ = 0.01** — {skim_b} of ")
     assert at.slider(key="skim_theta").value == pytest.approx(0.99)  # θ of A untouched
+
+
+def test_only_the_open_tab_runs(skim_env):
+    """A new review redraws the first screen and the open tab only; a closed tab's widget keeps
+    its value (a class on one server: every review would otherwise be attributed and timed)."""
+    at = _tab(_page(), "Two θ")
+    at.slider(key="skim_compare_theta").set_value(0.01).run()
+    _tab(at, "Step by step")
+    at.text_area(key="skim_text").set_value("not bad at all").run()
+    _no_exception(at)
+    assert not [m for m in at.markdown if 'class="skimviz-attr-tokens"' in m.value]
+    assert not [m for m in at.metric if m.label == "Masked"]
+    assert "skimviz-tokens" in _tokens_html(at)
+    _tab(at, "Two θ")
+    assert at.slider(key="skim_compare_theta").value == pytest.approx(0.01)

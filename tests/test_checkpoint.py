@@ -253,3 +253,25 @@ def test_tampered_shards_are_refused(tmp_path, attack):
         (d / "card.json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError):
         checkpoint.load(d)
+
+
+def test_a_card_is_parsed_once_per_version_and_never_shared(tmp_path, monkeypatch):
+    """load_card keeps the parsed card per file version: a rerun does not check it again, an
+    edited card is read again, and a caller that changes its card changes nobody else's."""
+    m = task.make_model("lstm", hidden=8, skip=True)
+    checkpoint.save(m, _card(m), tmp_path / "tiny")
+    parsed = []
+    real = checkpoint.parse_card
+    monkeypatch.setattr(checkpoint, "parse_card", lambda t: parsed.append(1) or real(t))
+    a = checkpoint.load_card("tiny", tmp_path)
+    a["input"]["side"] = 99                                 # the caller's own copy
+    b = checkpoint.load_card("tiny", tmp_path)
+    assert len(parsed) == 1 and b["input"]["side"] == 7
+    path = tmp_path / "tiny" / "card.json"
+    card = json.loads(path.read_text())
+    card["input"]["side"] = 14
+    tmp = path.with_suffix(".new")
+    tmp.write_text(json.dumps(card))
+    tmp.replace(path)                                       # a new version of the file
+    assert checkpoint.load_card("tiny", tmp_path)["input"]["side"] == 14
+    assert len(parsed) == 2

@@ -100,3 +100,26 @@ def test_retain_freed_memory_applies_on_glibc_linux():
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert cost.retain_freed_memory() is expected
     assert cost.retain_freed_memory() is expected          # idempotent
+
+
+def test_a_server_gives_freed_memory_back():
+    """cost.return_freed_memory / trim_memory (the app's ui.memory): a freed 64 MiB tensor
+    leaves the process's resident memory."""
+    import platform
+    from pathlib import Path
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+
+    def rss_mib():
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+    assert cost.return_freed_memory()
+    before = rss_mib()
+    big = torch.ones(16 << 20)                           # 64 MiB, written
+    assert rss_mib() > before + 50
+    del big
+    cost.trim_memory()
+    assert rss_mib() < before + 20

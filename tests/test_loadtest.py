@@ -18,7 +18,7 @@ def test_a_small_class_gets_its_figures_and_a_report(tmp_path):
     out = tmp_path / "report.json"
     r = subprocess.run([sys.executable, str(ROOT / "deploy" / "loadtest.py"), "--students", "2",
                         "--trainings", "1", "--seconds", "12", "--settle", "1", "--think", "0.5",
-                        "1", "--json", str(out)], capture_output=True, text=True, timeout=280)
+                        "1", "--classes", "2", "--json", str(out)], capture_output=True, text=True, timeout=280)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
     assert rep["errors"] == [] and rep["server_log_tracebacks"] == 0, rep
@@ -29,3 +29,6 @@ def test_a_small_class_gets_its_figures_and_a_report(tmp_path):
     for k in ("rss_idle_mib", "rss_loaded_mib", "rss_after_close_mib"):
         assert rep[k]["server"] > 50
     assert rep["rss_after_vs_idle"] > 0
+    (second,) = rep["next_classes"]                        # a second class on the same server
+    assert second["errors"] == 0 and second["skim-rnn-text"]["n"] >= 1, rep
+    assert second["rss_after_close_mib"]["server"] > 50

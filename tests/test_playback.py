@@ -27,11 +27,12 @@ def test_pixel_playback_frames_reveal_the_scan_in_order():
     fig = playback.pixel_playback(image, update, u, side=7, max_frames=7)
     names = [f.name for f in fig.frames]
     assert names == [str(s) for s in playback.frame_steps(49, 7)]
-    first = np.array(fig.frames[0].data[0].z)              # 0 unseen, .5 skipped, 1 used
+    first = np.array(fig.frames[0].data[0].z)              # 0 unseen, 1 skipped, 2 used
     assert (first.reshape(-1)[7:] == 0).all()               # only the first 7 pixels reached
-    assert first.reshape(-1)[0] == 1.0 and first.reshape(-1)[1] == 0.5
+    assert first.reshape(-1)[0] == 2 and first.reshape(-1)[1] == 1
     last = np.array(fig.frames[-1].data[0].z).reshape(-1)
-    np.testing.assert_array_equal(last, (1 + update) / 2)
+    np.testing.assert_array_equal(last, 1 + update)
+    assert fig.frames[0].data[0].zmax == 2                  # the colour scale spans the codes
     fired = fig.frames[-1].data[3]
     assert list(fired.x) == list(np.flatnonzero(update) + 1)
     assert list(fig.layout.sliders[0].steps[-1].args[0]) == ["49"]
@@ -50,7 +51,7 @@ def test_signal_playback_marks_used_samples():
     update = (np.arange(40) % 5 == 0).astype(float)
     fig = playback.signal_playback(vals, update, np.linspace(0, 1, 40), max_frames=4)
     assert [f.name for f in fig.frames] == ["10", "20", "30", "40"]
-    assert len(fig.frames[0].data[1].x) == 2                # steps 1 and 6 within the first 10
+    assert list(fig.frames[0].data[1].x) == [1, 6]          # the used samples within the first 10
     assert len(fig.frames[-1].data[1].x) == 8
 
 
@@ -61,6 +62,15 @@ def test_token_playback_shows_words_up_to_t_with_their_decision():
     assert list(fig.frames[1].data[0].text) == ["the", "film", "", ""]
     colours = fig.frames[-1].data[0].textfont.color
     assert colours[0] == colours[1] != colours[2] == colours[3]
-    assert list(fig.frames[2].data[1].y) == [0.9, 0.85, 0.2]
+    np.testing.assert_allclose(fig.frames[2].data[1].y, [0.9, 0.85, 0.2], rtol=1e-6)
     with pytest.raises(ValueError):
         playback.token_playback(tokens, [1, 0], [0.1, 0.2])
+
+
+def test_a_digit_playback_is_a_small_download():
+    """Every θ move redraws it for every student: its JSON stays well under a megabyte (it was
+    1.5 MB as float64 frames)."""
+    rng = np.random.default_rng(0)
+    fig = playback.pixel_playback(rng.random((28, 28)) * 255, (rng.random(784) < 0.4) * 1.0,
+                                  rng.random(784))
+    assert len(fig.to_json()) < 600_000

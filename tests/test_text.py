@@ -3,7 +3,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from skimviz.data import text as T
 

@@ -95,3 +95,56 @@ def test_presentation_puts_the_slide_beside_the_figure_and_keeps_controls():
     want = (slides[1].get("state") or {}).get("skim_theta")
     if want is not None:
         assert at.slider(key="skim_theta").value == want
+
+
+def test_figures_are_shared_by_what_they_are_drawn_from():
+    """ui.figure_cache: the same arrays and θ give the figure built the first time; another θ,
+    other values of the same shape or another type build anew; the cache stays bounded."""
+    import numpy as np
+
+    from ui import figure_cache
+    figure_cache.clear()
+    built = []
+
+    def build():
+        built.append(object())
+        return built[-1]
+
+    a = np.arange(6.0)
+    first = figure_cache.shared("f", build, a, 0.5)
+    assert figure_cache.shared("f", build, a.copy(), 0.5) is first and len(built) == 1
+    assert figure_cache.shared("f", build, a, 0.55) is not first
+    assert figure_cache.shared("f", build, a[::-1].copy(), 0.5) is not first
+    assert figure_cache.shared("f", build, a.astype(np.float32), 0.5) is not first
+    assert figure_cache.shared("g", build, a, 0.5) is not first
+    assert len(built) == 5
+    for i in range(figure_cache.MAX_FIGURES + 5):
+        figure_cache.shared("f", build, a, float(i))
+    assert len(figure_cache._FIGURES) == figure_cache.MAX_FIGURES
+
+
+def test_an_idle_server_forgets_its_shared_caches(monkeypatch):
+    """ui.memory.tidy: caches registered with on_idle are emptied only once no page has run for
+    IDLE_S seconds; the figure and timing caches are registered."""
+    from ui import figure_cache, latency_panel, memory
+    assert figure_cache.clear in memory._on_idle
+    assert latency_panel._forget_shared in memory._on_idle
+    emptied = []
+    monkeypatch.setattr(memory, "_on_idle", [lambda: emptied.append(1)])
+    memory.touch()
+    assert memory.tidy(idle_s=60) is False and emptied == []
+    memory._last_run[0] -= 61
+    assert memory.tidy(idle_s=60) is True and emptied == [1]
+
+
+def test_a_shared_figure_gives_its_dict_form_made_once():
+    import numpy as np
+
+    from skimviz.viz import playback
+    from ui import figure_cache
+    figure_cache.clear()
+    rng = np.random.default_rng(0)
+    args = (rng.random((28, 28)), (rng.random(784) < 0.4) * 1.0, rng.random(784))
+    fig = figure_cache.shared("p", lambda: playback.pixel_playback(*args), *args)
+    assert fig.to_dict() is fig.to_dict()
+    assert fig.to_dict()["frames"] and fig.to_dict() == playback.pixel_playback(*args).to_dict()

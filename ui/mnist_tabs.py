@@ -102,8 +102,8 @@ def training() -> None:
     def value(name: str, shown):  # read when Start is clicked: the click's values (else the
         return st.session_state.get(f"live_{name}", shown)   # value this run drew)
 
-    paragraph(f"A Skip GRU learns from scratch on the bundled digits shrunk to 14×14 (196 "
-              f"pixels): 4,000 to learn from, 1,000 held out to test it. {{λ}} is the cost of "
+    paragraph("A Skip GRU learns from scratch on the bundled digits shrunk to 14×14 (196 "
+              "pixels): 4,000 to learn from, 1,000 held out to test it. {λ} is the cost of "
               "each pixel used; it is raised over the first third of the steps. You can use "
               "the rest of the page meanwhile; the model lives only in this browser session.")
     w = st.columns([1, 1, 1, 1, 1.4])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -20,10 +21,11 @@ from skimviz.tasks import skim_text
 from skimviz.training import checkpoint
 from skimviz.viz import common, playback
 from skimviz.viz import tokens as figures_text
-from ui import latency_panel, presentation, skim_panels, text_page, urlstate
+from ui import figure_cache, latency_panel, presentation, skim_panels, text_page, urlstate
 from ui.checkpoints import dense_twin, pretrained_dir, session_model, text_cards
 from ui.glossary import definition
 from ui.lede import lede
+from ui.session_cache import keep_widget_state
 from ui.style import PLOT_CONFIG, THREADS
 from ui.urls import read_text_url, set_query, text_share_link
 
@@ -87,7 +89,12 @@ def _card_sentence(card: dict, theta: float) -> str:
             f"strongest positive words and {fun:.0%} of function words (the, of, and, …).")
 
 
+#: widgets in tabs that only run while open (below): their values are kept while closed
+TAB_WIDGETS = ("skim_attr_method", "skim_compare_theta")
+
+
 def main() -> None:
+    keep_widget_state(TAB_WIDGETS)
     lede("Skim-RNN — speed reading your text",
          "A Skim-RNN has two LSTMs sharing one memory: a big one and a tiny one. Before each "
          "word, a small decision layer chooses to {read} it with the big LSTM or to {skim} it "
@@ -156,7 +163,8 @@ def main() -> None:
                        f"{max_tokens} are shown and read.")
         ids = vocab.encode(res["tokens"])
         timing = latency_panel.quick(name, model, dense, (torch.tensor([ids]),),
-                                     model_key=model_key, extra=round(theta, 4))
+                                     model_key=model_key, extra=round(theta, 4), shared=True,
+                                     full=st.session_state.get("skim_tab") == "Time")
         m = presentation.metric_slots(4)
         m[0].metric("Prediction", LABELS.get(res["label"], str(res["label"])),
                     f"{res['probability']:.0%} sure", delta_color="off", delta_arrow="off")
@@ -173,46 +181,59 @@ def main() -> None:
 
     text_hash = hashlib.sha1(text.encode("utf-8")).hexdigest()
     stem = f"{name}-theta{theta:.2f}"
+    # Only the open tab runs (on_change="rerun"): with a class on one server, every new review
+    # would otherwise also time three runs, attribute every word and redraw the comparison.
     tabs = st.tabs(["Step by step", "Time", "Accuracy vs θ", "Skims what matters?", "Two θ",
-                    "Speed-up", "Export"])
+                    "Speed-up", "Export"], key="skim_tab", on_change="rerun")
     with tabs[0]:
-        st.plotly_chart(presentation.big(playback.token_playback(
-            res["tokens"], res["skim"], res["p_skim"], theta)), key="skim_playback",
-            config=PLOT_CONFIG, alt="the text read word by word, read or skimmed")
-        st.caption("Press Play: each word appears as the model reaches it, with its p_skim "
-                   "below; words above θ are skimmed.")
+        if tabs[0].open:
+            st.plotly_chart(figure_cache.shared(
+                "token_playback", lambda: presentation.big(playback.token_playback(
+                    res["tokens"], res["skim"], res["p_skim"], theta)),
+                res["tokens"], np.asarray(res["skim"]), np.asarray(res["p_skim"]), theta,
+                presentation.is_on()), key="skim_playback", config=PLOT_CONFIG,
+                alt="the text read word by word, read or skimmed")
+            st.caption("Press Play: each word appears as the model reaches it, with its p_skim "
+                       "below; words above θ are skimmed.")
     with tabs[1]:
-        latency_panel.panel(name, model, dense, (torch.tensor([ids]),), "words",
-                            model_key=model_key, extra=round(theta, 4))
-        st.caption(f"Dense: {dense_note}.")
+        if tabs[1].open:
+            latency_panel.panel(name, model, dense, (torch.tensor([ids]),), "words",
+                                model_key=model_key, extra=round(theta, 4), shared=True)
+            st.caption(f"Dense: {dense_note}.")
     with tabs[2]:
-        sweep = card.get("threshold_sweep") or []
-        st.plotly_chart(presentation.big(figures_text.accuracy_flop_r_figure(
-            sweep, theta, res["flop_r"], card.get("paper"), card.get("dataset"), height=360)),
-            key="flop_r_chart", config=PLOT_CONFIG,
-            alt="validation accuracy against FLOP reduction across θ")
-        mark = figures_text.sweep_point(sweep, theta)
-        st.caption("Each grey point is the model at one θ on the validation set; the star is "
-                   "your θ" + (f" (accuracy {mark['accuracy']:.1%}, {mark['flop_r']:.2f}× fewer "
-                               "FLOPs)" if mark else "") + "; purple crosses are the paper's "
-                   "models; the dotted line is this text's FLOP reduction.")
+        if tabs[2].open:
+            sweep = card.get("threshold_sweep") or []
+            st.plotly_chart(presentation.big(figures_text.accuracy_flop_r_figure(
+                sweep, theta, res["flop_r"], card.get("paper"), card.get("dataset"),
+                height=360)), key="flop_r_chart", config=PLOT_CONFIG,
+                alt="validation accuracy against FLOP reduction across θ")
+            mark = figures_text.sweep_point(sweep, theta)
+            st.caption("Each grey point is the model at one θ on the validation set; the star "
+                       "is your θ" + (f" (accuracy {mark['accuracy']:.1%}, {mark['flop_r']:.2f}× "
+                                      "fewer FLOPs)" if mark else "") + "; purple crosses are "
+                       "the paper's models; the dotted line is this text's FLOP reduction.")
     with tabs[3]:
-        skim_panels.attributions(model, model_key, vocab, res, text_hash, theta, EXAMPLES,
-                                 max_tokens, stem)
+        if tabs[3].open:
+            skim_panels.attributions(model, model_key, vocab, res, text_hash, theta, EXAMPLES,
+                                     max_tokens, stem)
     with tabs[4]:
-        skim_panels.compare(model, lambda: skim_text.analyse(model, vocab, text, max_tokens),
-                            res, text_hash, model_key, theta)
+        if tabs[4].open:
+            skim_panels.compare(model, lambda: skim_text.analyse(model, vocab, text, max_tokens),
+                                res, text_hash, model_key, theta)
     with tabs[5]:
-        skim_panels.speedup(model, dense, vocab, model_key, EXAMPLES, max_tokens)
+        if tabs[5].open:
+            skim_panels.speedup(model, dense, vocab, model_key, EXAMPLES, max_tokens)
     with tabs[6]:
-        meta = {"model": name, "dataset": card.get("dataset"), "theta": theta,
-                "dense_twin": card.get("dense_twin"), "text": text}
-        text_page.export_tab(
-            ("Words as CSV", common.to_csv(figures_text.token_rows(res)), f"{stem}-tokens.csv",
-             "download_tokens", "one row per word: index, word, read/skimmed, p_skim, known"),
-            ("Trace as JSON", figures_text.trace_json(res, meta), f"{stem}-trace.json",
-             "download_trace", "words, decisions, p_skim, prediction and FLOPs"),
-            text, text_share_link(PAGE, _view(name)), "model, θ and the text")
+        if tabs[6].open:
+            meta = {"model": name, "dataset": card.get("dataset"), "theta": theta,
+                    "dense_twin": card.get("dense_twin"), "text": text}
+            text_page.export_tab(
+                ("Words as CSV", common.to_csv(figures_text.token_rows(res)),
+                 f"{stem}-tokens.csv", "download_tokens",
+                 "one row per word: index, word, read/skimmed, p_skim, known"),
+                ("Trace as JSON", figures_text.trace_json(res, meta), f"{stem}-trace.json",
+                 "download_trace", "words, decisions, p_skim, prediction and FLOPs"),
+                text, text_share_link(PAGE, _view(name)), "model, θ and the text")
     set_query(urlstate.encode_skim(_view(name)))
 
 

@@ -20,7 +20,7 @@ from skimviz.tasks import mnist as task
 from skimviz.training.checkpoint import CheckpointError
 from skimviz.viz import common, playback, tradeoff
 from skimviz.viz import pixels as pixels_figs
-from ui import digits, latency_panel, mnist_panels, mnist_picker, mnist_tabs, presentation, urlstate
+from ui import digits, figure_cache, latency_panel, mnist_panels, mnist_picker, mnist_tabs, presentation, urlstate
 from ui.glossary import definition
 from ui.lede import lede
 from ui.session_cache import keep_widget_state
@@ -118,7 +118,8 @@ def main() -> None:
                 alt="map of used (red) and skipped (blue) pixels")
         x = mnist.to_sequence(image[None], side)
         timing = latency_panel.quick(m["name"], model, m["dense"], (x,), model_key=m["key"],
-                                     extra=round(theta, 4))
+                                     extra=round(theta, 4), shared=m["name"] != "session",
+                                     full=st.session_state.get("mnist_tab") == "Time")
         with cols[2] if not presenting else st.container():  # two by two: values never cut
             top, bottom = st.columns(2), st.columns(2)
             _metrics(top + bottom, pred, timing)
@@ -136,9 +137,12 @@ def main() -> None:
                    key="mnist_tab", on_change="rerun")
     attr = None
     with tabs[0]:
-        st.plotly_chart(presentation.big(playback.pixel_playback(
-            image, pred["update"], pred["update_prob"], side, theta)), key="pixel_playback",
-            config=PLOT_CONFIG, alt="the digit read pixel by pixel, used or skipped")
+        st.plotly_chart(figure_cache.shared(
+            "pixel_playback", lambda: presentation.big(playback.pixel_playback(
+                image, pred["update"], pred["update_prob"], side, theta)),
+            image, np.asarray(pred["update"]), np.asarray(pred["update_prob"]), side, theta,
+            presenting), key="pixel_playback", config=PLOT_CONFIG,
+            alt="the digit read pixel by pixel, used or skipped")
         st.caption("Press Play: the pixels appear in reading order, red where the memory was "
                    "updated, blue where it was skipped; on the right ũ grows at every skipped "
                    f"pixel until it reaches θ = {theta:.2f}, and the next pixel is used.")
@@ -153,7 +157,7 @@ def main() -> None:
     with tabs[1]:
         if tabs[1].open:
             latency_panel.panel(m["name"], model, m["dense"], (x,), "pixels", model_key=m["key"],
-                                extra=round(theta, 4))
+                                extra=round(theta, 4), shared=m["name"] != "session")
             st.caption(f"Dense: {m['dense_note']}.")
     with tabs[2]:
         if tabs[2].open:

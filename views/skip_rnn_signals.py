@@ -225,7 +225,7 @@ with t_time:
     else:
         latency_panel.panel(PAGE, model, dense, (ex["x"][None],), unit,
                             model_key=f"{task}|{sel['choice']}|{id(model) if sel['choice'] == 'session' else ''}",
-                            extra=r["theta"])
+                            extra=r["theta"], shared=sel["choice"] != "session")
 with t_train:
     _train_tab(task)
 with t_lambda:

@@ -160,7 +160,8 @@ def main() -> None:
                 key="tk_curve_chart", config=PLOT_CONFIG,
                 alt="share of tokens entering each layer, this text and the average")
         timing = latency_panel.quick(name, model, dense, (torch.tensor([ids]),),
-                                     model_key=model_key)
+                                     model_key=model_key, shared=True,
+                                     full=True)  # its Time tab always runs: one measurement
         m = presentation.metric_slots(4)
         m[0].metric("Prediction", LABELS.get(res["label"], str(res["label"])),
                     f"{res['probability']:.0%} sure", delta_color="off", delta_arrow="off")
@@ -177,7 +178,7 @@ def main() -> None:
     tabs = st.tabs(["Time", "Accuracy vs λ", "Skims what matters?", "Export"])
     with tabs[0]:
         latency_panel.panel(name, model, dense, (torch.tensor([ids]),), "tokens",
-                            model_key=model_key)
+                            model_key=model_key, shared=True)
         st.caption(f"Dense: {dense_note}. Masked: every token through every layer with the "
                    "predictors run, the arithmetic of the masking the paper's code uses.")
     with tabs[1]:

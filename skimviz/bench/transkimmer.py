@@ -16,8 +16,8 @@ model loses to reloading its weights, which its FLOP count does not see.
 All three run on the same engine (models/transkimmer.py, csrc/transkimmer_cpu.cpp): whatever it
 does for speed — multiplying by int8 codes where the weights are such codes (the shipped
 models', the small model's dense twin's too), the AVX-512 kernels where the CPU has them
-(``--no-avx512``: the AVX2 ones, as on a CPU without), the small-layer kernel, the C++
-predictors of the batched path — it does for the dense side as well wherever the same work
+(``--no-avx512``: the AVX2 ones, as on a CPU without), the small-layer kernel at batch 1;
+PyTorch's operators in batches — it does for the dense side as well wherever the same work
 occurs. By default the process keeps
 freed memory for reuse (:func:`cost.retain_freed_memory`, ``--system-malloc`` to turn off),
 which makes batched timings repeatable; it applies to all three variants.

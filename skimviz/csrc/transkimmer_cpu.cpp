@@ -1,5 +1,5 @@
-// Transkimmer inference on the CPU: batch 1 in one call, and the batched path's predictors and
-// one-token layers.
+// Transkimmer inference on the CPU at batch 1, in one call. (Batches run on PyTorch's operators:
+// C++ predictors and one-token layers there were no faster, `python -m skimviz bench ops`.)
 //
 // Guan et al., "Transkimmer: Transformer Learns to Layer-wise Skim" (ACL 2022). Once the skim
 // predictors have pruned most tokens (Eq. 1), the layers run on 1–8 tokens, and there PyTorch's
@@ -486,15 +486,13 @@ struct LayerPtrs {
   }
 };
 
-// The layer on n tokens x (n, d) → y (n, d), every weight read once (linear_small). independent:
-// the n rows are n separate one-token sequences (attention is then each token's own v), as the
-// batched path's layers once only [CLS] is left in every row.
+// The layer on n tokens x (n, d) → y (n, d), every weight read once (linear_small).
 void small_layer(const LayerPtrs& L, const float* x, int64_t n, int64_t heads, double eps,
-                 bool independent, float* y) {
+                 float* y) {
   const int64_t d = L.d, f = L.f, dh = d / heads;
   std::vector<float> q(n * d), k(n * d), v(n * d), a(n * d), tmp(n * d), ff(n * f), p(n);
   L.v(x, n, v.data());
-  if (n == 1 || independent) {
+  if (n == 1) {
     a = v;  // softmax over one key is 1
   } else {
     L.q(x, n, q.data());
@@ -545,7 +543,7 @@ at::Tensor transkimmer_layer(const at::Tensor& h_in, at::TensorList w, int64_t h
   TORCH_CHECK(heads > 0 && d % heads == 0, "transkimmer_layer: heads must divide d");
   const LayerPtrs L(w, d);
   at::Tensor out = at::empty({n, d}, h.options());
-  small_layer(L, h.data_ptr<float>(), n, heads, eps, false, out.data_ptr<float>());
+  small_layer(L, h.data_ptr<float>(), n, heads, eps, out.data_ptr<float>());
   return out;
 }
 
@@ -687,8 +685,7 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, const LayerLinears&
   return at::layer_norm(x + lin(5, at::gelu(lin(4, x))), {d}, w[14], w[15], eps);
 }
 
-// Skim predictor (Eq. 2) on m rows h (m, d) (or `groups` such blocks, each group_stride floats
-// after the last): LayerNorm → Linear(d → p) → LayerNorm → GELU → Linear(p → 2); keep[t] =
+// Skim predictor (Eq. 2) on m rows h (m, d): LayerNorm → Linear(d → p) → LayerNorm → GELU → Linear(p → 2); keep[t] =
 // logit_keep > logit_skim (argmax at inference). With the AVX-512 kernels: on int8 codes
 // (D.pq8p[i]) LayerNorm → linear_int8_avx512 → predictor_tail_avx512; else, with p % 64 == 0,
 // predict_fused_avx512. Otherwise the Linear(d → p) is one GEMM (with pt = Wᵀ) over all the
@@ -696,52 +693,39 @@ at::Tensor layer_aten(const at::Tensor& h, at::TensorList w, const LayerLinears&
 // engine's derived weights and this predictor's index.
 // q: [γ, β, W (p, d), b, γ', β', W' (2, p), b'] (SkimPredictor.net's parameters).
 void predict_rows(const float* h, int64_t m, int64_t d, at::TensorList q, const Derived& D,
-                  int64_t i, double eps, int64_t small, char* keep, int64_t groups = 1,
-                  int64_t group_stride = 0) {
+                  int64_t i, double eps, int64_t small, char* keep) {
   const at::Tensor &pt = D.pt[i], &pp = D.pp[i];
   const int64_t hid = q[2].size(0);
   const float *g1 = ptr(q[0], d, "pred gamma"), *b1 = ptr(q[1], d, "pred beta");
   const float *W = ptr(q[2], hid * d, "pred W"), *b = ptr(q[3], hid, "pred b");
   const float *g2 = ptr(q[4], hid, "pred gamma'"), *b2 = ptr(q[5], hid, "pred beta'");
   const float *W2 = ptr(q[6], 2 * hid, "pred W'"), *bo = ptr(q[7], 2, "pred b'");
-  const int64_t rows = m;
 #ifdef SKIMVIZ_AVX512
   if (g_avx512 && D.pq8p[i].defined() && d % 16 == 0) {  // int8 codes: LN, int8 GEMM, tail
-    at::Tensor x = at::empty({m * groups, d}, q[0].options()), z = at::empty({m * groups, hid},
-                                                                             q[0].options());
+    at::Tensor x = at::empty({m, d}, q[0].options()), z = at::empty({m, hid}, q[0].options());
     float *xp = x.data_ptr<float>(), *zp = z.data_ptr<float>();
-    for (int64_t g = 0; g < groups; ++g)
-      layer_norm_rows_avx512(h + g * group_stride, rows, d, g1, b1, eps, xp + g * rows * d);
+    layer_norm_rows_avx512(h, m, d, g1, b1, eps, xp);
     linear_int8_avx512(D.pq8p[i].data_ptr<int8_t>(), D.ps8[i].data_ptr<float>(), b, d, hid, xp,
-                       m * groups, zp);
-    return predictor_tail_avx512(zp, m * groups, hid, g2, b2, W2, bo, eps, keep);
+                       m, zp);
+    return predictor_tail_avx512(zp, m, hid, g2, b2, W2, bo, eps, keep);
   }
   if (g_avx512 && pp.defined() && d % 16 == 0 && d <= 1024 && hid <= 1024) {
-    const float* Wp = pp.data_ptr<float>();
-    for (int64_t g = 0; g < groups; ++g)
-      predict_fused_avx512(h + g * group_stride, rows, d, hid, g1, b1, Wp, b, g2, b2, W2, bo, eps,
-                           keep + g * rows);
+    predict_fused_avx512(h, m, d, hid, g1, b1, pp.data_ptr<float>(), b, g2, b2, W2, bo, eps,
+                         keep);
     return;
   }
 #endif
-  m *= groups;  // groups of `rows` rows, group g at h + g · group_stride (the batched path)
   at::Tensor x = at::empty({m, d}, q[0].options());
   float* xp = x.data_ptr<float>();
 #ifdef SKIMVIZ_AVX512
   const bool wide = g_avx512 && d % 16 == 0 && hid % 16 == 0;
+  if (wide)
+    layer_norm_rows_avx512(h, m, d, g1, b1, eps, xp);
+  else
 #else
   const bool wide = false;
 #endif
-  for (int64_t g = 0; g < groups; ++g) {
-#ifdef SKIMVIZ_AVX512
-    if (wide) {
-      layer_norm_rows_avx512(h + g * group_stride, rows, d, g1, b1, eps, xp + g * rows * d);
-      continue;
-    }
-#endif
-    for (int64_t t = 0; t < rows; ++t)
-      layer_norm(h + g * group_stride + t * d, xp + (g * rows + t) * d, g1, b1, d, eps);
-  }
+    for (int64_t t = 0; t < m; ++t) layer_norm(h + t * d, xp + t * d, g1, b1, d, eps);
   at::Tensor z = m > small ? at::addmm(q[3], x, pt) : at::empty({m, hid}, x.options());
   float* zp = z.data_ptr<float>();
   if (m <= small) linear_small(W, nullptr, b, hid, d, xp, m, zp);
@@ -829,7 +813,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> transkimmer_forward(
     const int64_t m = kp[i] = h.size(0);
     if (m <= small) {
       at::Tensor y = at::empty({m, d}, h.options());
-      small_layer(layer_ptrs(w, D, i, d), h.data_ptr<float>(), m, heads, eps, false,
+      small_layer(layer_ptrs(w, D, i, d), h.data_ptr<float>(), m, heads, eps,
                   y.data_ptr<float>());
       h = y;
     } else {
@@ -977,37 +961,6 @@ struct TranskimmerWeights : torch::CustomClassHolder {
     const at::Tensor logits = std::get<0>(infer(ids, !p.empty(), force_keep, 0));
     return logits.numel() ? logits : at::empty({0}, emb[0].options());
   }
-  // The batched path's pieces (TranskimmerClassifier._forward_pruned): predictor i's keep
-  // decisions on every token but the first ([CLS]) of each row of h (B, n, d) → (B, n − 1) bool
-  // (padding positions too: the caller masks them); layer i on R one-token sequences h (R, d).
-  at::Tensor predict(int64_t i, const at::Tensor& h_in) {
-    TORCH_CHECK(!p.empty() && i >= 0 && i < static_cast<int64_t>(p.size() / 8),
-                "predict: no predictor ", i);
-    const at::Tensor h = h_in.contiguous();
-    TORCH_CHECK(h.dim() == 3 && h.scalar_type() == at::kFloat && h.size(2) == w[0].size(1) &&
-                h.size(1) >= 1, "predict: h must be (B, n, d) float32");
-    const int64_t B = h.size(0), n = h.size(1), d = h.size(2);
-    at::Tensor keep = at::empty({B, n - 1}, h.options().dtype(at::kBool));
-    if (n > 1)
-      predict_rows(h.data_ptr<float>() + d, n - 1, d, at::TensorList(p).slice(8 * i, 8),
-                   current(), i, pred_eps, small,
-                   reinterpret_cast<char*>(keep.data_ptr<bool>()), B, n * d);
-    return keep;
-  }
-  at::Tensor one_token_layer(int64_t i, const at::Tensor& h_in) {
-    TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(w.size() / 16), "one_token_layer: no layer ", i);
-    const at::Tensor h = h_in.contiguous();
-    const int64_t d = w[0].size(1);
-    TORCH_CHECK(h.dim() == 2 && h.scalar_type() == at::kFloat && h.size(1) == d,
-                "one_token_layer: h must be (R, d) float32");
-    const LayerPtrs L = layer_ptrs(w, current(), i, d);
-    at::Tensor out = at::empty_like(h);
-    for (int64_t r = 0; r < h.size(0); r += 8)  // 8 rows at a time: the weights stay in cache
-      small_layer(L, h.data_ptr<float>() + r * d, std::min<int64_t>(8, h.size(0) - r), heads,
-                  eps, true, out.data_ptr<float>() + r * d);
-    return out;
-  }
-  at::Tensor embed_ids(const at::Tensor& ids) { return embed(ids, emb, eps); }
   // How many of the layers' Linears run on int8 codes in small layers (for the bench's report).
   int64_t int8_linears() {
     int64_t c = 0;
@@ -1026,9 +979,6 @@ TORCH_LIBRARY_FRAGMENT(skimviz, m) {
                        std::vector<at::Tensor>, int64_t, double, double, int64_t, bool>())
       .def("infer", &TranskimmerWeights::infer)
       .def("run", &TranskimmerWeights::run)
-      .def("predict", &TranskimmerWeights::predict)
-      .def("one_token_layer", &TranskimmerWeights::one_token_layer)
-      .def("embed", &TranskimmerWeights::embed_ids)
       .def("int8_linears", &TranskimmerWeights::int8_linears);
 }
 

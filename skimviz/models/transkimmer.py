@@ -20,8 +20,9 @@ Two execution paths give the same logits (tested):
   pruned tokens are scattered into the output at their original positions (Eq. 3). At batch 1
   without padding, when the C++ extension is built (``python -m skimviz._ext build``), this
   whole path (embeddings to logits) is one call into csrc/transkimmer_cpu.cpp, for the skim
-  model and its dense twin alike; in batches the predictors and the layers that only [CLS]
-  enters are C++ calls too. ``SKIMVIZ_TRANSKIMMER_BACKEND=python`` forces the code below.
+  model and its dense twin alike; batches run the code below (C++ pieces there were no faster
+  than PyTorch: ``python -m skimviz bench ops``). ``SKIMVIZ_TRANSKIMMER_BACKEND=python`` forces
+  the code below at batch 1 too.
 
 FLOPs are counted on real tokens only (the paper's "No padding" rows): see :func:`layer_flops`.
 ``skim=False`` is the dense twin: the same encoder and head without predictors.
@@ -54,10 +55,11 @@ def backend() -> str:
 
 def _cpp_inference(module: nn.Module, t: Tensor, weight: Tensor) -> bool:
     """The C++ path applies: inference (eval mode, no gradients), ``t`` (hidden states or token
-    ids) and ``weight`` on the CPU, ``weight`` float32, and the extension built."""
+    ids) and ``weight`` a float32 tensor on the CPU (not, e.g., a quantised Linear's packed
+    weight), and the extension built."""
     return (not module.training and not torch.is_grad_enabled() and t.device.type == "cpu"
-            and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and backend() == "cpp")
+            and isinstance(weight, Tensor) and weight.device.type == "cpu"
+            and weight.dtype == torch.float32 and backend() == "cpp")
 
 
 class _KernelCache(nn.Module):
@@ -344,12 +346,12 @@ class TranskimmerClassifier(_KernelCache):
             return k
         return self._cached(build)
 
-    def _forward_pruned(self, h: Tensor, real: Tensor, k=None):
+    def _forward_pruned(self, h: Tensor, real: Tensor):
         """Inference path: each layer runs on the gathered kept tokens only (Eq. 1). (At batch
-        1 with the C++ extension built, :meth:`forward` runs all of this in one call.) ``k``:
-        the C++ engine (:meth:`_kernel`), which then runs the predictors and the layers on one
-        token per row (the batch-1 engine's code; tested equal to the Python here)."""
-        B, T, D = h.shape
+        1 with the C++ extension built, :meth:`forward` runs all of this in one call; in batches
+        PyTorch's operators run it: C++ predictors and one-token layers there were no faster,
+        ``python -m skimviz bench ops``.)"""
+        B, T, _ = h.shape
         L = len(self.layers)
         out = None                                            # H^L, filled as tokens leave
         moved = False                                         # rows gathered yet (else slot t
@@ -361,10 +363,7 @@ class TranskimmerClassifier(_KernelCache):
         rows = torch.arange(B, device=h.device)[:, None]
         for i, layer in enumerate(self.layers):
             if self.skim and h.shape[1] > 1:                 # [CLS] is always kept: the
-                if k is None:                                 # predictor runs on the others
-                    rest = self._decide(i, h[:, 1:], hard_only=True)
-                else:                                         # run, even if overridden
-                    rest = k.predict(i, h) | self.force_keep
+                rest = self._decide(i, h[:, 1:], hard_only=True)   # predictor runs on the others
                 keep = torch.cat([valid[:, :1], rest & valid[:, 1:]], 1)
                 drop = valid & ~keep
                 if bool(drop.any()):                          # Eq. 3: leave with H^i
@@ -380,10 +379,7 @@ class TranskimmerClassifier(_KernelCache):
                     h, idx, valid = h[rows, order], idx.gather(1, order), keep.gather(1, order)
                     moved = True
             kept.append(valid.sum(1))
-            if k is not None and h.shape[1] == 1:            # only [CLS] left in every row
-                h = k.one_token_layer(i, h.view(B, D)).view(B, 1, D)
-            else:
-                h = layer(h, None if bool(valid.all()) else valid)
+            h = layer(h, None if bool(valid.all()) else valid)
         if not moved:                                         # nothing pruned (dense twin,
             return (torch.where(valid[..., None], h, 0.0), prune,   # force_keep): zeros
                     torch.stack(kept, 1), None)               # for padding only
@@ -420,9 +416,9 @@ class TranskimmerClassifier(_KernelCache):
                 return logits
         prune = (not self.training) if prune is None else prune
         cpp = None
-        k = (self._kernel() if prune and _cpp_inference(self, input_ids, self.word.weight)
-             else None)                                       # the C++ engine, if it applies
-        if k is not None and input_ids.shape[0] == 1:
+        k = (self._kernel() if prune and input_ids.shape[0] == 1
+             and _cpp_inference(self, input_ids, self.word.weight) else None)   # C++ engine
+        if k is not None:
             # batch 1 without padding: embeddings, the pruned layers (Eq. 1–3) and the head in
             # one C++ call (csrc/transkimmer_cpu.cpp, transkimmer_infer; tested equal to the
             # Python below); without a mask it declines (empty logits) if an id is padding (0)
@@ -438,8 +434,8 @@ class TranskimmerClassifier(_KernelCache):
         if cpp is not None:
             (logits, prune_layer, kept), ratios = cpp, None
         else:
-            h = self.embed(input_ids) if k is None else k.embed(input_ids)   # (B, T, d)
-            h, prune_layer, kept, ratios = (self._forward_pruned(h, real, k) if prune
+            h = self.embed(input_ids)                                      # (B, T, d)
+            h, prune_layer, kept, ratios = (self._forward_pruned(h, real) if prune
                                             else self._forward_masked(h, real))
             logits = self.classify(h, real)
         if not return_trace:

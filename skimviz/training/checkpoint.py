@@ -12,9 +12,12 @@ each file at most ``max_shard_bytes``. A tensor larger than a shard is cut into 
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -236,17 +239,37 @@ def parse_card(text: str | bytes) -> dict:
     return card_schema.parse(text)
 
 
+_CARDS: "OrderedDict[tuple, dict]" = OrderedDict()   # (path, inode, mtime, size) → card
+_CARDS_LOCK = threading.Lock()
+_CARDS_MAX = 256
+
+
 def _read_card(path: Path) -> dict:
-    """``parse_card`` of a ``card.json`` file, its size checked before it is read."""
+    """``parse_card`` of a ``card.json`` file, its size checked before it is read. A file is
+    parsed (and checked) once per version: the result is kept per path, modification time and
+    size, and every caller gets its own copy, so that a page rerun does not re-check every card
+    and no caller can change another's."""
     try:
-        size = path.stat().st_size
-        if size > card_schema.MAX_CARD_BYTES:
-            raise CheckpointError(f"{path.name} is {human_bytes(size)}; the limit is "
+        info = path.stat()
+        if info.st_size > card_schema.MAX_CARD_BYTES:
+            raise CheckpointError(f"{path.name} is {human_bytes(info.st_size)}; the limit is "
                                   f"{human_bytes(card_schema.MAX_CARD_BYTES)}")
+        key = (os.path.abspath(path), info.st_ino, info.st_mtime_ns, info.st_size)
+        with _CARDS_LOCK:
+            hit = _CARDS.get(key)
+            if hit is not None:
+                _CARDS.move_to_end(key)
+                return copy.deepcopy(hit)
         data = path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"cannot read {path.name}: {e.strerror or e}") from None
-    return parse_card(data)
+    card = parse_card(data)
+    if len(data) == info.st_size:                  # not rewritten between the stat and the read
+        with _CARDS_LOCK:
+            _CARDS[key] = copy.deepcopy(card)
+            while len(_CARDS) > _CARDS_MAX:
+                _CARDS.popitem(last=False)
+    return card
 
 
 def read_weights_bytes(data: bytes) -> Dict[str, torch.Tensor]:

@@ -11,7 +11,10 @@ server round trip: the browser animates the frames.
 * :func:`token_playback` — Skim-RNN on a text: each word as it is reached, read by the big LSTM
   or skimmed by the small one, beside p_skim against θ.
 
-Frames are sampled (at most ``max_frames``) so a 784-step digit stays a small figure.
+Frames are sampled (at most ``max_frames``) so a 784-step digit stays a small figure, and they
+are built without Plotly's per-property validation (``_validate=False``; the first frame's traces,
+added to the figure, are validated) from compact arrays (uint8 maps, float32 curves), so that a
+page redrawing one for every move of θ stays quick and its browser download small.
 """
 from __future__ import annotations
 
@@ -61,6 +64,12 @@ def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) ->
     return fig
 
 
+def _fast(cls, **props):
+    """A trace (or frame) of one of the many frames: its values are checked by the builder, not
+    by Plotly again."""
+    return cls(**props, _validate=False)
+
+
 def _legend_on_top(fig: go.Figure) -> None:
     """Legend in one row above the plots (below them sit the Play button and the slider)."""
     fig.update_layout(showlegend=True, margin=dict(t=78, b=180),
@@ -70,14 +79,14 @@ def _legend_on_top(fig: go.Figure) -> None:
 
 def _u_traces(u_tilde: np.ndarray, update: np.ndarray, t: int) -> List[go.Scatter]:
     """ũ over the first t steps and the steps where the gate fired (u = 1) among them."""
-    x = np.arange(1, t + 1)
-    fired = np.flatnonzero(update[:t] > 0.5) + 1
-    return [go.Scatter(x=x, y=u_tilde[:t], mode="lines", line=dict(color="#555", width=1.5),
-                       name="ũ (update probability)", hovertemplate="step %{x}: ũ %{y:.2f}"
-                                                                    "<extra></extra>"),
-            go.Scatter(x=fired, y=u_tilde[fired - 1], mode="markers", name="gate fired (u = 1)",
-                       marker=dict(color=USED_COLOR, size=6),
-                       hovertemplate="step %{x}: updated<extra></extra>")]
+    fired = (np.flatnonzero(update[:t] > 0.5) + 1).astype(np.int32)
+    u = u_tilde.astype(np.float32)
+    return [_fast(go.Scatter, x0=1, dx=1, y=u[:t], mode="lines",
+                  line=dict(color="#555", width=1.5), name="ũ (update probability)",
+                  hovertemplate="step %{x}: ũ %{y:.2f}<extra></extra>"),
+            _fast(go.Scatter, x=fired, y=u[fired - 1], mode="markers", name="gate fired (u = 1)",
+                  marker=dict(color=USED_COLOR, size=6),
+                  hovertemplate="step %{x}: updated<extra></extra>")]
 
 
 def _check(update: Sequence[float], u_tilde: Sequence[float]) -> tuple:
@@ -107,21 +116,25 @@ def pixel_playback(image: np.ndarray, update: Sequence[float], u_tilde: Sequence
     steps = frame_steps(T, max_frames)
     scale = [[0.0, UNSEEN], [0.33, UNSEEN], [0.34, SKIPPED_COLOR], [0.66, SKIPPED_COLOR],
              [0.67, USED_COLOR], [1.0, USED_COLOR]]
+    code = (1 + mask).astype(np.uint8)                        # 1 skipped, 2 used
+    white = np.round(255 * (1.0 - level)).astype(np.uint8)   # the wash over the ink, 0–255
 
     def state(t: int) -> list:
-        z = np.where(order < t, 1.0 + mask, 0.0) / 2.0        # 0 unseen, .5 skipped, 1 used
-        wash = np.where(order < t, 1.0 - level, 0.0)
-        return [go.Heatmap(z=z, zmin=0, zmax=1, colorscale=scale, showscale=False,
-                           hoverinfo="skip"),
-                go.Heatmap(z=wash, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
-                           colorscale=[[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.75)"]]),
+        reached = order < t
+        z = np.where(reached, code, 0).astype(np.uint8)        # 0 unseen, 1 skipped, 2 used
+        wash = np.where(reached, white, 0).astype(np.uint8)
+        return [_fast(go.Heatmap, z=z, zmin=0, zmax=2, colorscale=scale, showscale=False,
+                      hoverinfo="skip"),
+                _fast(go.Heatmap, z=wash, zmin=0, zmax=255, showscale=False, hoverinfo="skip",
+                      colorscale=[[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.75)"]]),
                 *_u_traces(u_tilde, update, t)]
 
     fig = make_subplots(rows=1, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.08,
                         subplot_titles=("pixels read so far", "ũ accumulates; the gate fires at θ"))
     for i, tr in enumerate(state(T)):
         fig.add_trace(tr, row=1, col=1 if i < 2 else 2)
-    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1, 2, 3]) for t in steps]
+    fig.frames = [_fast(go.Frame, name=str(t), data=state(t), traces=[0, 1, 2, 3])
+                  for t in steps]
     fig.add_hline(y=theta, line=dict(color=USED_COLOR, dash="dot", width=1), row=1, col=2,
                   annotation_text=f"θ = {theta:g}", annotation_position="top left")
     for name, colour in (("used (state updated)", USED_COLOR),
@@ -154,14 +167,15 @@ def signal_playback(values: Sequence[float], update: Sequence[float], u_tilde: S
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     pad = 0.05 * (hi - lo or 1.0)
 
+    v = values.astype(np.float32)
+
     def state(t: int) -> list:
-        x = np.arange(1, t + 1)
-        used = np.flatnonzero(update[:t] > 0.5)
-        return [go.Scatter(x=x, y=values[:t], mode="lines", line=dict(color="#9e9e9e", width=1),
-                           name="signal", hoverinfo="skip"),
-                go.Scatter(x=used + 1, y=values[used], mode="markers", name="used (state updated)",
-                           marker=dict(color=USED_COLOR, size=5),
-                           hovertemplate="step %{x}: %{y:.3f}<extra></extra>"),
+        used = np.flatnonzero(update[:t] > 0.5).astype(np.int32)
+        return [_fast(go.Scatter, x0=1, dx=1, y=v[:t], mode="lines",
+                      line=dict(color="#9e9e9e", width=1), name="signal", hoverinfo="skip"),
+                _fast(go.Scatter, x=used + 1, y=v[used], mode="markers",
+                      name="used (state updated)", marker=dict(color=USED_COLOR, size=5),
+                      hovertemplate="step %{x}: %{y:.3f}<extra></extra>"),
                 *_u_traces(u_tilde, update, t)]
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
@@ -169,7 +183,8 @@ def signal_playback(values: Sequence[float], update: Sequence[float], u_tilde: S
                         subplot_titles=("the signal as read", "ũ accumulates; the gate fires at θ"))
     for i, tr in enumerate(state(T)):
         fig.add_trace(tr, row=1 if i < 2 else 2, col=1)
-    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1, 2, 3]) for t in steps]
+    fig.frames = [_fast(go.Frame, name=str(t), data=state(t), traces=[0, 1, 2, 3])
+                  for t in steps]
     fig.add_hline(y=theta, line=dict(color=USED_COLOR, dash="dot", width=1), row=2, col=1)
     fig.update_xaxes(range=[0, T + 1])
     fig.update_xaxes(title_text=x_label, row=2, col=1)
@@ -200,18 +215,19 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
     colour = np.where(skim > 0.5, SKIM_COLOR, READ_COLOR)
     label = np.where(skim > 0.5, "skimmed", "read")
     steps = list(range(1, T + 1))
+    p32 = p_skim.astype(np.float32)
 
     def state(t: int) -> list:
         shown = [tok if i < t else "" for i, tok in enumerate(tokens)]
-        return [go.Scatter(x=col, y=row, mode="text", text=shown,
-                           textfont=dict(color=list(colour), size=15), customdata=label,
-                           hovertemplate="%{text}: %{customdata}<extra></extra>", name="words",
-                           showlegend=False),
-                go.Bar(x=np.arange(1, t + 1), y=p_skim[:t], marker_color=list(colour[:t]),
-                       customdata=np.stack([np.array(tokens[:t], dtype=object), label[:t]], -1)
-                       if t else None, name="p_skim",
-                       hovertemplate="%{customdata[0]}: p_skim %{y:.2f} (%{customdata[1]})"
-                                     "<extra></extra>", showlegend=False)]
+        return [_fast(go.Scatter, x=col, y=row, mode="text", text=shown,
+                      textfont=dict(color=list(colour), size=15), customdata=label,
+                      hovertemplate="%{text}: %{customdata}<extra></extra>", name="words",
+                      showlegend=False),
+                _fast(go.Bar, x0=1, dx=1, y=p32[:t], marker_color=list(colour[:t]),
+                      customdata=np.stack([np.array(tokens[:t], dtype=object), label[:t]], -1)
+                      if t else None, name="p_skim",
+                      hovertemplate="%{customdata[0]}: p_skim %{y:.2f} (%{customdata[1]})"
+                                    "<extra></extra>", showlegend=False)]
 
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2,
                         row_heights=[max(0.35, rows / (rows + 3)), 1 - max(0.35, rows / (rows + 3))],
@@ -219,7 +235,7 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
     a, b = state(T)
     fig.add_trace(a, row=1, col=1)
     fig.add_trace(b, row=2, col=1)
-    fig.frames = [go.Frame(name=str(t), data=state(t), traces=[0, 1]) for t in steps]
+    fig.frames = [_fast(go.Frame, name=str(t), data=state(t), traces=[0, 1]) for t in steps]
     fig.add_hline(y=theta, line=dict(color="#d62728", dash="dot", width=1), row=2, col=1,
                   annotation_text=f"θ = {theta:g}", annotation_position="top left")
     for name, c in (("read (big LSTM)", READ_COLOR), ("skimmed (small LSTM)", SKIM_COLOR)):
