@@ -29,8 +29,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from serve import healthy   # deploy/serve.py, beside this script
 
 from skimviz.training.distributed import free_port
 
@@ -50,14 +51,6 @@ def start_server(port: int, log: Path) -> subprocess.Popen:
     with open(log, "wb") as f:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def rss_mib(pid: int) -> dict:
@@ -344,7 +337,7 @@ def main(argv=None) -> int:
     server = start_server(port, log)
     try:
         t0 = time.monotonic()
-        while not healthy(port):
+        while not healthy(f"http://127.0.0.1:{port}"):
             if server.poll() is not None or time.monotonic() - t0 > 120:
                 print(f"error: the server did not start; log: {log}", file=sys.stderr)
                 return 1

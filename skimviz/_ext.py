@@ -33,7 +33,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# One library (skimviz_ops_<hash>.so), one op namespace (torch.ops.skimviz): the SRU recurrence (models/sru.py), the
+# One library (skimviz_ops_<hash>.so), one op namespace (torch.ops.skimviz): the SRU recurrence (ops/sru.py), the
 # batch-1 Skip RNN jump loop (models/skip_rnn.py), the Skip RNN training forward/backward
 # (ops/skip_rnn.py), the batch-1 Skim-RNN loop
 # (models/skim_rnn.py) and the batch-1 encoder layer on a few tokens (models/transkimmer.py).

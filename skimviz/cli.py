@@ -252,19 +252,13 @@ def _family(argv: List[str]) -> Optional[int]:
 
 
 def _check(args, parser: argparse.ArgumentParser) -> None:
-    """Rules between arguments, checked before any work (``parser.error``: exit code 2)."""
-    if args.command == "train" and args.task == "mnist" and not (
-            args.dry_run or args.reexport or args.data_dir):
-        parser.error("train mnist: --data-dir is required (a folder laid out like "
-                     "../shared/data), unless --dry-run or --reexport")
-    if args.command == "train" and args.task == "text" and not args.dense and \
-            not 0 < args.small < args.hidden:
-        parser.error(f"train text: --small ({args.small}) must be below --hidden ({args.hidden})")
-    if args.command == "train" and args.task == "transkimmer" and args.model == "small":
-        heads = args.heads or 4
-        if args.hidden % heads:
-            parser.error(f"train transkimmer: --hidden ({args.hidden}) must be a multiple of "
-                         f"--heads ({heads})")
+    """Rules between a training's options (its task's ``check_train_args``), checked before any
+    work (``parser.error``: exit code 2)."""
+    if args.command == "train":
+        from skimviz import tasks
+        problem = tasks.get(args.task).check_train_args(args)
+        if problem:
+            parser.error(problem)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -15,7 +15,8 @@ from torch.autograd import gradcheck
 
 from skimviz import _ext
 from skimviz.models import sru
-from skimviz.models.sru import SRU, SRUFunction, SRULayerFunction, _recurrence_python
+from skimviz.models.sru import SRU, _recurrence_python
+from skimviz.ops.sru import SRUFunction, SRULayerFunction
 
 H = 8
 

@@ -28,13 +28,14 @@ Eq. 6–7 loop over time. Choices where the paper leaves room:
 The recurrence (Eq. 6–7, with the gate nonlinearities of Eq. 4–5) runs either in the C++
 extension (``skimviz/csrc/sru_cpu.cpp``: fused forward, hand-written backward, parallel over
 batch × hidden) when it has been built with ``python -m skimviz._ext build``, or in the PyTorch
-loop :func:`_recurrence_python`; both give the same numbers. CUDA tensors always use the PyTorch
+loop :func:`_recurrence_python`; both give the same numbers. The Python side of the C++ ops
+(dispatch, autograd Functions, FLOP formulas) is :mod:`skimviz.ops.sru`. CUDA tensors always use the PyTorch
 loop (TODO(cuda): a fused kernel). ``SKIMVIZ_SRU_BACKEND=python`` forces the fallback.
 
 With the extension, a layer with a small input (I ≤ ``FUSED_MAX_INPUT`` = 8 and I ≠ H, e.g. pixel
 MNIST's I = 1) skips the matmul too: one op (``sru_layer_forward``) computes U = x Wᵀ inside the loop,
 reading x in place (a batch-first input is not copied), so no (T, B, 4H) U is written and read,
-and a layer is one call into C++ (:class:`SRULayerFunction` when autograd records;
+and a layer is one call into C++ (:class:`skimviz.ops.sru.SRULayerFunction` when autograd records;
 its backward ``sru_layer_backward`` accumulates dL/dW, dL/db and dL/dx in the same loop, without a
 dL/dU buffer). Without autograd, any other CPU layer is one call too (``sru_layer_forward`` does
 the matmul itself, then the loop). The C++ loops use a SIMD exp (Cephes' polynomial) for
@@ -48,14 +49,9 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
-from skimviz import _ext
-
-
-def backend() -> str:
-    """The recurrence that CPU tensors use: "cpp" (the built extension) or "python"."""
-    return _ext.backend("SKIMVIZ_SRU_BACKEND")
+from skimviz.ops import sru as sru_ops
+from skimviz.ops.sru import backend  # noqa: F401  (the model's backend: "cpp" or "python")
 
 
 def _recurrence_python(U: Tensor, x: Optional[Tensor], c0: Tensor, bias: Tensor,
@@ -93,114 +89,22 @@ def _recurrence_python(U: Tensor, x: Optional[Tensor], c0: Tensor, bias: Tensor,
     return h, c
 
 
-class SRUFunction(torch.autograd.Function):
-    """Eq. 4–7 in the C++ extension: same arguments and results as :func:`_recurrence_python`,
-    for CPU float32/float64 tensors. The backward is hand-written (``sru_backward``)."""
-
-    @staticmethod
-    def forward(ctx, U: Tensor, x: Optional[Tensor], c0: Tensor,  # type: ignore[override]
-                bias: Tensor, v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        U, x, c0, bias, v = (None if t is None else t.contiguous() for t in (U, x, c0, bias, v))
-        h, c = _ext.load().sru_forward(U, x, c0, bias, v)  # c: (T, B, H), every c_t
-        ctx.save_for_backward(U, x, c0, bias, v, c)
-        return h, c[-1].clone()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_h: Tensor, grad_cn: Tensor):  # type: ignore[override]
-        U, x, c0, bias, v, c = ctx.saved_tensors
-        gU, gx, gc0, gbias, gv = _ext.load().sru_backward(
-            grad_h.contiguous(), grad_cn.contiguous(), U, x, c0, bias, v, c)
-        return gU, (gx if x is not None else None), gc0, gbias, (gv if v is not None else None)
-
-
-class SRULayerFunction(torch.autograd.Function):
-    """One SRU layer with the input projection done in the C++ loop (``sru_layer_forward``):
-    (x (T, B, I), W (4H, I), c0 (B, H), bias (2H,), v (2H,) or None) -> (h (T, B, H), c_T (B, H)),
-    the same as ``_recurrence(F.linear(x, W), None, c0, bias, v)``, for CPU float32/float64 with
-    1 <= I <= ``FUSED_MAX_INPUT`` and 4H rows in W. The backward is ``sru_layer_backward``."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, c0: Tensor,  # type: ignore[override]
-                bias: Tensor, v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        c0, bias, v = (None if t is None else t.contiguous() for t in (c0, bias, v))
-        h, c, c_n = _ext.load().sru_layer_forward(x, w, c0, bias, v, True)  # c: every c_t
-        ctx.save_for_backward(x, w, c0, bias, v, c)
-        return h, c_n
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_h: Tensor, grad_cn: Tensor):  # type: ignore[override]
-        x, w, c0, bias, v, c = ctx.saved_tensors
-        gx, gw, gc0, gbias, gv = _ext.load().sru_layer_backward(
-            grad_h, grad_cn, x, w, c0, bias, v, c, ctx.needs_input_grad[0])
-        return ((gx if ctx.needs_input_grad[0] else None), gw, gc0, gbias,
-                (gv if v is not None else None))
-
-
-FUSED_MAX_INPUT = 8  # the largest input size SRULayerFunction / layer_forward take (kMaxFusedInput)
-
-
-def _fused_ok(x: Tensor, w: Tensor, hidden: int) -> bool:
-    """Can this layer run as one ``sru_layer_forward`` call (see :class:`SRULayerFunction`)?"""
-    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and w.dtype == x.dtype and w.shape[0] == 4 * hidden
-            and 1 <= w.shape[1] <= FUSED_MAX_INPUT and backend() == "cpp")
-
-
-def _register_flop_formulas() -> None:
-    """Let ``torch.utils.flop_counter.FlopCounterMode`` (and so ``cost.measured_matmul_flops``)
-    count the matmul inside ``sru_layer_forward`` / ``sru_layer_backward`` as it counts F.linear's:
-    2·T·B·kH·I forward; backward dL/dW, plus dL/dx when asked for."""
-    ops = _ext.load()
-    try:
-        from torch.utils.flop_counter import flop_registry, register_flop_formula
-    except ImportError:  # an older torch: the counter just does not see these ops
-        return
-    if ops is None or ops.sru_layer_forward in flop_registry:
-        return
-
-    def layer_flops(x_shape, w_shape) -> int:
-        return 2 * x_shape[0] * x_shape[1] * w_shape[0] * w_shape[1]
-
-    @register_flop_formula(ops.sru_layer_forward)
-    def _forward_flops(x, w, *args, out_shape=None, **kwargs) -> int:
-        return layer_flops(x, w)
-
-    @register_flop_formula(ops.sru_layer_backward)
-    def _backward_flops(grad_h, grad_cn, x, w, c0, bias, v, c, need_gx, out_shape=None,
-                        **kwargs) -> int:
-        return layer_flops(x, w) * (2 if need_gx else 1)
-
-
-_register_flop_formulas()
-
-
 def _layer(x: Tensor, w: Tensor, c0: Tensor, bias: Tensor, v: Optional[Tensor],
            hidden: int) -> Tuple[Tensor, Tensor]:
-    """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H)). Without autograd a CPU
-    layer is one C++ call (``sru_layer_forward``: for a larger I it does the matmul itself)."""
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                           for t in (x, w, c0, bias, v))
-    if _fused_ok(x, w, hidden):
-        if grad:
-            return SRULayerFunction.apply(x, w, c0, bias, v)
-        h, _, c_n = _ext.load().sru_layer_forward(x, w, c0.contiguous(), bias, v, False)
-        return h, c_n
-    if (not grad and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and w.dtype == x.dtype and backend() == "cpp"):
-        h, _, c_n = _ext.load().sru_layer_forward(x, w, c0.contiguous(), bias, v, False)
-        return h, c_n
+    """One layer, Eq. 3–7: x (T, B, I) -> (h (T, B, H), c_T (B, H)): one C++ call where it
+    applies (:func:`skimviz.ops.sru.layer`), else the matmul and the recurrence."""
+    out = sru_ops.layer(x, w, c0, bias, v, hidden)
+    if out is not None:
+        return out
     U = F.linear(x, w)                    # Eq. 3–5 (and W_h x) as one matmul, Eq. 8
     return _recurrence(U, x if w.shape[0] == 3 * hidden else None, c0, bias, v)   # Eq. 4–7
 
 
 def _recurrence(U: Tensor, x: Optional[Tensor], c0: Tensor, bias: Tensor,
                 v: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-    """Dispatch to the C++ Function for CPU float tensors when built, else to PyTorch."""
-    if U.device.type == "cpu" and U.dtype in (torch.float32, torch.float64) and backend() == "cpp":
-        return SRUFunction.apply(U, x, c0, bias, v)
-    return _recurrence_python(U, x, c0, bias, v)
+    """Eq. 4–7: the C++ Function for CPU float tensors when built, else PyTorch."""
+    out = sru_ops.recurrence(U, x, c0, bias, v)
+    return out if out is not None else _recurrence_python(U, x, c0, bias, v)
 
 
 class SRU(nn.Module):

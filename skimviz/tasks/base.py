@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 Args = argparse.Namespace
 
 
+def no_checks(args: Args) -> str | None:
+    """``check_train_args`` of a task whose options need no cross-checks."""
+    return None
+
+
 def no_predict(model: torch.nn.Module, card: dict, args: Args) -> int:
     """``predict_command`` of a task that predicts nothing per input from the CLI."""
     raise ValueError(f"predict runs MNIST digit and text checkpoints; {args.name} is a "
@@ -39,12 +44,16 @@ class Task:
     * ``predict_command(model, card, args) -> int``: ``skimviz predict NAME``: prints one result
       per input (``args.input``, ``args.index``, ``args.threshold``, ``args.json``); the exit
       code. Default: :func:`no_predict` (a ``ValueError``: use evaluate).
+    * ``check_train_args(args) -> str | None``: rules between ``train <name>``'s options, checked
+      before any work; the message of the first one broken (the CLI exits with a usage error),
+      else None. Default: :func:`no_checks`.
     """
     name: str
     card_task: str
     train_command: Callable[[Args], int]
     evaluate_command: Callable[[torch.nn.Module, dict, Args], dict]
     predict_command: Callable[[torch.nn.Module, dict, Args], int] = no_predict
+    check_train_args: Callable[[Args], "str | None"] = no_checks
 
 
 def print_result(obj: dict, as_json: bool) -> None:

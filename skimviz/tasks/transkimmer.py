@@ -688,7 +688,16 @@ def predict_command(model, card, args) -> int:
 
 #: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
 #: :func:`evaluate_command` with the options read from ``args``.
+def check_train_args(args) -> str | None:
+    heads = args.heads or 4
+    if args.model == "small" and args.hidden % heads:
+        return (f"train transkimmer: --hidden ({args.hidden}) must be a multiple of --heads "
+                f"({heads})")
+    return None
+
+
 TASK_SPEC = Task(name="transkimmer", card_task=TASK, train_command=train_command,
+                 check_train_args=check_train_args,
                  evaluate_command=lambda model, card, args: evaluate_command(
                      model, card, args.name, args.split, args.data_dir,
                      threshold=args.threshold),
