@@ -128,7 +128,7 @@ def test_an_idle_server_forgets_its_shared_caches(monkeypatch):
     IDLE_S seconds; the figure and timing caches are registered."""
     from ui import figure_cache, latency_panel, memory
     assert figure_cache.clear in memory._on_idle
-    assert latency_panel._forget_shared in memory._on_idle
+    assert latency_panel._SHARED.clear in memory._on_idle
     emptied = []
     monkeypatch.setattr(memory, "_on_idle", [lambda: emptied.append(1)])
     memory.touch()

@@ -8,47 +8,24 @@ through their dict form, made once) and never change them. Bounded, least recent
 """
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from typing import Callable
 
-import numpy as np
+from skimviz.cache import BoundedCache, content_key
 
 from . import memory
 
 MAX_FIGURES = 32
-_FIGURES: "OrderedDict[str, object]" = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def key_of(kind: str, *parts) -> str:
-    """A key for a figure of ``kind`` drawn from ``parts`` (arrays by their bytes, shape and
-    type; anything else by its ``repr``)."""
-    h = hashlib.sha256(kind.encode())
-    for p in parts:
-        if isinstance(p, np.ndarray) or hasattr(p, "numpy"):
-            a = np.ascontiguousarray(p.numpy() if hasattr(p, "numpy") else p)
-            h.update(f"{a.dtype}{a.shape}".encode())
-            h.update(a.tobytes())
-        else:
-            h.update(repr(p).encode())
-        h.update(b"\x00")
-    return f"{kind}:{h.hexdigest()[:24]}"
+_FIGURES = BoundedCache(MAX_FIGURES)
 
 
 def shared(kind: str, build: Callable[[], object], *parts):
-    """The figure ``build()`` returns for ``parts``, built once per server."""
-    key = key_of(kind, *parts)
-    with _LOCK:
-        if key in _FIGURES:
-            _FIGURES.move_to_end(key)
-            return _FIGURES[key]
-    fig = _frozen(build())   # outside the lock: two sessions may build one figure once each
-    with _LOCK:
-        _FIGURES[key] = fig
-        while len(_FIGURES) > MAX_FIGURES:
-            _FIGURES.popitem(last=False)
+    """The figure ``build()`` returns for ``parts`` (:func:`skimviz.cache.content_key`), built
+    once per server."""
+    key = content_key(kind, *parts)
+    fig = _FIGURES.get(key)
+    if fig is None:         # built outside any lock: two sessions may build one figure once each
+        fig = _frozen(build())
+        _FIGURES.put(key, fig)
     return fig
 
 
@@ -64,9 +41,5 @@ def _frozen(fig):
     return fig
 
 
-def clear() -> None:
-    with _LOCK:
-        _FIGURES.clear()
-
-
+clear = _FIGURES.clear
 memory.on_idle(clear)    # a server nobody uses keeps no figures

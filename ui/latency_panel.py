@@ -10,13 +10,12 @@ Time tab offers to wait for a turn.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import OrderedDict
 
 import streamlit as st
 
 from skimviz.bench import latency
+from skimviz.cache import BoundedCache, content_key
 from skimviz.cost import threads as torch_threads
 from skimviz.viz import common
 
@@ -33,17 +32,8 @@ QUICK = ("dense", "skipped")
 # Timings of shipped models, shared by every session of this server process: one class looking
 # at the same digit or review at the same θ times it once. A model trained in a session is
 # never shared (``shared=False``). Bounded, least recently used out first.
-_SHARED: "OrderedDict[str, tuple]" = OrderedDict()
-_SHARED_LOCK = threading.Lock()
-_SHARED_MAX = 256
-
-
-def _forget_shared() -> None:
-    with _SHARED_LOCK:
-        _SHARED.clear()
-
-
-memory.on_idle(_forget_shared)    # a server nobody uses keeps no timings
+_SHARED = BoundedCache(256)
+memory.on_idle(_SHARED.clear)    # a server nobody uses keeps no timings
 
 
 class Busy(RuntimeError):
@@ -51,10 +41,7 @@ class Busy(RuntimeError):
 
 
 def _key(name: str, model_key, inputs, extra) -> str:
-    h = hashlib.sha256()
-    for t in inputs:
-        h.update(t.detach().cpu().numpy().tobytes())
-    return f"{name}|{model_key}|{extra}|{h.hexdigest()[:16]}"
+    return content_key(f"{name}|{model_key}|{extra}", *inputs)
 
 
 def _known(base: str, keys: tuple, shared: bool):
@@ -64,12 +51,10 @@ def _known(base: str, keys: tuple, shared: bool):
     for k in dict.fromkeys((f"{base}|{','.join(latency.KEYS)}", f"{base}|{','.join(keys)}")):
         if k in store:
             return store[k]
-        if shared:
-            with _SHARED_LOCK:
-                if k in _SHARED:
-                    _SHARED.move_to_end(k)
-                    store[k] = _SHARED[k]
-                    return store[k]
+        hit = _SHARED.get(k) if shared else None
+        if hit is not None:
+            store[k] = hit
+            return hit
     return None
 
 
@@ -101,10 +86,7 @@ def measure(name: str, model, dense, inputs: tuple, model_key=None, extra=None,
     key = f"{base}|{','.join(keys)}"
     value = cached(_CACHE, key, timed, limit=32)
     if shared:
-        with _SHARED_LOCK:
-            _SHARED[key] = value
-            while len(_SHARED) > _SHARED_MAX:
-                _SHARED.popitem(last=False)
+        _SHARED.put(key, value)
     return value
 
 

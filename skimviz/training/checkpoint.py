@@ -16,8 +16,6 @@ import copy
 import json
 import os
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -27,6 +25,7 @@ from safetensors.torch import load as st_load_bytes
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from skimviz.cache import BoundedCache
 from skimviz.models import build
 from skimviz.safety import human_bytes
 from skimviz.training import card_schema, configs, distributed
@@ -239,9 +238,7 @@ def parse_card(text: str | bytes) -> dict:
     return card_schema.parse(text)
 
 
-_CARDS: "OrderedDict[tuple, dict]" = OrderedDict()   # (path, inode, mtime, size) → card
-_CARDS_LOCK = threading.Lock()
-_CARDS_MAX = 256
+_CARDS = BoundedCache(256)   # (path, inode, mtime, size) → parsed card
 
 
 def _read_card(path: Path) -> dict:
@@ -255,20 +252,15 @@ def _read_card(path: Path) -> dict:
             raise CheckpointError(f"{path.name} is {human_bytes(info.st_size)}; the limit is "
                                   f"{human_bytes(card_schema.MAX_CARD_BYTES)}")
         key = (os.path.abspath(path), info.st_ino, info.st_mtime_ns, info.st_size)
-        with _CARDS_LOCK:
-            hit = _CARDS.get(key)
-            if hit is not None:
-                _CARDS.move_to_end(key)
-                return copy.deepcopy(hit)
+        hit = _CARDS.get(key)
+        if hit is not None:
+            return copy.deepcopy(hit)
         data = path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"cannot read {path.name}: {e.strerror or e}") from None
     card = parse_card(data)
     if len(data) == info.st_size:                  # not rewritten between the stat and the read
-        with _CARDS_LOCK:
-            _CARDS[key] = copy.deepcopy(card)
-            while len(_CARDS) > _CARDS_MAX:
-                _CARDS.popitem(last=False)
+        _CARDS.put(key, copy.deepcopy(card))
     return card
 
 
