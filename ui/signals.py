@@ -132,9 +132,11 @@ def sentence(task: str, ex: dict, r: dict, who: str) -> str:
     return first + second
 
 
-def figure(task: str, ex: dict, r: dict, height: int = 340) -> go.Figure:
+def figure(task: str, ex: dict, r: dict, height: int = 560) -> go.Figure:
     """The example step by step (Play/Pause and a slider; the adding task's two marked values
-    ringed), or for a clip the filmstrip of used and skipped frames."""
+    ringed), or for a clip the filmstrip of used and skipped frames. ``height`` is the whole
+    figure's: the legend above and the slider and buttons below take about 260 px of it, the
+    two plots the rest."""
     x = ex["x"].numpy()
     if task == "frames":
         return signals_figs.filmstrip_figure(x, r["update"], title=f"{r['updates']} of {r['steps']} "
