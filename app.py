@@ -13,8 +13,7 @@ import streamlit as st
 import app_pages
 from ui import memory
 
-memory.keep_lean()   # once per process: a closed session's memory goes back to the system
-memory.touch()
+memory.keep_lean()   # once per process: collect garbage every 30 s (not after every run)
 st.set_page_config(page_title="skimviz", page_icon="⏭️", layout="wide")
 
 PAGES = [st.Page(p.file, title=p.title, url_path=p.url_path or None, default=p.default)

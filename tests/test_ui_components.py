@@ -1,5 +1,6 @@
 """AppTests of the shared app components (ui/): each in a tiny script of its own."""
 import re
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -123,20 +124,6 @@ def test_figures_are_shared_by_what_they_are_drawn_from():
     assert len(figure_cache._FIGURES) == figure_cache.MAX_FIGURES
 
 
-def test_an_idle_server_forgets_its_shared_caches(monkeypatch):
-    """ui.memory.tidy: caches registered with on_idle are emptied only once no page has run for
-    IDLE_S seconds; the figure and timing caches are registered."""
-    from ui import figure_cache, latency_panel, memory
-    assert figure_cache.clear in memory._on_idle
-    assert latency_panel._SHARED.clear in memory._on_idle
-    emptied = []
-    monkeypatch.setattr(memory, "_on_idle", [lambda: emptied.append(1)])
-    memory.touch()
-    assert memory.tidy(idle_s=60) is False and emptied == []
-    memory._last_run[0] -= 61
-    assert memory.tidy(idle_s=60) is True and emptied == [1]
-
-
 def test_a_shared_figure_gives_its_dict_form_made_once():
     import numpy as np
 
@@ -148,3 +135,16 @@ def test_a_shared_figure_gives_its_dict_form_made_once():
     fig = figure_cache.shared("p", lambda: playback.pixel_playback(*args), *args)
     assert fig.to_dict() is fig.to_dict()
     assert fig.to_dict()["frames"] and fig.to_dict() == playback.pixel_playback(*args).to_dict()
+
+
+def test_the_app_collects_garbage_in_one_thread_of_its_own():
+    """Streamlit's collection after every run is off (.streamlit/config.toml); ui.memory starts
+    one collecting thread per process, however many times app.py runs."""
+    import threading
+
+    from ui import memory
+    memory.keep_lean()
+    assert memory.keep_lean() is False
+    assert sum(t.name == "skimviz-trim" for t in threading.enumerate()) == 1
+    assert "postScriptGC = false" in (Path(__file__).resolve().parent.parent / ".streamlit"
+                                      / "config.toml").read_text()

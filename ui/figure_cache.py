@@ -12,8 +12,6 @@ from typing import Callable
 
 from skimviz.cache import BoundedCache, content_key
 
-from . import memory
-
 MAX_FIGURES = 32
 _FIGURES = BoundedCache(MAX_FIGURES)
 
@@ -42,4 +40,3 @@ def _frozen(fig):
 
 
 clear = _FIGURES.clear
-memory.on_idle(clear)    # a server nobody uses keeps no figures

@@ -19,7 +19,6 @@ from skimviz.cache import BoundedCache, content_key
 from skimviz.cost import threads as torch_threads
 from skimviz.viz import common
 
-from . import memory
 from .glossary import definition
 from .session_cache import cached
 from .style import THREADS
@@ -33,7 +32,6 @@ QUICK = ("dense", "skipped")
 # at the same digit or review at the same θ times it once. A model trained in a session is
 # never shared (``shared=False``). Bounded, least recently used out first.
 _SHARED = BoundedCache(256)
-memory.on_idle(_SHARED.clear)    # a server nobody uses keeps no timings
 
 
 class Busy(RuntimeError):

@@ -1,13 +1,12 @@
-"""The app process's memory: given back to the system after a class has gone.
+"""The app process's garbage collection and free memory.
 
-Streamlit drops a closed tab's session (its state, its copies of the models) a minute after the
-tab closes (``disconnectedSessionTTL``), and Python frees those objects; glibc's malloc would
-keep most of that memory in the process. :func:`keep_lean`, called once per process by
-``app.py``, has blocks over 128 KiB mapped on their own (given back as soon as they are freed,
-:func:`skimviz.cost.return_freed_memory`) and starts one thread that every ``TRIM_EVERY_S``
-seconds collects cyclic garbage and trims the heap (:func:`skimviz.cost.trim_memory`). Caches
-shared by the sessions (figures, timings) register with :func:`on_idle`: when no page has run for
-``IDLE_S`` seconds (the class has gone), they are emptied before the trim.
+Streamlit's own full collection after every script run is off (``runner.postScriptGC`` in
+``.streamlit/config.toml``: with a class on one server it was most of the server's work), so
+:func:`keep_lean`, called once per process by ``app.py``, starts one thread that every
+``TRIM_EVERY_S`` seconds collects cyclic garbage and hands free heap memory back to the system
+(:func:`skimviz.cost.trim_memory`); blocks over 128 KiB are mapped on their own and given back
+as soon as they are freed (:func:`skimviz.cost.return_freed_memory`). What a class leaves behind
+all the same is measured in docs/results/classroom.md.
 """
 from __future__ import annotations
 
@@ -18,34 +17,14 @@ import time
 from skimviz import cost
 
 TRIM_EVERY_S = 30.0
-IDLE_S = 120.0
 _started = threading.Event()
 _lock = threading.Lock()
-_last_run = [time.monotonic()]
-_on_idle: list = []
 
 
-def touch() -> None:
-    """A page runs now (``app.py`` calls it on every run)."""
-    _last_run[0] = time.monotonic()
-
-
-def on_idle(clear) -> None:
-    """Call ``clear()`` when the server has been idle for ``IDLE_S`` seconds."""
-    if clear not in _on_idle:
-        _on_idle.append(clear)
-
-
-def tidy(idle_s: float = IDLE_S) -> bool:
-    """One round: empty the shared caches if the server is idle, collect, trim. True if the
-    caches were emptied."""
-    idle = time.monotonic() - _last_run[0] >= idle_s
-    if idle:
-        for clear in list(_on_idle):
-            clear()
+def tidy() -> None:
+    """One round: collect, then trim."""
     gc.collect()
     cost.trim_memory()
-    return idle
 
 
 def _trim_forever(every: float) -> None:
@@ -55,7 +34,7 @@ def _trim_forever(every: float) -> None:
 
 
 def keep_lean(every: float = TRIM_EVERY_S) -> bool:
-    """Start the trimming thread (once per process); False if it was already running."""
+    """Start the collecting thread (once per process); False if it was already running."""
     with _lock:
         if _started.is_set():
             return False
