@@ -64,3 +64,11 @@ def test_the_transkimmer_engine_still_earns_its_place_at_batch_1(cpp):
     r = ops.run(batch=2, rounds=5, max_seconds=2.0, systems=("transkimmer",))
     one = next(row for row in r["rows"] if row["batch"] == 1)
     assert one["kernel_speedup"] >= 1.5, ops.table(r)
+
+
+def test_the_rnn_rows_time_inference_and_training_steps(cpp):
+    r = ops.run(batch=2, rounds=3, max_seconds=0.3, systems=("sru", "skip"))
+    modes = [(row["op"].split(" (")[0], row["batch"], row["mode"]) for row in r["rows"]]
+    assert ("SRU recurrence", 2, "train") in modes and ("Skip GRU training step", 2, "train") in modes
+    assert all(row["kernel_speedup"] > 0 and row["verdict"] in ("keep", "delete")
+               for row in r["rows"])

@@ -65,12 +65,9 @@ def _on_python(system: str, fn: Callable[[], object]) -> Callable[[], object]:
 
 
 def _train_step(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
-    def run():
-        with torch.inference_mode(False), torch.enable_grad():
-            model.zero_grad(set_to_none=True)
-            out = model(x)[0]
-            out.sum().backward()
-    return run
+    """One training step (forward, backward) of ``model`` on ``x``, as the Speed lab times it."""
+    from skimviz.bench.speedlab import _step_fn
+    return _step_fn(model, x, "train")
 
 
 class Int8PackLinear(nn.Module):
