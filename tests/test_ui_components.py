@@ -148,3 +148,82 @@ def test_the_app_collects_garbage_in_one_thread_of_its_own():
     assert sum(t.name == "skimviz-trim" for t in threading.enumerate()) == 1
     assert "postScriptGC = false" in (Path(__file__).resolve().parent.parent / ".streamlit"
                                       / "config.toml").read_text()
+
+
+def _stored_session_manager(ttl_s: float):
+    """Streamlit's own session manager and store (the pinned version's classes), as a server
+    builds them."""
+    from streamlit.runtime.memory_session_storage import MemorySessionStorage
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
+    return WebsocketSessionManager(session_storage=MemorySessionStorage(ttl_seconds=ttl_s),
+                                   uploaded_file_manager=MemoryUploadedFileManager("/upload"),
+                                   script_cache=ScriptCache(), message_enqueued_callback=None)
+
+
+class _ClosedTab:
+    """A closed tab's session as the store keeps it: an id, state, and shutdown()."""
+
+    def __init__(self, sid):
+        import threading
+        self.id, self.state, self.shut_in = sid, bytearray(1 << 20), None
+        self._threading = threading
+
+    def shutdown(self):
+        self.shut_in = self._threading.current_thread().name
+
+
+def test_a_closed_tabs_session_is_shut_down_and_freed_once_its_ttl_is_over():
+    """Streamlit's store drops an expired session only when the next tab connects, and without
+    shutting it down; the app's memory round does both on time (and not before the TTL)."""
+    import gc
+    import time
+    import weakref
+
+    from streamlit.runtime.session_manager import SessionInfo
+
+    from ui import memory
+    mgr = _stored_session_manager(ttl_s=0.3)
+    tab = _ClosedTab("s1")
+    mgr._session_storage.save(SessionInfo(client=None, session=tab))
+    assert memory.reap_closed_sessions(mgr) == 0 and mgr.get_session_info("s1") is not None
+    time.sleep(0.4)
+    assert memory.reap_closed_sessions(mgr) == 1 and tab.shut_in is not None
+    assert mgr.get_session_info("s1") is None and mgr.list_sessions() == []
+    gone = weakref.ref(tab)
+    del tab
+    gc.collect()
+    assert gone() is None                                   # nothing else holds its state
+    assert memory.reap_closed_sessions(mgr) == 0
+
+
+def test_expired_sessions_are_shut_down_on_the_servers_event_loop():
+    import asyncio
+    import threading
+    import time
+
+    from streamlit.runtime.session_manager import SessionInfo
+
+    from ui import memory
+    loop = asyncio.new_event_loop()
+    t = threading.Thread(target=loop.run_forever, name="server-loop", daemon=True)
+    t.start()
+    try:
+        mgr = _stored_session_manager(ttl_s=0.05)
+        tabs = [_ClosedTab(f"s{i}") for i in range(3)]
+        for tab in tabs:
+            mgr._session_storage.save(SessionInfo(client=None, session=tab))
+        time.sleep(0.1)
+        assert memory.reap_closed_sessions(mgr, loop) == 3
+        assert [tab.shut_in for tab in tabs] == ["server-loop"] * 3
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.close()
+
+
+def test_without_a_running_server_there_is_nothing_to_reap():
+    from ui import memory
+    assert memory.reap_closed_sessions() == 0
+    assert memory.reap_closed_sessions(object()) == 0       # not a session manager: no error
