@@ -96,10 +96,11 @@ def main() -> None:
     with presentation.beside(PAGE):
         cols = st.columns([0.8, 1.1, 1.6] if not presenting else [1, 1.4], gap="small")
         with cols[0]:
-            st.plotly_chart(presentation.big(pixels_figs.digit_figure(image, height=170)),
-                            key="digit_input", config=PLOT_CONFIG,
-                            alt="the input: " + (digit_text if true_label is not None
-                                                 else "your uploaded image"))
+            st.plotly_chart(figure_cache.shared(  # the digit alone: the same at every θ
+                "digit", lambda: presentation.big(pixels_figs.digit_figure(image, height=170)),
+                image, presenting), key="digit_input", config=PLOT_CONFIG,
+                alt="the input: " + (digit_text if true_label is not None
+                                     else "your uploaded image"))
             st.caption(digit_text[:1].upper() + digit_text[1:]
                        + (f", read at {side}×{side}" if side != 28 else "") + ".")
             theta = _theta_slider(card)
