@@ -74,3 +74,22 @@ def test_a_digit_playback_is_a_small_download():
     fig = playback.pixel_playback(rng.random((28, 28)) * 255, (rng.random(784) < 0.4) * 1.0,
                                   rng.random(784))
     assert len(fig.to_json()) < 600_000
+
+
+def test_a_token_playback_is_a_figure_plotly_accepts():
+    """token_playback writes its figure dict itself and skips Plotly's validation (every review
+    is a new figure): Plotly's validation accepts it all the same, θ is drawn where it is, and
+    presentation mode can still enlarge it."""
+    import plotly.graph_objects as go
+
+    from skimviz.viz import common
+    tokens = "a warm and funny film with a thin plot , sadly".split()
+    fig = playback.token_playback(tokens, [0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1],
+                                  np.linspace(0, 1, 11), theta=0.4)
+    checked = go.Figure(fig.to_dict())          # raises on any property Plotly does not know
+    assert len(checked.frames) == len(tokens) and checked.layout.shapes[0].y0 == 0.4
+    top, bottom = checked.layout.yaxis.domain, checked.layout.yaxis2.domain
+    assert bottom[0] == 0 and top[1] == 1 and top[0] - bottom[1] == pytest.approx(0.2)
+    assert [t.name for t in checked.data[2:]] == ["read (big LSTM)", "skimmed (small LSTM)"]
+    h = fig.layout.height
+    assert common.enlarge(fig).layout.height > h

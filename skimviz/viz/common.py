@@ -21,10 +21,15 @@ INK_WASH = 0.75
 _FONT = dict(family="sans-serif", size=12)
 
 
+def base_layout_props(height: int, title: Optional[str] = None) -> dict:
+    """The layout every skimviz figure shares (height, margins, font, white background)."""
+    return dict(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                font=dict(_FONT), title=dict(text=title) if title else None,
+                paper_bgcolor="white", plot_bgcolor="white")
+
+
 def _base_layout(fig: go.Figure, height: int, title: Optional[str] = None) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      font=_FONT, title=dict(text=title) if title else None,
-                      paper_bgcolor="white", plot_bgcolor="white")
+    fig.update_layout(**base_layout_props(height, title))
     return fig
 
 

@@ -14,7 +14,8 @@ server round trip: the browser animates the frames.
 Frames are sampled (at most ``max_frames``) so a 784-step digit stays a small figure, and they
 are built without Plotly's per-property validation (``_validate=False``; the first frame's traces,
 added to the figure, are validated) from compact arrays (uint8 maps, float32 curves), so that a
-page redrawing one for every move of θ stays quick and its browser download small.
+page redrawing one for every move of θ stays quick and its browser download small. The text
+playback, new for every review, is written as a plain figure dict (tests check Plotly accepts it).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from skimviz.viz.common import SKIPPED_COLOR, USED_COLOR, _base_layout, as_grid, ink
+from skimviz.viz.common import (SKIPPED_COLOR, USED_COLOR, _base_layout, as_grid,
+                                base_layout_props, ink)
 from skimviz.viz.tokens import READ_COLOR, SKIM_COLOR
 
 UNSEEN = "#f2f2f2"
@@ -38,14 +40,15 @@ def frame_steps(T: int, max_frames: int) -> List[int]:
     return sorted({int(round(T * (i + 1) / n)) for i in range(n)})
 
 
-def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) -> go.Figure:
-    """Play/Pause buttons and a slider over ``steps`` (frame names are the step counts)."""
+def _controls_props(steps: Sequence[int], unit: str, duration: int) -> dict:
+    """Layout of the Play/Pause buttons and of a slider over ``steps`` (frame names are the step
+    counts)."""
     play = dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
                 transition=dict(duration=0), mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), mode="immediate",
                  transition=dict(duration=0))
     every = max(1, -(-len(steps) // 12))          # at most ~12 labelled ticks
-    fig.update_layout(
+    return dict(
         # the buttons on their own row under the slider (pad: pixels), so that neither covers
         # the other in a narrow column (a slide beside the figure at 768 px)
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.12, xanchor="left",
@@ -61,6 +64,11 @@ def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) ->
                                   args=[[str(s)], dict(mode="immediate", frame=dict(
                                       duration=0, redraw=True), transition=dict(duration=0))])
                              for i, s in enumerate(steps)])])
+
+
+def _controls(fig: go.Figure, steps: Sequence[int], unit: str, duration: int) -> go.Figure:
+    """Play/Pause buttons and a slider over ``steps``."""
+    fig.update_layout(**_controls_props(steps, unit, duration))
     return fig
 
 
@@ -70,11 +78,14 @@ def _fast(cls, **props):
     return cls(**props, _validate=False)
 
 
-def _legend_on_top(fig: go.Figure) -> None:
-    """Legend in one row above the plots (below them sit the Play button and the slider)."""
-    fig.update_layout(showlegend=True, margin=dict(t=78, b=180),
+# Legend in one row above the plots (below them sit the Play button and the slider).
+_LEGEND_ON_TOP = dict(showlegend=True, margin=dict(t=78, b=180),
                       legend=dict(orientation="h", x=0.0, xanchor="left", y=1.12,
                                   yanchor="bottom"))
+
+
+def _legend_on_top(fig: go.Figure) -> None:
+    fig.update_layout(**_LEGEND_ON_TOP)
 
 
 def _u_traces(u_tilde: np.ndarray, update: np.ndarray, t: int) -> List[go.Scatter]:
@@ -200,7 +211,12 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
                    duration: int = 350) -> go.Figure:
     """A text read word by word: top, the words reached so far (bold dark = read by the big
     LSTM, light blue = skimmed by the small one) in reading order; bottom, p_skim of each word
-    against θ (a word is skimmed when p_skim > θ)."""
+    against θ (a word is skimmed when p_skim > θ).
+
+    Every student's review is a new figure, so it is written as the plain figure dict Plotly
+    would make (two stacked plots as ``make_subplots(rows=2, vertical_spacing=0.2)`` lays them
+    out, θ as a dotted line) and handed to Plotly unvalidated: a quarter of the time of building
+    it through Plotly's objects. ``tests/test_playback.py`` checks Plotly accepts it."""
     tokens = [str(t) for t in tokens]
     skim = np.asarray(skim, dtype=float).reshape(-1)
     p_skim = np.asarray(p_skim, dtype=float).reshape(-1)
@@ -216,35 +232,52 @@ def token_playback(tokens: Sequence[str], skim: Sequence[int], p_skim: Sequence[
     label = np.where(skim > 0.5, "skimmed", "read")
     steps = list(range(1, T + 1))
     p32 = p_skim.astype(np.float32)
+    words = np.array(tokens, dtype=object)
 
     def state(t: int) -> list:
         shown = [tok if i < t else "" for i, tok in enumerate(tokens)]
-        return [_fast(go.Scatter, x=col, y=row, mode="text", text=shown,
-                      textfont=dict(color=list(colour), size=15), customdata=label,
-                      hovertemplate="%{text}: %{customdata}<extra></extra>", name="words",
-                      showlegend=False),
-                _fast(go.Bar, x0=1, dx=1, y=p32[:t], marker_color=list(colour[:t]),
-                      customdata=np.stack([np.array(tokens[:t], dtype=object), label[:t]], -1)
-                      if t else None, name="p_skim",
-                      hovertemplate="%{customdata[0]}: p_skim %{y:.2f} (%{customdata[1]})"
-                                    "<extra></extra>", showlegend=False)]
+        return [dict(type="scatter", x=col, y=row, mode="text", text=shown,
+                     textfont=dict(color=list(colour), size=15), customdata=label,
+                     hovertemplate="%{text}: %{customdata}<extra></extra>", name="words",
+                     showlegend=False),
+                dict(type="bar", x0=1, dx=1, y=p32[:t], marker=dict(color=list(colour[:t])),
+                     customdata=np.stack([words[:t], label[:t]], -1) if t else None,
+                     name="p_skim", hovertemplate="%{customdata[0]}: p_skim %{y:.2f} "
+                                                  "(%{customdata[1]})<extra></extra>",
+                     showlegend=False)]
 
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2,
-                        row_heights=[max(0.35, rows / (rows + 3)), 1 - max(0.35, rows / (rows + 3))],
-                        subplot_titles=("words reached so far", "p_skim per word; skimmed above θ"))
-    a, b = state(T)
-    fig.add_trace(a, row=1, col=1)
-    fig.add_trace(b, row=2, col=1)
-    fig.frames = [_fast(go.Frame, name=str(t), data=state(t), traces=[0, 1]) for t in steps]
-    fig.add_hline(y=theta, line=dict(color="#d62728", dash="dot", width=1), row=2, col=1,
-                  annotation_text=f"θ = {theta:g}", annotation_position="top left")
-    for name, c in (("read (big LSTM)", READ_COLOR), ("skimmed (small LSTM)", SKIM_COLOR)):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker=dict(symbol="square", size=11, color=c)), row=2, col=1)
-    fig.update_xaxes(visible=False, range=[-0.7, per_row - 0.3], row=1, col=1)
-    fig.update_yaxes(visible=False, range=[rows - 0.4, -0.9], row=1, col=1)
-    fig.update_xaxes(title_text="word", range=[0.4, T + 0.6], row=2, col=1)
-    fig.update_yaxes(title_text="p_skim", range=[0, 1.02], row=2, col=1)
-    _base_layout(fig, height)
-    _legend_on_top(fig)
-    return _controls(fig, steps, "words", duration)
+    words_now, bars_now = state(T)       # the figure's own traces (frames only restyle them)
+    words_now.update(xaxis="x", yaxis="y")
+    bars_now.update(xaxis="x2", yaxis="y2")
+    legend = [dict(type="scatter", x=[None], y=[None], mode="markers", name=name,
+                   marker=dict(symbol="square", size=11, color=c), xaxis="x2", yaxis="y2")
+              for name, c in (("read (big LSTM)", READ_COLOR),
+                              ("skimmed (small LSTM)", SKIM_COLOR))]
+    words_share = max(0.35, rows / (rows + 3))        # of the height left by the 0.2 gap
+    words_bottom, bars_top = 1 - 0.8 * words_share, 0.8 * (1 - words_share)
+
+    def title(text: str, y: float) -> dict:
+        return dict(text=text, font=dict(size=16), showarrow=False, x=0.5, xanchor="center",
+                    xref="paper", y=y, yanchor="bottom", yref="paper")
+
+    layout = base_layout_props(height)
+    layout.update(
+        xaxis=dict(anchor="y", domain=[0.0, 1.0], visible=False, range=[-0.7, per_row - 0.3]),
+        yaxis=dict(anchor="x", domain=[words_bottom, 1.0], visible=False,
+                   range=[rows - 0.4, -0.9]),
+        xaxis2=dict(anchor="y2", domain=[0.0, 1.0], title=dict(text="word"),
+                    range=[0.4, T + 0.6]),
+        yaxis2=dict(anchor="x2", domain=[0.0, bars_top], title=dict(text="p_skim"),
+                    range=[0, 1.02]),
+        annotations=[title("words reached so far", 1.0),
+                     title("p_skim per word; skimmed above θ", bars_top),
+                     dict(text=f"θ = {theta:g}", showarrow=False, x=0, xanchor="left",
+                          xref="x2 domain", y=theta, yanchor="bottom", yref="y2")],
+        shapes=[dict(type="line", x0=0, x1=1, xref="x2 domain", y0=theta, y1=theta,
+                     yref="y2", line=dict(color="#d62728", dash="dot", width=1))],
+        **{k: v for k, v in _LEGEND_ON_TOP.items() if k != "margin"},
+        **_controls_props(steps, "words", duration))
+    layout["margin"] = {**layout["margin"], **_LEGEND_ON_TOP["margin"]}
+    return go.Figure(dict(data=[words_now, bars_now, *legend], layout=layout,
+                          frames=[dict(name=str(t), data=state(t), traces=[0, 1])
+                                  for t in steps]), _validate=False)
