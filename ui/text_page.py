@@ -33,7 +33,7 @@ def top_row(page: str, prefix: str, names: list, default: str,
     text_key = f"{prefix}_text"
     if text_key not in st.session_state:
         st.session_state[text_key] = next(iter(examples.values()))
-    c1, c2, c3 = st.columns([5, 4, 2], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([3.6, 5.4, 2], vertical_alignment="bottom")
     c1.selectbox("Example reviews", list(examples), index=None, key=f"{prefix}_example",
                  placeholder="pick an example review…", on_change=set_example,
                  args=(f"{prefix}_example", text_key, examples),

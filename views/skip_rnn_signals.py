@@ -179,7 +179,7 @@ lede("Skip RNN — signals and clips",
      "press ▶ Play under the figure: {ũ} climbs to {θ} between two reads.",
      ["Campos et al., ICLR 2018: gate Eq. 2–5, budget Eq. 8, tasks Sec. 4.1–4.2 and 4.5"])
 
-c_task, c_model, c_seed, c_present = st.columns([2.1, 2.1, 0.8, 1.8], vertical_alignment="bottom")
+c_task, c_model, c_seed, c_present = st.columns([1.95, 2.25, 0.8, 1.8], vertical_alignment="bottom")
 task = c_task.selectbox("Task", signals.TASKS, key="signals_task", format_func=signals.TITLES.get)
 presentation.toggle(PAGE, container=c_present)
 sel = _pick_model(task, c_model)
