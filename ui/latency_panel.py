@@ -3,8 +3,9 @@
 The three are timed in the same run, interleaved (:mod:`skimviz.bench.latency`), at batch 1 on this
 server's CPU, with the FLOPs of each beside its time, and one sentence generated from the numbers
 says which is faster and why. Results are cached per session and input, so a rerun of the page
-does not time again, and a shipped model's timings are shared by the sessions of the server. One timing runs at a time on the whole server (:data:`_TIMING`): with a
-class on one server, timings at once would slow every page and disturb each other's numbers, so
+does not time again, and a shipped model's timings are shared by the sessions of the server.
+One timing runs at a time on the whole server (:data:`_TIMING`): with a class on one server,
+timings at once would slow every page and disturb each other's numbers, so
 a page that finds the server timing for someone else shows its figures without a time, and its
 Time tab offers to wait for a turn.
 """

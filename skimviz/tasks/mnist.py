@@ -353,7 +353,6 @@ def latency_pair(skip_model, dense_model, image, side: int = 28, device: str = "
     return out
 
 
-#: This task for the CLI (:mod:`skimviz.tasks` registry).
 def check_train_args(args) -> str | None:
     if not (args.dry_run or args.reexport or args.data_dir):
         return ("train mnist: --data-dir is required (a folder laid out like ../shared/data), "
@@ -361,6 +360,7 @@ def check_train_args(args) -> str | None:
     return None
 
 
+#: This task for the CLI (:mod:`skimviz.tasks` registry).
 TASK_SPEC = Task(name="mnist", card_task=TASK, train_command=train_command,
                  evaluate_command=evaluate_command, predict_command=predict_command,
                  check_train_args=check_train_args)

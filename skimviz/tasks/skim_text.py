@@ -587,14 +587,14 @@ def predict_command(model, card: dict, args) -> int:
     return 0
 
 
-#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
-#: :func:`evaluate_command` with the options read from ``args``.
 def check_train_args(args) -> str | None:
     if not args.dense and not 0 < args.small < args.hidden:
         return f"train text: --small ({args.small}) must be below --hidden ({args.hidden})"
     return None
 
 
+#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
+#: :func:`evaluate_command` with the options read from ``args``.
 TASK_SPEC = Task(name="text", card_task=TASK, train_command=train_command,
                  check_train_args=check_train_args,
                  evaluate_command=lambda model, card, args: evaluate_command(

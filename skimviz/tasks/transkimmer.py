@@ -686,8 +686,6 @@ def predict_command(model, card, args) -> int:
     return 0
 
 
-#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
-#: :func:`evaluate_command` with the options read from ``args``.
 def check_train_args(args) -> str | None:
     heads = args.heads or 4
     if args.model == "small" and args.hidden % heads:
@@ -696,6 +694,8 @@ def check_train_args(args) -> str | None:
     return None
 
 
+#: This task for the CLI (:mod:`skimviz.tasks` registry); its evaluate is
+#: :func:`evaluate_command` with the options read from ``args``.
 TASK_SPEC = Task(name="transkimmer", card_task=TASK, train_command=train_command,
                  check_train_args=check_train_args,
                  evaluate_command=lambda model, card, args: evaluate_command(
