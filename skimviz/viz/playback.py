@@ -112,11 +112,12 @@ def _check(update: Sequence[float], u_tilde: Sequence[float]) -> tuple:
 
 def pixel_playback(image: np.ndarray, update: Sequence[float], u_tilde: Sequence[float],
                    side: int = 28, theta: float = 0.5, max_frames: int = 49,
-                   height: int = 380, duration: int = 120) -> go.Figure:
+                   height: int = 520, duration: int = 120) -> go.Figure:
     """A digit read pixel by pixel in scan-line order. Left: pixels not reached yet are pale
     grey, reached ones red where the state was updated and blue where it was copied, the ink
     shown through a white wash as in :func:`skimviz.viz.pixels.used_skipped_figure`. Right: ũ_t
-    with θ and the steps where the gate fired."""
+    with θ and the steps where the gate fired. ``height`` is the whole figure's: the legend
+    above and the slider and buttons below take about 260 px of it, the two plots the rest."""
     update, u_tilde = _check(update, u_tilde)
     T = side * side
     if update.size != T:
